@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Print per-metric statistics (count, min, avg, max, time range) from a tsapi server."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime, timedelta
+from typing import Any
+
+from api_client import DEFAULT_URL, ApiClient, ApiError
+
+AGGREGATIONS = ("count", "min", "avg", "max")
+# Metrics whose value_type says they are not numbers cannot be aggregated; anything else
+# (including an unknown or missing type) is tried, so a new numeric type name still works.
+NON_NUMERIC = {"string", "str", "text", "json", "jsonb", "object", "bool", "boolean"}
+
+
+def _items(doc: Any, *keys: str) -> list:
+    """The list in a response that is either a bare list or wrapped under one of `keys`."""
+    if isinstance(doc, list):
+        return doc
+    if isinstance(doc, dict):
+        for key in keys:
+            if isinstance(doc.get(key), list):
+                return doc[key]
+    raise ApiError(f"unexpected response shape: {str(doc)[:200]}")
+
+
+def end_after(last_seen: str) -> str:
+    """last_seen + 1 s, because the query range end is exclusive."""
+    value = datetime.fromisoformat(last_seen)  # 3.11 accepts a trailing "Z"
+    return (value + timedelta(seconds=1)).isoformat()
+
+
+def metric_stats(client: ApiClient, metric: dict) -> dict[str, Any]:
+    """One whole-range aggregate per statistic (no interval -> a single row)."""
+    stats: dict[str, Any] = {}
+    for agg in AGGREGATIONS:
+        body = {
+            "metric": metric["name"],
+            "start_time": metric["first_seen"],
+            "end_time": end_after(metric["last_seen"]),
+            "aggregation": agg,
+        }
+        rows = _items(client.post("/query", body), "data", "results")
+        stats[agg] = rows[0].get("value") if rows else None
+    return stats
+
+
+def _num(value: Any, agg: str) -> str:
+    if value is None:
+        return "-"
+    if not isinstance(value, int | float):
+        return str(value)
+    if agg == "count":
+        return f"{int(value):,}"
+    return f"{value:.6g}"
+
+
+def format_table(header: list[str], rows: list[list[str]]) -> str:
+    """Left-align text columns and right-align the numeric ones."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    numeric = set(AGGREGATIONS)
+    lines = []
+    for r in [header, *rows]:
+        cells = [
+            c.rjust(w) if h in numeric else c.ljust(w)
+            for c, w, h in zip(r, widths, header, strict=True)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--url", default=DEFAULT_URL, help="tsapi base URL (default: %(default)s)")
+    p.add_argument("--api-key", default=None, help="sent as 'Authorization: Bearer <key>'")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="seconds to wait for each request (default: %(default)s)",
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    client = ApiClient(args.url, args.api_key, args.timeout)
+    try:
+        metrics = _items(client.get("/metrics"), "metrics", "data", "items")
+        table = []
+        for m in sorted(metrics, key=lambda m: m["name"]):
+            if str(m.get("value_type") or "").lower() in NON_NUMERIC:
+                print(
+                    f"skipping non-numeric metric {m['name']} ({m['value_type']})", file=sys.stderr
+                )
+                continue
+            stats = metric_stats(client, m)
+            table.append(
+                [
+                    m["name"],
+                    *(_num(stats[a], a) for a in AGGREGATIONS),
+                    str(m["first_seen"]),
+                    str(m["last_seen"]),
+                ]
+            )
+    except ApiError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (KeyError, TypeError, ValueError) as exc:
+        print(f"error: unexpected response from {args.url}: {exc!r}", file=sys.stderr)
+        return 1
+    if not table:
+        print("no numeric metrics stored")
+        return 0
+    print(format_table(["metric", *AGGREGATIONS, "first", "last"], table))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""The response cache: Flask-Caching on Redis (or in-process), never a reason to fail.
+
+Flask-Caching's Redis backend raises when Redis is unreachable; every call here catches
+that, counts the request as a miss and skips Redis for a few seconds, so an outage costs
+one failed connection attempt per pause rather than one per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from flask import Flask, current_app
+from redis.exceptions import RedisError
+
+from tsapi.extensions import cache
+
+log = logging.getLogger(__name__)
+
+KEY_PREFIX = "tsapi:cache:"
+STATS_KEY = "tsapi:stats"
+# Generation counters live outside KEY_PREFIX: clearing the cache must never reset them, or a
+# result computed before the clear could later be served under a recycled generation.
+GENERATION_PREFIX = "tsapi:gen:"
+CATALOG = "catalog"  # the generation of the metric list, bumped when ingest changes it
+OUTAGE_PAUSE_SECONDS = 5.0
+
+
+def init_cache(app: Flask) -> None:
+    url = app.config.get("REDIS_URL")
+    if url:
+        config = {
+            "CACHE_TYPE": "RedisCache",
+            "CACHE_REDIS_URL": url,
+            "CACHE_KEY_PREFIX": KEY_PREFIX,
+            "CACHE_OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 1.0},
+        }
+    else:
+        config = {"CACHE_TYPE": "SimpleCache", "CACHE_KEY_PREFIX": KEY_PREFIX}
+    config["CACHE_DEFAULT_TIMEOUT"] = app.config["TSAPI_CACHE_TIMEOUT"]
+    cache.init_app(app, config=config)
+    app.extensions["tsapi.cache"] = ResponseCache(app, uses_redis=bool(url))
+
+
+def response_cache() -> ResponseCache:
+    return current_app.extensions["tsapi.cache"]
+
+
+class ResponseCache:
+    """get/set/delete that never raise, with hit and miss counts shared across workers."""
+
+    def __init__(self, app: Flask, *, uses_redis: bool):
+        self.app = app
+        self.uses_redis = uses_redis
+        self._down_until = 0.0
+        self._local_stats = {"hits": 0, "misses": 0}
+        self._local_generations: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    # -- plumbing -------------------------------------------------------------------------
+    @property
+    def backend(self):
+        return self.app.extensions["cache"][cache]
+
+    @property
+    def client(self):
+        """The raw Redis client, or None for the in-process cache."""
+        return self.backend._write_client if self.uses_redis else None
+
+    def _available(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    def _failed(self, exc: Exception) -> None:
+        if self._available():
+            log.warning("redis unavailable, serving without cache: %s", exc)
+        self._down_until = time.monotonic() + OUTAGE_PAUSE_SECONDS
+
+    def _guard(self, call, default=None):
+        if not self._available():
+            return default
+        try:
+            return call()
+        except RedisError as exc:
+            self._failed(exc)
+            return default
+
+    # -- values ---------------------------------------------------------------------------
+    def get(self, key: str) -> Any:
+        value = self._guard(lambda: self.backend.get(key))
+        self._count("hits" if value is not None else "misses")
+        return value
+
+    def set(self, key: str, value: Any, timeout: int | None = None) -> None:
+        self._guard(lambda: self.backend.set(key, value, timeout=timeout))
+
+    def delete(self, *keys: str) -> None:
+        self._guard(lambda: self.backend.delete_many(*keys))
+
+    # -- generations ----------------------------------------------------------------------
+    # A cached entry's key includes the generation of what it was computed from. Writers bump
+    # the generation after they commit, so a reader never finds an entry older than the last
+    # write: no key scans and no invalidation races. Without Redis the counters are per
+    # process, which is only exact for a single worker (documented in the README).
+    def generations(self, names: list[str]) -> list[int] | None:
+        """Current generation of each name; None when Redis is unavailable (do not cache)."""
+        if not self.uses_redis:
+            return [self._local_generations.get(n, 0) for n in names]
+        found = self._guard(lambda: self.client.mget([GENERATION_PREFIX + n for n in names]))
+        if found is None:
+            return None
+        return [int(v) if v is not None else 0 for v in found]
+
+    def bump(self, names: list[str]) -> None:
+        if not self.uses_redis:
+            with self._lock:
+                for name in names:
+                    self._local_generations[name] = self._local_generations.get(name, 0) + 1
+            return
+
+        def incr_all():
+            pipe = self.client.pipeline(transaction=False)
+            for name in names:
+                pipe.incr(GENERATION_PREFIX + name)
+            pipe.execute()
+
+        self._guard(incr_all)
+
+    def _count(self, outcome: str) -> None:
+        with self._lock:
+            self._local_stats[outcome] += 1
+        if self.uses_redis:
+            self._guard(lambda: self.client.hincrby(STATS_KEY, outcome, 1))
+
+    # -- administration -------------------------------------------------------------------
+    def ping(self) -> bool:
+        if not self.uses_redis:
+            return True
+        try:
+            ok = bool(self.client.ping())
+        except RedisError as exc:
+            self._failed(exc)
+            return False
+        self._down_until = 0.0
+        return ok
+
+    @staticmethod
+    def _glob(prefix: str) -> str:
+        """A SCAN pattern for keys starting with prefix; a metric named 'a*' matches itself."""
+        escaped = "".join("\\" + c if c in "*?[]\\" else c for c in prefix)
+        return KEY_PREFIX + escaped + "*"
+
+    def keys(self, prefix: str = "") -> list[str]:
+        """This service's cache keys, without KEY_PREFIX. SCAN, never KEYS: no long block."""
+        if not self.uses_redis:
+            return sorted(k for k in list(self.backend._cache) if k.startswith(prefix))
+        found = self.client.scan_iter(match=self._glob(prefix), count=1000)
+        return sorted(k.decode()[len(KEY_PREFIX):] for k in found)
+
+    def clear(self, prefix: str = "") -> int:
+        """Delete this service's keys starting with prefix; other keys in Redis stay."""
+        if not self.uses_redis:
+            doomed = [k for k in list(self.backend._cache) if k.startswith(prefix)]
+            for key in doomed:
+                self.backend._cache.pop(key, None)
+            return len(doomed)
+        removed = 0
+        batch = []
+        for key in self.client.scan_iter(match=self._glob(prefix), count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                removed += self.client.unlink(*batch)
+                batch = []
+        if batch:
+            removed += self.client.unlink(*batch)
+        return removed
+
+    def stats(self) -> dict[str, Any]:
+        """Hits and misses (all workers when on Redis), key count and memory."""
+        info: dict[str, Any] = {"hits": self._local_stats["hits"],
+                                "misses": self._local_stats["misses"]}
+        if not self.uses_redis:
+            info["keys"] = len(self.keys())
+            return info
+        shared = self.client.hgetall(STATS_KEY)
+        info["hits"] = int(shared.get(b"hits", 0))
+        info["misses"] = int(shared.get(b"misses", 0))
+        info["keys"] = len(self.keys())
+        memory = self.client.info("memory")
+        info["used_memory"] = memory.get("used_memory")
+        info["used_memory_human"] = memory.get("used_memory_human")
+        server = self.client.info("server")
+        info["redis_version"] = server.get("redis_version")
+        return info

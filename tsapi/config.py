@@ -1,0 +1,120 @@
+"""Configuration: defaults in one object, overrides from the environment, read in one place."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from sqlalchemy.engine import URL, make_url
+
+
+class ConfigError(RuntimeError):
+    """A configuration value is missing or malformed; raised at start-up, never per request."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting the service reads, with its default. Names match the Flask config keys."""
+
+    DATABASE_URL: str | None = None
+    REDIS_URL: str | None = None
+    # auto: use TimescaleDB when the server has it; on: fail without it; off: plain PostgreSQL.
+    TSAPI_TIMESCALEDB: str = "auto"
+    TSAPI_MAX_BATCH_POINTS: int = 100_000
+    # A 100,000-point JSON batch is about 10 MB; leave room for long tags and string values.
+    TSAPI_MAX_BODY_BYTES: int = 64 * 1024 * 1024
+    TSAPI_MAX_QUERY_BUCKETS: int = 100_000
+    TSAPI_CACHE_TIMEOUT: int = 300
+    TSAPI_DB_POOL_SIZE: int = 5
+    TSAPI_DB_STATEMENT_TIMEOUT_MS: int = 30_000
+
+
+_TIMESCALEDB_MODES = {"auto", "on", "off"}
+
+
+def _cast(name: str, raw: str, kind: type) -> Any:
+    if kind is int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+        if value <= 0:
+            raise ConfigError(f"{name} must be positive, got {value}")
+        return value
+    return raw
+
+
+def _database_url_from_parts(env: Mapping[str, str]) -> str | None:
+    """Build a URL from the old service's DB_* variables, so its deployments keep working."""
+    if not env.get("DB_HOST"):
+        return None
+    port = env.get("DB_PORT", "5432")
+    if not port.isdigit():
+        raise ConfigError(f"DB_PORT must be a port number, got {port!r}")
+    return URL.create(
+        "postgresql+psycopg2",
+        username=env.get("DB_USER") or None,
+        password=env.get("DB_PASSWORD") or None,
+        host=env["DB_HOST"],
+        port=int(port),
+        database=env.get("DB_NAME") or None,
+    ).render_as_string(hide_password=False)
+
+
+def _redis_url_from_parts(env: Mapping[str, str]) -> str | None:
+    if not env.get("REDIS_HOST"):
+        return None
+    port = env.get("REDIS_PORT", "6379")
+    if not port.isdigit():
+        raise ConfigError(f"REDIS_PORT must be a port number, got {port!r}")
+    return f"redis://{env['REDIS_HOST']}:{port}/0"
+
+
+def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Read every setting from the environment into a dict of Flask config keys."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        if f.name not in env or env[f.name] == "":
+            continue
+        kind = int if isinstance(f.default, int) else str
+        values[f.name] = _cast(f.name, env[f.name], kind)
+    values.setdefault("DATABASE_URL", _database_url_from_parts(env))
+    values.setdefault("REDIS_URL", _redis_url_from_parts(env))
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Defaults, then the environment, then explicit overrides (tests pass a mapping)."""
+    config = {f.name: f.default for f in fields(Settings)}
+    config.update(settings_from_env())
+    config.update(overrides or {})
+    validate_config(config)
+    return config
+
+
+def validate_config(config: Mapping[str, Any]) -> None:
+    if not config.get("DATABASE_URL"):
+        raise ConfigError(
+            "DATABASE_URL is not set (nor DB_HOST): tsapi needs a PostgreSQL database, e.g. "
+            "DATABASE_URL=postgresql://user:password@host:5432/tsapi"
+        )
+    try:
+        url = make_url(normalize_database_url(config["DATABASE_URL"]))
+    except Exception as exc:  # sqlalchemy raises ArgumentError with a terse message
+        raise ConfigError(f"DATABASE_URL is not a valid database URL: {exc}") from None
+    if url.get_backend_name() != "postgresql":
+        raise ConfigError(f"DATABASE_URL must point to PostgreSQL, not {url.get_backend_name()}")
+    mode = config.get("TSAPI_TIMESCALEDB")
+    if mode not in _TIMESCALEDB_MODES:
+        raise ConfigError(f"TSAPI_TIMESCALEDB must be one of auto, on, off; got {mode!r}")
+
+
+def normalize_database_url(raw: str) -> str:
+    """Accept the plain libpq form (postgresql://, postgres://) and use the psycopg2 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if raw.startswith(prefix):
+            return "postgresql+psycopg2://" + raw[len(prefix):]
+    return raw

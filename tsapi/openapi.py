@@ -1,0 +1,75 @@
+"""The flask-smorest Api: OpenAPI document, Swagger UI served locally, problem-detail errors."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from flask import Blueprint, Flask, send_from_directory
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
+
+from tsapi.errors import http_exception_response
+
+API_SETTINGS = {
+    "API_TITLE": "tsapi",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/",
+    "OPENAPI_JSON_PATH": "openapi.json",
+    "OPENAPI_SWAGGER_UI_PATH": "/docs",
+    # Served from the swagger-ui-bundle package: the docs page works without the internet.
+    "OPENAPI_SWAGGER_UI_URL": "/docs/assets/",
+    "API_SPEC_OPTIONS": {
+        "info": {
+            "description": "Store timestamped points in batches and read them back raw or "
+            "aggregated into time buckets. Errors are RFC 9457 problem details.",
+        },
+    },
+}
+
+
+class TsApi(Api):
+    """flask-smorest's Api, rendering every HTTP error as a problem detail."""
+
+    def handle_http_exception(self, error: HTTPException):
+        return http_exception_response(error)
+
+    ERROR_SCHEMA = None  # set below, once ProblemSchema exists
+
+
+class FieldErrorSchema(ma.Schema):
+    field = ma.fields.String(metadata={"description": "Where: e.g. data[3].value"})
+    message = ma.fields.String()
+    index = ma.fields.Integer(metadata={"description": "The point's index in a batch"})
+
+
+class ProblemSchema(ma.Schema):
+    """RFC 9457 problem details: the body of every error response."""
+
+    type = ma.fields.String(metadata={"example": "about:blank"})
+    title = ma.fields.String(metadata={"example": "Not Found"})
+    status = ma.fields.Integer(metadata={"example": 404})
+    detail = ma.fields.String(metadata={"example": "Metric 'temperature' not found"})
+    errors = ma.fields.List(ma.fields.Nested(FieldErrorSchema))
+
+
+TsApi.ERROR_SCHEMA = ProblemSchema
+
+
+def init_api(app: Flask, version: str) -> TsApi:
+    for key, value in API_SETTINGS.items():
+        app.config.setdefault(key, value)
+    app.config.setdefault("API_VERSION", version)
+    api = TsApi(app)
+    _register_docs_assets(app)
+    return api
+
+
+def _register_docs_assets(app: Flask) -> None:
+    from swagger_ui_bundle import swagger_ui_path
+
+    assets = Blueprint("docs_assets", __name__)
+
+    @assets.route("/docs/assets/<path:filename>")
+    def swagger_asset(filename: str):
+        return send_from_directory(swagger_ui_path, filename)
+
+    app.register_blueprint(assets)

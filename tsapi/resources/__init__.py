@@ -1,0 +1,12 @@
+"""The API's resources, one blueprint each, registered in one place."""
+
+from flask_smorest import Api
+
+from tsapi.resources import cache, ingest, metrics, query, status
+
+RESOURCES = (status, ingest, query, metrics, cache)
+
+
+def register_resources(api: Api) -> None:
+    for resource in RESOURCES:
+        api.register_blueprint(resource.blp)

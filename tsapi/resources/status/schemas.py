@@ -1,0 +1,24 @@
+"""Schemas of / and /health."""
+
+import marshmallow as ma
+
+
+class RootSchema(ma.Schema):
+    message = ma.fields.String(metadata={"example": "Super-Simple Timeseries API Service"})
+    version = ma.fields.String()
+    redis_status = ma.fields.String(metadata={"enum": ["connected", "disconnected"]})
+    docs = ma.fields.String(metadata={"example": "/docs"})
+    openapi = ma.fields.String()
+    redoc = ma.fields.String()
+    links = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
+
+
+class HealthSchema(ma.Schema):
+    status = ma.fields.String(metadata={"enum": ["healthy", "degraded", "unhealthy"]})
+    database = ma.fields.String(metadata={"enum": ["healthy", "unhealthy"]})
+    redis = ma.fields.String(metadata={"enum": ["healthy", "unhealthy", "not configured"]})
+    storage = ma.fields.String(metadata={"enum": ["timescaledb", "postgresql"]})
+    timescaledb_version = ma.fields.String(allow_none=True)
+    hypertable = ma.fields.Boolean()
+    postgres_version = ma.fields.String()
+    version = ma.fields.String()

@@ -1,0 +1,138 @@
+"""Metrics and series: resolving names and tag sets to ids in bulk, and listing metrics."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from tsapi.store.schema import metrics, series
+
+TagKey = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Metric:
+    id: int
+    name: str
+    value_type: str
+
+
+class RetryableConflict(Exception):
+    """A concurrent change (a metric deleted mid-batch) means the transaction must be redone."""
+
+
+def lock_metrics(conn: Connection, wanted: dict[str, str]) -> dict[str, Metric]:
+    """Resolve metric names to ids, creating missing ones with the given value type.
+
+    The rows are locked FOR KEY SHARE until commit: concurrent ingests of the same metric
+    proceed together, but a deletion of the metric waits for them, so no point is ever
+    written under a metric that is being deleted.
+    """
+    names = sorted(wanted)
+    found = _select_locked(conn, names)
+    missing = [n for n in names if n not in found]
+    if missing:
+        # Sorted, so that concurrent batches creating the same metrics cannot deadlock.
+        conn.execute(
+            pg_insert(metrics)
+            .values([{"name": n, "value_type": wanted[n]} for n in missing])
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+        found.update(_select_locked(conn, missing))
+        if len(found) != len(names):
+            raise RetryableConflict("a metric was deleted while the batch was being written")
+    return found
+
+
+def _select_locked(conn: Connection, names: list[str]) -> dict[str, Metric]:
+    rows = conn.execute(
+        select(metrics.c.id, metrics.c.name, metrics.c.value_type)
+        .where(metrics.c.name.in_(names))
+        .order_by(metrics.c.id)
+        .with_for_update(key_share=True, read=True)
+    )
+    return {r.name: Metric(r.id, r.name, r.value_type) for r in rows}
+
+
+class SeriesCache:
+    """(metric id, tag set) → series id, per process.
+
+    It can never hand out a wrong id: ids come from identity columns and are never reused,
+    and a series row is only deleted with its metric, whose id then never appears again.
+    """
+
+    def __init__(self, max_entries: int = 1_000_000):
+        self._ids: dict[tuple[int, TagKey], int] = {}
+        self._max = max_entries
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[int, TagKey]) -> int | None:
+        return self._ids.get(key)
+
+    def update(self, found: dict[tuple[int, TagKey], int]) -> None:
+        with self._lock:
+            if len(self._ids) + len(found) > self._max:
+                self._ids.clear()  # crude but safe: a miss only costs one lookup
+            self._ids.update(found)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._ids.clear()
+
+
+def resolve_series(
+    conn: Connection, keys: Iterable[tuple[int, TagKey]], cache: SeriesCache
+) -> dict[tuple[int, TagKey], int]:
+    """Map every (metric id, tag set) to its series id, creating the missing series."""
+    resolved: dict[tuple[int, TagKey], int] = {}
+    unknown = []
+    for key in keys:
+        sid = cache.get(key)
+        if sid is None:
+            unknown.append(key)
+        else:
+            resolved[key] = sid
+    if not unknown:
+        return resolved
+    unknown.sort()
+    rows = [{"metric_id": mid, "tags": dict(tags)} for mid, tags in unknown]
+    conn.execute(
+        pg_insert(series)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["metric_id", "tags"])
+    )
+    found = {}
+    result = conn.execute(
+        select(series.c.id, series.c.metric_id, series.c.tags).where(
+            tuple_(series.c.metric_id, series.c.tags).in_(
+                [(r["metric_id"], r["tags"]) for r in rows]
+            )
+        )
+    )
+    for sid, mid, tags in result:
+        found[(mid, tuple(sorted(tags.items())))] = sid
+    if len(found) != len(unknown):
+        raise RetryableConflict("a series vanished while the batch was being written")
+    cache.update(found)
+    resolved.update(found)
+    return resolved
+
+
+def list_metrics(conn: Connection) -> list[dict]:
+    rows = conn.execute(
+        select(
+            metrics.c.name, metrics.c.first_seen, metrics.c.last_seen, metrics.c.value_type
+        ).order_by(metrics.c.name)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def get_metric(conn: Connection, name: str) -> Metric | None:
+    row = conn.execute(
+        select(metrics.c.id, metrics.c.name, metrics.c.value_type).where(metrics.c.name == name)
+    ).first()
+    return Metric(row.id, row.name, row.value_type) if row else None

@@ -1,0 +1,86 @@
+"""The database handle: one SQLAlchemy engine per app, and what kind of storage it has."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, create_engine, text
+
+from tsapi.config import normalize_database_url
+from tsapi.store.catalog import SeriesCache
+
+
+@dataclass(frozen=True)
+class StorageInfo:
+    """What the database offers: TimescaleDB (and its version) or plain PostgreSQL."""
+
+    postgres_version: str
+    timescaledb_version: str | None
+    hypertable: bool
+
+    @property
+    def timescaledb(self) -> bool:
+        return self.timescaledb_version is not None
+
+    @property
+    def engine_name(self) -> str:
+        return "timescaledb" if self.timescaledb else "postgresql"
+
+
+class Database:
+    """Owns the engine; detects the storage kind lazily, once, on first successful use."""
+
+    def __init__(self, url: str, *, pool_size: int = 5, statement_timeout_ms: int = 30_000):
+        self.engine: Engine = create_engine(
+            normalize_database_url(url),
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            # A pooled connection may have died with a database restart: test it before use,
+            # so the service recovers by itself when the database comes back.
+            pool_pre_ping=True,
+            connect_args={
+                "options": f"-c timezone=UTC -c statement_timeout={statement_timeout_ms}",
+                "connect_timeout": 5,
+                "application_name": "tsapi",
+            },
+        )
+        self.series_cache = SeriesCache()
+        self._storage: StorageInfo | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def storage(self) -> StorageInfo:
+        if self._storage is None:
+            with self._lock:
+                if self._storage is None:
+                    self._storage = detect_storage(self.engine)
+        return self._storage
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def detect_storage(engine: Engine) -> StorageInfo:
+    with engine.connect() as conn:
+        pg_version = conn.execute(text("SHOW server_version")).scalar_one()
+        ts_version = conn.execute(
+            text("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")
+        ).scalar()
+        hypertable = False
+        if ts_version is not None:
+            hypertable = bool(
+                conn.execute(
+                    text(
+                        "SELECT count(*) FROM timescaledb_information.hypertables "
+                        "WHERE hypertable_name = 'points'"
+                    )
+                ).scalar_one()
+            )
+    return StorageInfo(pg_version, ts_version, hypertable)
+
+
+def ping(engine: Engine) -> None:
+    """Raise if the database cannot answer a trivial query."""
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))

@@ -1,0 +1,74 @@
+"""Table definitions: the one MetaData that the app queries and Alembic migrates."""
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Double,
+    ForeignKey,
+    Identity,
+    Index,
+    MetaData,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+VALUE_TYPES = ("number", "string")
+
+metrics = Table(
+    "metrics",
+    metadata,
+    # Identity never hands out an id twice, which is what lets ingest cache ids per process.
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("value_type", Text, nullable=False),
+    Column("first_seen", DateTime(timezone=True)),
+    Column("last_seen", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    CheckConstraint("value_type IN ('number', 'string')", name="value_type"),
+)
+
+series = Table(
+    "series",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column(
+        "metric_id",
+        BigInteger,
+        ForeignKey("metrics.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # jsonb compares objects regardless of key order, so one tag set is one row.
+    Column("tags", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Index(None, "metric_id", "tags", unique=True),
+    Index("ix_series_tags", "tags", postgresql_using="gin"),
+)
+
+# No foreign key to series: a per-row check would cost ingest a fifth of its speed, and
+# series rows are only ever deleted together with their points (see store.catalog).
+points = Table(
+    "points",
+    metadata,
+    Column("time", DateTime(timezone=True), nullable=False),
+    Column("series_id", BigInteger, nullable=False),
+    Column("value_num", Double),
+    Column("value_text", Text),
+    CheckConstraint("(value_num IS NULL) <> (value_text IS NULL)", name="one_value"),
+    # Unique on (series, time): a point written twice is stored once. It includes the time
+    # column, as a hypertable's unique indexes must.
+    Index(None, "series_id", "time", unique=True),
+    Index(None, "time"),
+)

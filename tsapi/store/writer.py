@@ -1,0 +1,212 @@
+"""Writing a validated batch of points: one transaction, bulk id resolution, COPY."""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass
+
+from psycopg2 import errors as pg_errors
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Double,
+    Engine,
+    MetaData,
+    Table,
+    Text,
+    column,
+    func,
+    select,
+    update,
+    values,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.schema import CreateTable
+
+from tsapi.errors import field_error
+from tsapi.store.catalog import Metric, RetryableConflict, SeriesCache, lock_metrics, resolve_series
+from tsapi.store.schema import metrics, points
+from tsapi.validation import PointBatch, batch_error
+
+log = logging.getLogger(__name__)
+
+# psycopg2 reads a COPY source in 8 KB pieces unless told otherwise; large pieces are faster.
+COPY_CHUNK = 1 << 20
+MAX_ATTEMPTS = 3
+
+_COPY_COLUMNS = ("time", "series_id", "value_num", "value_text")
+_COPY_POINTS = f"COPY {points.name} ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
+
+# Points whose (series, time) may already exist go through this session-local table, then
+# into points with ON CONFLICT DO UPDATE: last write wins, at COPY speed.
+_staging = Table(
+    "points_incoming",
+    MetaData(),
+    Column("time", DateTime(timezone=True)),
+    Column("series_id", BigInteger),
+    Column("value_num", Double),
+    Column("value_text", Text),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DELETE ROWS",
+)
+_COPY_STAGING = f"COPY {_staging.name} ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
+
+_TEXT_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    points: int
+    rows_written: int
+    catalog_changed: bool
+    metric_names: tuple[str, ...]
+
+
+def write_batch(engine: Engine, batch: PointBatch, cache: SeriesCache) -> WriteResult:
+    """Store a batch all-or-nothing; redo the transaction if a concurrent change demands it."""
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            with engine.begin() as conn:
+                return _write(conn, batch, cache)
+        except RetryableConflict:
+            if attempt == MAX_ATTEMPTS:
+                raise
+            cache.clear()
+        except DBAPIError as exc:
+            # Concurrent batches touching the same rows may deadlock despite ordered locking
+            # (index pages, hypertable chunk creation); the database picks a victim: retry it.
+            if attempt == MAX_ATTEMPTS or not isinstance(
+                exc.orig, pg_errors.DeadlockDetected | pg_errors.SerializationFailure
+            ):
+                raise
+            log.info("ingest retry %d after %s", attempt, type(exc.orig).__name__)
+    raise AssertionError("unreachable")
+
+
+def _write(conn: Connection, batch: PointBatch, cache: SeriesCache) -> WriteResult:
+    # The first point of a new metric fixes its type; existing metrics keep theirs.
+    wanted: dict[str, str] = {}
+    for name, value in zip(batch.metrics, batch.values, strict=True):
+        if name not in wanted:
+            wanted[name] = "string" if isinstance(value, str) else "number"
+    known = lock_metrics(conn, wanted)
+    _check_types(batch, known)
+
+    keys = {(known[m].id, tags) for m, tags in zip(batch.metrics, batch.tags, strict=True)}
+    series_ids = resolve_series(conn, keys, cache)
+
+    # Last value wins inside the batch too: later duplicates overwrite earlier ones here.
+    latest: dict[tuple[int, object], int] = {}
+    for i, (name, tags, time) in enumerate(zip(batch.metrics, batch.tags, batch.times,
+                                              strict=True)):
+        latest[(series_ids[(known[name].id, tags)], time)] = i
+    buffer = _copy_buffer(latest, batch)
+    _copy_points(conn, buffer)
+
+    changed = _extend_seen(conn, batch, known)
+    return WriteResult(len(batch), len(latest), changed, tuple(sorted(known)))
+
+
+def _check_types(batch: PointBatch, known: dict[str, Metric]) -> None:
+    errors = []
+    for i, (name, value) in enumerate(zip(batch.metrics, batch.values, strict=True)):
+        expected = known[name].value_type
+        actual = "string" if isinstance(value, str) else "number"
+        if actual != expected:
+            errors.append(field_error(
+                f"data[{i}].value",
+                f"metric '{name}' holds {expected} values; got a {actual}",
+                index=i,
+            ))
+    if errors:
+        raise batch_error(errors)
+
+
+def _copy_buffer(latest: dict[tuple[int, object], int], batch: PointBatch) -> io.BytesIO:
+    values = batch.values
+    stamps: dict[object, str] = {}
+    lines = []
+    for (sid, time), i in latest.items():
+        stamp = stamps.get(time)
+        if stamp is None:
+            stamp = stamps[time] = time.isoformat()
+        value = values[i]
+        if isinstance(value, str):
+            lines.append(f"{stamp}\t{sid}\t\\N\t{value.translate(_TEXT_ESCAPES)}\n")
+        else:
+            # repr gives the shortest text that reads back as the identical double.
+            lines.append(f"{stamp}\t{sid}\t{value!r}\t\\N\n")
+    return io.BytesIO("".join(lines).encode())
+
+
+def _copy_points(conn: Connection, buffer: io.BytesIO) -> None:
+    """COPY straight into points; if some (series, time) already exist, upsert via staging."""
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        savepoint = conn.begin_nested()
+        try:
+            cursor.copy_expert(_COPY_POINTS, buffer, size=COPY_CHUNK)
+            savepoint.commit()
+            return
+        except pg_errors.UniqueViolation:
+            savepoint.rollback()
+        buffer.seek(0)
+        conn.execute(CreateTable(_staging, if_not_exists=True))
+        cursor.copy_expert(_COPY_STAGING, buffer, size=COPY_CHUNK)
+        upsert = pg_insert(points).from_select(list(_COPY_COLUMNS), select(_staging))
+        conn.execute(
+            upsert.on_conflict_do_update(
+                index_elements=[points.c.series_id, points.c.time],
+                set_={"value_num": upsert.excluded.value_num,
+                      "value_text": upsert.excluded.value_text},
+            )
+        )
+    finally:
+        cursor.close()
+
+
+def _extend_seen(conn: Connection, batch: PointBatch, known: dict[str, Metric]) -> bool:
+    """Widen first_seen/last_seen once per metric; returns whether any row changed."""
+    spans: dict[str, list] = {}
+    for name, time in zip(batch.metrics, batch.times, strict=True):
+        span = spans.get(name)
+        if span is None:
+            spans[name] = [time, time]
+        elif time < span[0]:
+            span[0] = time
+        elif time > span[1]:
+            span[1] = time
+    span_rows = values(
+        column("id", BigInteger),
+        column("lo", DateTime(timezone=True)),
+        column("hi", DateTime(timezone=True)),
+        name="span",
+    ).data(sorted((known[n].id, lo, hi) for n, (lo, hi) in spans.items()))
+    # Lock the rows in id order first: two batches for the same metrics cannot deadlock.
+    locked = (
+        select(metrics.c.id)
+        .where(metrics.c.id.in_([known[n].id for n in spans]))
+        .order_by(metrics.c.id)
+        .with_for_update(key_share=True)
+        .cte("locked")
+    )
+    stmt = (
+        update(metrics)
+        .where(metrics.c.id == span_rows.c.id)
+        .where(metrics.c.id.in_(select(locked.c.id)))
+        .where(
+            (metrics.c.first_seen.is_(None))
+            | (span_rows.c.lo < metrics.c.first_seen)
+            | (span_rows.c.hi > metrics.c.last_seen)
+        )
+        .values(
+            first_seen=func.least(metrics.c.first_seen, span_rows.c.lo),
+            last_seen=func.greatest(metrics.c.last_seen, span_rows.c.hi),
+        )
+        .returning(metrics.c.id)
+    )
+    return bool(conn.execute(stmt).fetchall())

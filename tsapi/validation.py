@@ -1,0 +1,207 @@
+"""The fast ingest validator: checks a parsed batch point by point without marshmallow.
+
+Per-point marshmallow costs ~30 µs a point; this does the same checks in a few, and reports
+errors in the same field-level shape as the schemas (see errors.flatten_messages).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from tsapi.errors import InvalidInput, field_error
+
+MAX_METRIC_NAME = 255
+MAX_TAGS = 32
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 1024
+MAX_STRING_VALUE = 65_536
+MAX_REPORTED_ERRORS = 1000
+# Doubles hold every integer up to 2**53 exactly; larger ones would be silently rounded.
+MAX_EXACT_INT = 2**53
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SUBMICRO = re.compile(r"[.,]\d{6}(\d+)")
+_UNCHECKED = object()
+
+
+@dataclass
+class PointBatch:
+    """A validated batch, column-wise: times are aware UTC datetimes, tags sorted tuples."""
+
+    times: list[datetime] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)
+    values: list[float | str] = field(default_factory=list)
+    tags: list[tuple[tuple[str, str], ...]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+
+class _TimeParser:
+    """Parses ISO-8601 strings and Unix seconds; memoized, as batches repeat their times."""
+
+    def __init__(self) -> None:
+        self._memo: dict[Any, datetime | str] = {}
+
+    def __call__(self, raw: Any) -> datetime | str:
+        """Return an aware UTC datetime, or an error message."""
+        try:
+            return self._memo[raw]
+        except (KeyError, TypeError):
+            pass
+        result = self._parse(raw)
+        if isinstance(raw, str | int | float):
+            self._memo[raw] = result
+        return result
+
+    @staticmethod
+    def _parse(raw: Any) -> datetime | str:
+        if isinstance(raw, bool) or raw is None:
+            return "must be an ISO-8601 date-time string or Unix seconds"
+        if isinstance(raw, int | float):
+            if not math.isfinite(raw):
+                return "must be a finite number of Unix seconds"
+            try:
+                return datetime.fromtimestamp(raw, tz=UTC)
+            except (OverflowError, OSError, ValueError):
+                return "is out of the supported range (years 1 to 9999)"
+        if not isinstance(raw, str):
+            return "must be an ISO-8601 date-time string or Unix seconds"
+        extra = _SUBMICRO.search(raw)
+        if extra and extra.group(1).strip("0"):
+            return "has more than microsecond precision; at most 6 fractional digits are stored"
+        try:
+            parsed = datetime.fromisoformat(raw)
+        except ValueError:
+            return f"'{raw[:64]}' is not a valid ISO-8601 date-time"
+        if parsed.tzinfo is None:  # times without an offset are UTC
+            return parsed.replace(tzinfo=UTC)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            return "is out of the supported range (years 1 to 9999)"
+
+
+def _check_value(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "must be a number or a string, not a boolean"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "must be a finite number"
+    if isinstance(value, int):
+        if -MAX_EXACT_INT <= value <= MAX_EXACT_INT:
+            return None
+        return "is an integer too large to store exactly (the limit is 2**53)"
+    if isinstance(value, str):
+        return None if len(value) <= MAX_STRING_VALUE else (
+            f"is longer than {MAX_STRING_VALUE} characters"
+        )
+    if value is None:
+        return "is required"
+    return "must be a number or a string"
+
+
+def check_metric_name(name: Any) -> str | None:
+    if not isinstance(name, str):
+        return "must be a string"
+    if not name or name.strip() != name:
+        return "must be non-empty, without leading or trailing spaces"
+    if len(name) > MAX_METRIC_NAME:
+        return f"is longer than {MAX_METRIC_NAME} characters"
+    if _CONTROL.search(name):
+        return "must not contain control characters"
+    return None
+
+
+def _check_tags(tags: Any, where: str, errors: list[dict[str, Any]], index: int):
+    if not isinstance(tags, dict):
+        errors.append(field_error(where, "must be an object of string keys to string values",
+                                  index=index))
+        return None
+    if len(tags) > MAX_TAGS:
+        errors.append(field_error(where, f"has more than {MAX_TAGS} tags", index=index))
+        return None
+    for key, value in tags.items():
+        if not key or len(key) > MAX_TAG_KEY or _CONTROL.search(key):
+            errors.append(field_error(
+                f"{where}.{key[:64]}",
+                f"tag keys must be 1 to {MAX_TAG_KEY} characters without control characters",
+                index=index))
+            return None
+        if not isinstance(value, str):
+            errors.append(field_error(f"{where}.{key}", "tag values must be strings",
+                                      index=index))
+            return None
+        if len(value) > MAX_TAG_VALUE or _CONTROL.search(value):
+            errors.append(field_error(
+                f"{where}.{key}",
+                f"tag values must be at most {MAX_TAG_VALUE} characters without control "
+                "characters", index=index))
+            return None
+    return tuple(sorted(tags.items()))
+
+
+def validate_points(data: Any, *, field_name: str = "data") -> PointBatch:
+    """Validate a list of point objects; raise InvalidInput naming every bad point and field."""
+    if not isinstance(data, list):
+        raise InvalidInput(
+            f"{field_name} must be a list of points",
+            errors=[field_error(field_name, "must be a list of points")],
+        )
+    batch = PointBatch()
+    errors: list[dict[str, Any]] = []
+    parse_time = _TimeParser()
+    metric_ok: dict[str, Any] = {}
+    for i, point in enumerate(data):
+        where = f"{field_name}[{i}]"
+        if not isinstance(point, dict):
+            errors.append(field_error(where, "must be an object", index=i))
+            continue
+        n_errors = len(errors)
+        time = parse_time(point.get("time"))
+        if "time" not in point:
+            errors.append(field_error(f"{where}.time", "is required", index=i))
+        elif isinstance(time, str):
+            errors.append(field_error(f"{where}.time", time, index=i))
+        metric = point.get("metric")
+        if isinstance(metric, str):
+            problem = metric_ok.get(metric, _UNCHECKED)
+            if problem is _UNCHECKED:
+                problem = metric_ok[metric] = check_metric_name(metric)
+        else:
+            problem = check_metric_name(metric)
+        if "metric" not in point:
+            errors.append(field_error(f"{where}.metric", "is required", index=i))
+        elif problem:
+            errors.append(field_error(f"{where}.metric", problem, index=i))
+        value = point.get("value")
+        problem = _check_value(value)
+        if problem:
+            errors.append(field_error(f"{where}.value", problem, index=i))
+        tags = point.get("tags")
+        if tags is None or (isinstance(tags, dict) and not tags):
+            tag_key = ()  # the metric's untagged series
+        else:
+            tag_key = _check_tags(tags, f"{where}.tags", errors, i)
+        if len(errors) != n_errors:
+            continue
+        batch.times.append(time)
+        batch.metrics.append(metric)
+        batch.values.append(float(value) if isinstance(value, int) else value)
+        batch.tags.append(tag_key)
+    if errors:
+        raise batch_error(errors)
+    return batch
+
+
+def batch_error(errors: list[dict[str, Any]]) -> InvalidInput:
+    bad_points = len({e.get("index") for e in errors})
+    shown = errors[:MAX_REPORTED_ERRORS]
+    detail = f"{bad_points} invalid point(s); nothing was stored. First: {shown[0]['field']} "
+    detail += shown[0]["message"]
+    if len(errors) > len(shown):
+        detail += f" ({len(shown)} of {len(errors)} errors listed)"
+    return InvalidInput(detail, errors=shown)
