@@ -7,8 +7,8 @@ import pytest
 import redis
 import sqlalchemy as sa
 from alembic import command
-
 from services import PostgresServer, RedisServer
+
 from tsapi import create_app
 from tsapi.cli import alembic_config
 

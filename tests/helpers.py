@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
 
 def point(time: str, metric: str, value, **tags):
     p = {"time": time, "metric": metric, "value": value}
@@ -20,3 +23,100 @@ def query(client, expect: int = 200, **body):
     response = client.post("/query", json=body)
     assert response.status_code == expect, response.get_json()
     return response.get_json()
+
+
+# --- added for the HTTP contract tests ---------------------------------------------------
+
+
+PROBLEM_JSON = "application/problem+json"
+# time_bucket's origin for widths below a month (a Monday), and the month count's origin.
+BUCKET_ORIGIN = datetime(2000, 1, 3, tzinfo=UTC)
+MONTH_ORIGIN_YEAR = 2000
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def assert_problem(response, status: int) -> dict:
+    """The response is an RFC 9457 problem with this status; returns its body."""
+    body = response.get_json(force=True, silent=True)
+    assert response.status_code == status, (response.status_code, body)
+    assert response.mimetype == PROBLEM_JSON, response.content_type
+    assert isinstance(body, dict), body
+    assert isinstance(body.get("type"), str) and body["type"], body
+    assert isinstance(body.get("title"), str) and body["title"], body
+    assert body.get("status") == status, body
+    assert isinstance(body.get("detail"), str) and body["detail"], body
+    return body
+
+
+def error_fields(problem: dict) -> list[str]:
+    return [e["field"] for e in problem.get("errors") or []]
+
+
+def post_raw(client, path: str, raw: bytes | str):
+    """POST a body exactly as given (for JSON the encoder would refuse or rewrite)."""
+    if isinstance(raw, str):
+        raw = raw.encode()
+    return client.post(path, data=raw, content_type="application/json")
+
+
+def utc(text: str) -> datetime:
+    """Parse an ISO-8601 time (no offset means UTC) into an aware UTC datetime."""
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def bucket_start(t: datetime, *, months: int = 0, width: timedelta | int | None = None
+                 ) -> datetime:
+    """Where time_bucket puts t: months counted from January 2000, or fixed widths (a
+    timedelta, or an int of microseconds for widths beyond timedelta's range) from
+    2000-01-03 00:00 UTC; always rounding down, also before the origin."""
+    t = t.astimezone(UTC)
+    if months:
+        index = (t.year - MONTH_ORIGIN_YEAR) * 12 + (t.month - 1)
+        first = index - index % months  # Python's % floors, also for negative indexes
+        year, month0 = divmod(first, 12)
+        return datetime(MONTH_ORIGIN_YEAR + year, month0 + 1, 1, tzinfo=UTC)
+    w = width if isinstance(width, int) else width // _MICROSECOND
+    assert w > 0
+    offset = (t - BUCKET_ORIGIN) // _MICROSECOND
+    return BUCKET_ORIGIN + timedelta(microseconds=(offset // w) * w)
+
+
+def aggregate(values: list, how: str):
+    if how == "count":
+        return len(values)
+    if how == "sum":
+        return sum(values)
+    if how == "avg":
+        return sum(values) / len(values)
+    if how == "min":
+        return min(values)
+    if how == "max":
+        return max(values)
+    raise ValueError(how)
+
+
+def expected_buckets(points_, how: str, start: datetime, end: datetime, **bucket) -> list:
+    """[(bucket start, aggregate)] of (time, value) pairs in [start, end), ordered by time."""
+    groups: dict[datetime, list] = defaultdict(list)
+    for t, v in points_:
+        if start <= t < end:
+            groups[bucket_start(t, **bucket)].append(v)
+    return [(b, aggregate(vs, how)) for b, vs in sorted(groups.items())]
+
+
+def rows_as_pairs(rows: list[dict]) -> list[tuple[datetime, object]]:
+    """Query rows as (aware UTC datetime, value), checking each time is stamped in UTC."""
+    out = []
+    for row in rows:
+        assert set(row) == {"time", "value"}, row
+        t = datetime.fromisoformat(row["time"])
+        assert t.utcoffset() == timedelta(0), row
+        out.append((t, row["value"]))
+    return out

@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then the environment, then `config` (tests pass a mapping)."""
     from tsapi.cache import init_cache
+    from tsapi.cli import register_commands
     from tsapi.config import load_config
     from tsapi.errors import register_error_handlers
     from tsapi.logs import configure_logging
@@ -32,4 +33,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     init_cache(app)
     register_error_handlers(app)
     register_resources(init_api(app, __version__))
+    register_commands(app)
     return app

@@ -10,7 +10,7 @@ from alembic.config import Config as AlembicConfig
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from tsapi import create_app
+from tsapi import create_app  # noqa: F401  (FlaskGroup below calls it)
 
 SAMPLE_FILE = "sample_data/iot_telemetry_sample.csv"
 
@@ -35,7 +35,13 @@ def main() -> None:
     """tsapi: time-series storage and query service."""
 
 
-@main.group()
+def register_commands(app) -> None:
+    """Add the commands to app.cli: `tsapi` (FlaskGroup) and test runners both find them."""
+    app.cli.add_command(db)
+    app.cli.add_command(load_sample)
+
+
+@click.group()
 def db() -> None:
     """Database schema migrations (Alembic)."""
 
@@ -69,7 +75,7 @@ def current() -> None:
     command.current(_config_from_app())
 
 
-@main.command("load-sample")
+@click.command("load-sample")
 @click.option("--file", "path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help=f"A CSV in the telemetry shape (default: {SAMPLE_FILE}).")
 @click.option("--max-rows", type=int, default=None, help="Load at most this many rows.")
@@ -99,3 +105,7 @@ def _ingest(ingest_points, batch: list[dict]) -> int:
     with current_app.test_request_context():
         result = ingest_points(batch)
     return result.points if result else 0
+
+
+if __name__ == "__main__":
+    main()

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 from flask import Flask, Response
+from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
@@ -16,6 +17,8 @@ from werkzeug.exceptions import HTTPException
 log = logging.getLogger(__name__)
 
 PROBLEM_MIMETYPE = "application/problem+json"
+QUERY_CANCELED = "57014"  # statement_timeout fired
+NUMERIC_OUT_OF_RANGE = "22003"
 
 
 class ApiError(Exception):
@@ -133,15 +136,32 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     @app.errorhandler(PoolTimeoutError)
     def _database_unavailable(exc: Exception) -> Response:
+        if getattr(getattr(exc, "orig", None), "pgcode", None) == QUERY_CANCELED:
+            return problem_response(
+                503, "The query took longer than the server's time limit "
+                "(TSAPI_DB_STATEMENT_TIMEOUT_MS); narrow the range or aggregate over longer "
+                "intervals.", headers={"Retry-After": "5"})
         log.warning("database unavailable: %s", exc)
         return problem_response(
             503, "The database is unavailable; retry shortly.", headers={"Retry-After": "5"}
+        )
+
+    @app.errorhandler(RedisError)
+    def _cache_unavailable(exc: RedisError) -> Response:
+        # Only cache administration lets Redis errors through; data endpoints skip the cache.
+        log.warning("redis unavailable: %s", exc)
+        return problem_response(
+            503, "The cache (Redis) is unavailable; retry shortly.", headers={"Retry-After": "5"}
         )
 
     @app.errorhandler(DBAPIError)
     def _database_error(exc: DBAPIError) -> Response:
         if exc.connection_invalidated:
             return _database_unavailable(exc)
+        if getattr(exc.orig, "pgcode", None) == NUMERIC_OUT_OF_RANGE:
+            return problem_response(
+                422, "The result is outside the range of a double-precision number "
+                "(e.g. a sum that overflows); aggregate over a shorter range or interval.")
         log.exception("database error")
         return problem_response(500, "Internal database error")
 

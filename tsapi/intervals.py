@@ -25,6 +25,7 @@ for _names, _value in (
 _MICROS = {"microsecond": 1, "microseconds": 1, "us": 1,
            "millisecond": 1000, "milliseconds": 1000, "ms": 1000}
 
+MAX_YEARS = 1000
 _PATTERN = re.compile(r"^\s*(\d{1,9})\s*([a-z]+)\s*$")
 
 
@@ -81,7 +82,10 @@ def parse_interval(raw: str) -> BucketInterval:
     if count <= 0:
         raise IntervalError("must be greater than zero")
     months, seconds = _UNITS[unit]
-    if months:
-        return BucketInterval(months=count * months)
-    micros = count * (_MICROS.get(unit) or seconds * 1_000_000)
-    return BucketInterval(micros=micros)
+    interval = BucketInterval(
+        months=count * months,
+        micros=0 if months else count * (_MICROS.get(unit) or seconds * 1_000_000),
+    )
+    if interval.approx_seconds() > MAX_YEARS * 365.25 * 86400:
+        raise IntervalError(f"must be at most {MAX_YEARS} years")
+    return interval

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 import marshmallow as ma
 from flask import Blueprint, Flask, send_from_directory
 from flask_smorest import Api
+from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
-from tsapi.errors import http_exception_response
+from tsapi.errors import PROBLEM_MIMETYPE, http_exception_response
 
 API_SETTINGS = {
     "API_TITLE": "tsapi",
@@ -32,7 +35,21 @@ class TsApi(Api):
     def handle_http_exception(self, error: HTTPException):
         return http_exception_response(error)
 
-    ERROR_SCHEMA = None  # set below, once ProblemSchema exists
+    def _register_responses(self):
+        """Document every error response as application/problem+json, as it is served."""
+        for status in HTTPStatus:
+            response: dict = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+            content_type = PROBLEM_MIMETYPE if status >= 400 else (
+                self.DEFAULT_RESPONSE_CONTENT_TYPE)
+            prepare_response(response, self.spec, content_type)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_MIMETYPE)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+
+
 
 
 class FieldErrorSchema(ma.Schema):
@@ -52,6 +69,12 @@ class ProblemSchema(ma.Schema):
 
 
 TsApi.ERROR_SCHEMA = ProblemSchema
+
+
+def problem_doc(blp, status: int, description: str):
+    """Document an error response of a view: a problem detail with this description."""
+    return blp.alt_response(status, schema=ProblemSchema, description=description,
+                            content_type=PROBLEM_MIMETYPE)
 
 
 def init_api(app: Flask, version: str) -> TsApi:

@@ -22,6 +22,7 @@ MAX_STRING_VALUE = 65_536
 MAX_REPORTED_ERRORS = 1000
 # Doubles hold every integer up to 2**53 exactly; larger ones would be silently rounded.
 MAX_EXACT_INT = 2**53
+WIDE_INT = float(2**63)
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SUBMICRO = re.compile(r"[.,]\d{6}(\d+)")
@@ -36,6 +37,8 @@ class PointBatch:
     metrics: list[str] = field(default_factory=list)
     values: list[float | str] = field(default_factory=list)
     tags: list[tuple[tuple[str, str], ...]] = field(default_factory=list)
+    # orjson reads integers wider than 64 bits as floats; such a float may have been one.
+    maybe_wide_integer: bool = False
 
     def __len__(self) -> int:
         return len(self.times)
@@ -49,13 +52,12 @@ class _TimeParser:
 
     def __call__(self, raw: Any) -> datetime | str:
         """Return an aware UTC datetime, or an error message."""
-        try:
-            return self._memo[raw]
-        except (KeyError, TypeError):
-            pass
-        result = self._parse(raw)
-        if isinstance(raw, str | int | float):
-            self._memo[raw] = result
+        # Only strings are memoized: True == 1 as a dict key, and numbers parse fast anyway.
+        if raw.__class__ is not str:
+            return self._parse(raw)
+        result = self._memo.get(raw)
+        if result is None:
+            result = self._memo[raw] = self._parse(raw)
         return result
 
     @staticmethod
@@ -96,9 +98,11 @@ def _check_value(value: Any) -> str | None:
             return None
         return "is an integer too large to store exactly (the limit is 2**53)"
     if isinstance(value, str):
-        return None if len(value) <= MAX_STRING_VALUE else (
-            f"is longer than {MAX_STRING_VALUE} characters"
-        )
+        if len(value) > MAX_STRING_VALUE:
+            return f"is longer than {MAX_STRING_VALUE} characters"
+        if "\x00" in value:
+            return "must not contain the NUL character (PostgreSQL text cannot hold it)"
+        return None
     if value is None:
         return "is required"
     return "must be a number or a string"
@@ -155,6 +159,7 @@ def validate_points(data: Any, *, field_name: str = "data") -> PointBatch:
     errors: list[dict[str, Any]] = []
     parse_time = _TimeParser()
     metric_ok: dict[str, Any] = {}
+    tags_ok: dict[tuple, tuple[tuple[str, str], ...]] = {}
     for i, point in enumerate(data):
         where = f"{field_name}[{i}]"
         if not isinstance(point, dict):
@@ -185,12 +190,25 @@ def validate_points(data: Any, *, field_name: str = "data") -> PointBatch:
         if tags is None or (isinstance(tags, dict) and not tags):
             tag_key = ()  # the metric's untagged series
         else:
-            tag_key = _check_tags(tags, f"{where}.tags", errors, i)
+            # Batches repeat a handful of tag sets: check each distinct one once.
+            try:
+                memo_key = tuple(tags.items())
+                tag_key = tags_ok.get(memo_key)
+            except (TypeError, AttributeError):  # not a dict, or unhashable values
+                memo_key = tag_key = None
+            if tag_key is None:
+                tag_key = _check_tags(tags, f"{where}.tags", errors, i)
+                if memo_key is not None and tag_key is not None:
+                    tags_ok[memo_key] = tag_key
         if len(errors) != n_errors:
             continue
         batch.times.append(time)
         batch.metrics.append(metric)
-        batch.values.append(float(value) if isinstance(value, int) else value)
+        if isinstance(value, int):
+            value = float(value)
+        elif value.__class__ is float and not -WIDE_INT < value < WIDE_INT:
+            batch.maybe_wide_integer = True
+        batch.values.append(value)
         batch.tags.append(tag_key)
     if errors:
         raise batch_error(errors)

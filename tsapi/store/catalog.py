@@ -86,8 +86,12 @@ class SeriesCache:
 
 def resolve_series(
     conn: Connection, keys: Iterable[tuple[int, TagKey]], cache: SeriesCache
-) -> dict[tuple[int, TagKey], int]:
-    """Map every (metric id, tag set) to its series id, creating the missing series."""
+) -> tuple[dict[tuple[int, TagKey], int], dict[tuple[int, TagKey], int]]:
+    """Map every (metric id, tag set) to its series id, creating the missing series.
+
+    Returns (all ids, the ids looked up now). The caller puts the latter into the cache only
+    after its transaction commits: a rolled-back series row must never be remembered.
+    """
     resolved: dict[tuple[int, TagKey], int] = {}
     unknown = []
     for key in keys:
@@ -97,7 +101,7 @@ def resolve_series(
         else:
             resolved[key] = sid
     if not unknown:
-        return resolved
+        return resolved, {}
     unknown.sort()
     rows = [{"metric_id": mid, "tags": dict(tags)} for mid, tags in unknown]
     conn.execute(
@@ -117,9 +121,8 @@ def resolve_series(
         found[(mid, tuple(sorted(tags.items())))] = sid
     if len(found) != len(unknown):
         raise RetryableConflict("a series vanished while the batch was being written")
-    cache.update(found)
     resolved.update(found)
-    return resolved
+    return resolved, found
 
 
 def list_metrics(conn: Connection) -> list[dict]:
@@ -128,7 +131,11 @@ def list_metrics(conn: Connection) -> list[dict]:
             metrics.c.name, metrics.c.first_seen, metrics.c.last_seen, metrics.c.value_type
         ).order_by(metrics.c.name)
     )
-    return [dict(r._mapping) for r in rows]
+    return [
+        {"name": r.name, "first_seen": r.first_seen, "last_seen": r.last_seen,
+         "value_type": r.value_type}
+        for r in rows
+    ]
 
 
 def get_metric(conn: Connection, name: str) -> Metric | None:
@@ -136,3 +143,10 @@ def get_metric(conn: Connection, name: str) -> Metric | None:
         select(metrics.c.id, metrics.c.name, metrics.c.value_type).where(metrics.c.name == name)
     ).first()
     return Metric(row.id, row.name, row.value_type) if row else None
+
+
+def metric_types(conn: Connection, names: list[str]) -> dict[str, str]:
+    rows = conn.execute(
+        select(metrics.c.name, metrics.c.value_type).where(metrics.c.name.in_(names))
+    )
+    return {r.name: r.value_type for r in rows}

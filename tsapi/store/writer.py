@@ -17,12 +17,15 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    bindparam,
+    cast,
     column,
     func,
     select,
     update,
     values,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import CreateTable
@@ -37,6 +40,9 @@ log = logging.getLogger(__name__)
 # psycopg2 reads a COPY source in 8 KB pieces unless told otherwise; large pieces are faster.
 COPY_CHUNK = 1 << 20
 MAX_ATTEMPTS = 3
+# Up to this many points, one INSERT … ON CONFLICT from arrays beats COPY: COPY's savepoint
+# and its fallback cost three extra round trips, which dominate a small batch.
+SMALL_BATCH = 1000
 
 _COPY_COLUMNS = ("time", "series_id", "value_num", "value_text")
 _COPY_POINTS = f"COPY {points.name} ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
@@ -71,7 +77,9 @@ def write_batch(engine: Engine, batch: PointBatch, cache: SeriesCache) -> WriteR
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             with engine.begin() as conn:
-                return _write(conn, batch, cache)
+                result, new_series = _write(conn, batch, cache)
+            cache.update(new_series)  # committed: these ids now exist for everyone
+            return result
         except RetryableConflict:
             if attempt == MAX_ATTEMPTS:
                 raise
@@ -87,33 +95,60 @@ def write_batch(engine: Engine, batch: PointBatch, cache: SeriesCache) -> WriteR
     raise AssertionError("unreachable")
 
 
-def _write(conn: Connection, batch: PointBatch, cache: SeriesCache) -> WriteResult:
-    # The first point of a new metric fixes its type; existing metrics keep theirs.
-    wanted: dict[str, str] = {}
-    for name, value in zip(batch.metrics, batch.values, strict=True):
-        if name not in wanted:
-            wanted[name] = "string" if isinstance(value, str) else "number"
-    known = lock_metrics(conn, wanted)
-    _check_types(batch, known)
+def _write(
+    conn: Connection, batch: PointBatch, cache: SeriesCache
+) -> tuple[WriteResult, dict]:
+    # One pass over the batch: each metric's type as its first point gives it (that fixes a
+    # new metric's type), which metrics mix types, and the time span each covers.
+    first_is_text: dict[str, bool] = {}
+    mixed: set[str] = set()
+    spans: dict[str, list] = {}
+    for name, value, time in zip(batch.metrics, batch.values, batch.times, strict=True):
+        is_text = isinstance(value, str)
+        kind = first_is_text.get(name)
+        if kind is None:
+            first_is_text[name] = is_text
+            spans[name] = [time, time]
+            continue
+        if kind is not is_text:
+            mixed.add(name)
+        span = spans[name]
+        if time < span[0]:
+            span[0] = time
+        elif time > span[1]:
+            span[1] = time
+    known = lock_metrics(
+        conn, {n: "string" if t else "number" for n, t in first_is_text.items()}
+    )
+    suspect = mixed | {
+        n for n, t in first_is_text.items() if (known[n].value_type == "string") is not t
+    }
+    if suspect:
+        _check_types(batch, known, suspect)
 
-    keys = {(known[m].id, tags) for m, tags in zip(batch.metrics, batch.tags, strict=True)}
-    series_ids = resolve_series(conn, keys, cache)
-
-    # Last value wins inside the batch too: later duplicates overwrite earlier ones here.
+    pairs = set(zip(batch.metrics, batch.tags, strict=True))
+    series_ids, new_series = resolve_series(conn, {(known[m].id, t) for m, t in pairs}, cache)
+    sid_of = {(m, t): series_ids[(known[m].id, t)] for m, t in pairs}
+    # Last value wins inside the batch too: a later duplicate replaces the earlier index.
     latest: dict[tuple[int, object], int] = {}
     for i, (name, tags, time) in enumerate(zip(batch.metrics, batch.tags, batch.times,
                                               strict=True)):
-        latest[(series_ids[(known[name].id, tags)], time)] = i
-    buffer = _copy_buffer(latest, batch)
-    _copy_points(conn, buffer)
+        latest[(sid_of[name, tags], time)] = i
+    if len(latest) <= SMALL_BATCH:
+        _upsert_small(conn, latest, batch)
+    else:
+        _copy_points(conn, _copy_buffer(latest, batch))
 
-    changed = _extend_seen(conn, batch, known)
-    return WriteResult(len(batch), len(latest), changed, tuple(sorted(known)))
+    changed = _extend_seen(conn, spans, known)
+    result = WriteResult(len(batch), len(latest), changed, tuple(sorted(known)))
+    return result, new_series
 
 
-def _check_types(batch: PointBatch, known: dict[str, Metric]) -> None:
+def _check_types(batch: PointBatch, known: dict[str, Metric], suspect: set[str]) -> None:
     errors = []
     for i, (name, value) in enumerate(zip(batch.metrics, batch.values, strict=True)):
+        if name not in suspect:
+            continue
         expected = known[name].value_type
         actual = "string" if isinstance(value, str) else "number"
         if actual != expected:
@@ -143,6 +178,50 @@ def _copy_buffer(latest: dict[tuple[int, object], int], batch: PointBatch) -> io
     return io.BytesIO("".join(lines).encode())
 
 
+def _upsert(source):
+    stmt = pg_insert(points).from_select(list(_COPY_COLUMNS), source)
+    return stmt.on_conflict_do_update(
+        index_elements=[points.c.series_id, points.c.time],
+        set_={"value_num": stmt.excluded.value_num, "value_text": stmt.excluded.value_text},
+    )
+
+
+# Four arrays unnested side by side: one statement whatever the batch size, so SQLAlchemy
+# compiles it once and caches it.
+_UPSERT_ARRAYS = _upsert(
+    select(
+        func.unnest(
+            cast(bindparam("times"), ARRAY(DateTime(timezone=True))),
+            cast(bindparam("sids"), ARRAY(BigInteger)),
+            cast(bindparam("nums"), ARRAY(Double)),
+            cast(bindparam("texts"), ARRAY(Text)),
+        ).table_valued(*_COPY_COLUMNS).render_derived(name="incoming")
+    )
+)
+
+
+def _upsert_small(conn: Connection, latest: dict[tuple[int, object], int],
+                  batch: PointBatch) -> None:
+    values = batch.values
+    nums, texts = [], []
+    for i in latest.values():
+        value = values[i]
+        if isinstance(value, str):
+            nums.append(None)
+            texts.append(value)
+        else:
+            # As text: psycopg2 would write -0.0 as a literal that SQL reads as minus zero
+            # numeric, i.e. 0; float8's own input keeps the sign and every bit.
+            nums.append(repr(value))
+            texts.append(None)
+    conn.execute(_UPSERT_ARRAYS, {
+        "times": [time for _, time in latest],
+        "sids": [sid for sid, _ in latest],
+        "nums": nums,
+        "texts": texts,
+    })
+
+
 def _copy_points(conn: Connection, buffer: io.BytesIO) -> None:
     """COPY straight into points; if some (series, time) already exist, upsert via staging."""
     cursor = conn.connection.dbapi_connection.cursor()
@@ -157,29 +236,13 @@ def _copy_points(conn: Connection, buffer: io.BytesIO) -> None:
         buffer.seek(0)
         conn.execute(CreateTable(_staging, if_not_exists=True))
         cursor.copy_expert(_COPY_STAGING, buffer, size=COPY_CHUNK)
-        upsert = pg_insert(points).from_select(list(_COPY_COLUMNS), select(_staging))
-        conn.execute(
-            upsert.on_conflict_do_update(
-                index_elements=[points.c.series_id, points.c.time],
-                set_={"value_num": upsert.excluded.value_num,
-                      "value_text": upsert.excluded.value_text},
-            )
-        )
+        conn.execute(_upsert(select(_staging)))
     finally:
         cursor.close()
 
 
-def _extend_seen(conn: Connection, batch: PointBatch, known: dict[str, Metric]) -> bool:
+def _extend_seen(conn: Connection, spans: dict[str, list], known: dict[str, Metric]) -> bool:
     """Widen first_seen/last_seen once per metric; returns whether any row changed."""
-    spans: dict[str, list] = {}
-    for name, time in zip(batch.metrics, batch.times, strict=True):
-        span = spans.get(name)
-        if span is None:
-            spans[name] = [time, time]
-        elif time < span[0]:
-            span[0] = time
-        elif time > span[1]:
-            span[1] = time
     span_rows = values(
         column("id", BigInteger),
         column("lo", DateTime(timezone=True)),

@@ -6,6 +6,7 @@ from flask_smorest import Blueprint
 from redis.exceptions import RedisError
 
 from tsapi.cache import response_cache
+from tsapi.openapi import problem_doc
 from tsapi.resources.cache.schemas import CacheInfoSchema, CacheKeysSchema, MessageSchema
 
 blp = Blueprint("cache", __name__, url_prefix="/cache", description="Inspect the cache")
@@ -28,14 +29,16 @@ class CacheInfo(MethodView):
         try:
             info.update(cache.stats(), status="connected")
         except RedisError as exc:
-            info.update(status="disconnected", detail=f"Redis is unavailable: {exc}")
+            # keys=None also keeps marshmallow from reading dict.keys as the field.
+            info.update(status="disconnected", detail=f"Redis is unavailable: {exc}",
+                        hits=None, misses=None, keys=None)
         return info
 
 
 @blp.route("/clear")
 class CacheClear(MethodView):
     @blp.response(200, MessageSchema)
-    @blp.alt_response(503, description="Redis is unavailable")
+    @problem_doc(blp, 503, "Redis is unavailable")
     def post(self):
         """Remove every cached entry of this service (and nothing else in Redis)"""
         removed = response_cache().clear()
@@ -45,7 +48,7 @@ class CacheClear(MethodView):
 @blp.route("/metrics/<string:metric>/clear")
 class MetricCacheClear(MethodView):
     @blp.response(200, MessageSchema)
-    @blp.alt_response(503, description="Redis is unavailable")
+    @problem_doc(blp, 503, "Redis is unavailable")
     def post(self, metric):
         """Drop the cached results of one metric"""
         cache = response_cache()
@@ -59,7 +62,7 @@ class MetricCacheClear(MethodView):
 @blp.route("/keys")
 class CacheKeys(MethodView):
     @blp.response(200, CacheKeysSchema)
-    @blp.alt_response(503, description="Redis is unavailable")
+    @problem_doc(blp, 503, "Redis is unavailable")
     def get(self):
         """This service's cache keys"""
         keys = response_cache().keys()

@@ -4,6 +4,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from tsapi.ingest import ingest_points, read_points_body
+from tsapi.openapi import problem_doc
 from tsapi.resources.ingest.schemas import IngestRequestSchema, IngestResponseSchema
 
 blp = Blueprint("ingest", __name__, description="Write points")
@@ -18,14 +19,14 @@ class Ingest(MethodView):
         }
     )
     @blp.response(200, IngestResponseSchema)
-    @blp.alt_response(413, description="Too many points in the batch, or body too large")
-    @blp.alt_response(422, description="Invalid points: every bad point listed by field")
+    @problem_doc(blp, 413, "Too many points in the batch, or body too large")
+    @problem_doc(blp, 422, "Invalid points: every bad point listed by field")
     def post(self):
         """Store a batch of points, all or nothing
 
         Writing a point again for the same metric, tags and time replaces its value. If any
         point is invalid nothing is stored and every bad point is listed by index and field.
         """
-        result = ingest_points(read_points_body())
+        result = ingest_points(*read_points_body())
         count = result.points if result else 0
         return {"message": f"Successfully ingested {count} data points", "ingested_count": count}

@@ -5,6 +5,7 @@ from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from tsapi.openapi import problem_doc
 from tsapi.query import run_query
 from tsapi.resources.query.schemas import QueryRequestSchema, QueryRowSchema
 
@@ -15,9 +16,9 @@ blp = Blueprint("query", __name__, description="Read points")
 class Query(MethodView):
     @blp.arguments(QueryRequestSchema)
     @blp.response(200, QueryRowSchema(many=True))
-    @blp.alt_response(400, description="A numeric aggregation on a string metric")
-    @blp.alt_response(404, description="Unknown metric")
-    @blp.alt_response(422, description="Invalid request: the field and the problem")
+    @problem_doc(blp, 400, "A numeric aggregation on a string metric")
+    @problem_doc(blp, 404, "Unknown metric")
+    @problem_doc(blp, 422, "Invalid request: the field and the problem")
     def post(self, args):
         """Read a metric's points in [start_time, end_time)
 

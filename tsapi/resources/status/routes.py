@@ -34,7 +34,6 @@ class Root(MethodView):
             "redis_status": "connected" if response_cache().ping() else "disconnected",
             "docs": "/docs",
             "openapi": "/openapi.json",
-            "redoc": "/redoc",
             "links": LINKS,
         }
 

@@ -9,7 +9,6 @@ class RootSchema(ma.Schema):
     redis_status = ma.fields.String(metadata={"enum": ["connected", "disconnected"]})
     docs = ma.fields.String(metadata={"example": "/docs"})
     openapi = ma.fields.String()
-    redoc = ma.fields.String()
     links = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
 
 

@@ -1,0 +1,143 @@
+# shellcheck shell=bash
+# The project-local PostgreSQL cluster (.local/pg) and Redis (.local/redis) used by
+# `tools/dev up`. Both are reused when already running, so `up` can be rerun freely.
+
+# The cluster lives inside the repo, which may sit below a private directory (e.g. a
+# clone in /root): give "others" search (not read) permission on each directory on
+# the way down that the postgres user cannot enter yet.
+ensure_postgres_can_reach() {
+    local target=$1 dir='' part parts
+    as_postgres test -x "$target" 2>/dev/null && return 0
+    IFS=/ read -ra parts <<<"${target#/}"
+    for part in "${parts[@]}"; do
+        dir+=/$part
+        if ! as_postgres test -x "$dir" 2>/dev/null; then
+            warn "chmod o+x $dir (so the postgres user can reach $target)"
+            as_root chmod o+x "$dir"
+        fi
+    done
+}
+
+pg_ctl_() { as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" "$@"; }
+pg_running() { pg_ctl_ status >/dev/null 2>&1; }
+pg_running_port() { as_postgres sed -n 4p "$PG_DATA/postmaster.pid" 2>/dev/null; }
+
+# initdb once; our settings go to tsapi.conf, included from postgresql.conf.
+pg_init() {
+    as_postgres test -f "$PG_DATA/PG_VERSION" 2>/dev/null && return 0
+    log "initdb $PG_DATA"
+    as_root install -d -o postgres -g postgres -m 700 "$PG_DATA"
+    as_postgres "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth=trust \
+        -E UTF8 --locale=C >/dev/null
+    echo "include_if_exists = 'tsapi.conf'" | as_postgres tee -a "$PG_DATA/postgresql.conf" >/dev/null
+}
+
+# Rewritten on every start so a changed TSAPI_PG_PORT takes effect.
+pg_write_conf() {
+    as_postgres tee "$PG_DATA/tsapi.conf" >/dev/null <<EOF
+# Written by tools/dev; edits are overwritten.
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$PG_RUN'
+max_connections = 100
+shared_preload_libraries = 'timescaledb'
+timescaledb.telemetry_level = off
+EOF
+}
+
+pg_start() {
+    # Unix socket paths are limited to 107 bytes.
+    ((${#PG_RUN} + 17 < 108)) ||
+        die "socket dir path too long: $PG_RUN (set TSAPI_PG_SOCKET_DIR to a short dir)"
+    pg_init
+    as_root install -d -o postgres -g postgres -m 755 "$PG_RUN"
+    if pg_running; then
+        local port
+        port=$(pg_running_port)
+        if [[ $port == "$PG_PORT" ]]; then
+            log "PostgreSQL already running on 127.0.0.1:$PG_PORT"
+            return 0
+        fi
+        log "PostgreSQL runs on port $port but TSAPI_PG_PORT=$PG_PORT: restarting it"
+        pg_stop
+    fi
+    pg_write_conf
+    log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+    if ! pg_ctl_ -l "$PG_LOG" -w -t 60 -s start; then
+        as_root tail -n 20 "$PG_LOG" >&2 || true
+        die "PostgreSQL did not start (log: $PG_LOG)"
+    fi
+}
+
+pg_stop() {
+    if [[ -n ${PG_BIN:-} ]] && pg_running; then
+        log "stopping PostgreSQL"
+        pg_ctl_ -m fast -w -t 60 -s stop
+    else
+        log "PostgreSQL is not running"
+    fi
+}
+
+pg_ensure_database() {
+    local db=$1
+    local psql=("$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres)
+    if [[ -z $("${psql[@]}" -tAc "select 1 from pg_database where datname = '$db'") ]]; then
+        log "creating database $db"
+        "${psql[@]}" -c "create database \"$db\""
+    fi
+}
+
+# PID of our redis-server if it is alive (guards against a stale pidfile whose PID
+# was reused by another process).
+redis_pid() {
+    local pid
+    [[ -f $REDIS_PID ]] || return 1
+    pid=$(<"$REDIS_PID")
+    [[ $pid =~ ^[0-9]+$ && $(cat "/proc/$pid/comm" 2>/dev/null) == redis-server* ]] || return 1
+    echo "$pid"
+}
+
+# PING over bash's /dev/tcp, so redis-cli is not required.
+redis_ping() {
+    (
+        exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT" || exit 1
+        printf 'PING\r\n' >&3
+        IFS= read -r -t 2 reply <&3 && [[ $reply == +PONG* ]]
+    ) 2>/dev/null
+}
+
+redis_up() { redis_pid >/dev/null && redis_ping; }
+
+redis_start() {
+    mkdir -p "$REDIS_DIR"
+    local pid
+    if pid=$(redis_pid); then
+        if redis_ping; then
+            log "Redis already running on 127.0.0.1:$REDIS_PORT"
+            return 0
+        fi
+        log "Redis (pid $pid) does not answer on port $REDIS_PORT: restarting it"
+        redis_stop
+    fi
+    log "starting Redis on 127.0.0.1:$REDIS_PORT"
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+        --daemonize yes --pidfile "$REDIS_PID" --logfile "$REDIS_LOG" --dir "$REDIS_DIR"
+    if ! wait_for 10 redis_up; then
+        tail -n 20 "$REDIS_LOG" >&2 || true
+        die "Redis did not start (log: $REDIS_LOG)"
+    fi
+}
+
+pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+
+redis_stop() {
+    local pid
+    if pid=$(redis_pid); then
+        log "stopping Redis (pid $pid)"
+        kill "$pid"
+        wait_for 10 pid_gone "$pid" || die "Redis (pid $pid) did not stop"
+        rm -f "$REDIS_PID"
+    else
+        log "Redis is not running"
+    fi
+}
