@@ -2,41 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import orjson
-from flask import current_app, request
+from flask import current_app
 
+from tsapi.bodies import Reparse
 from tsapi.cache import CATALOG, response_cache
-from tsapi.errors import ApiError, InvalidInput, PayloadTooLarge, field_error
+from tsapi.errors import InvalidInput, PayloadTooLarge, field_error
 from tsapi.store import database
 from tsapi.store.catalog import metric_types
 from tsapi.store.writer import WriteResult, write_batch
 from tsapi.validation import MAX_REPORTED_ERRORS, batch_error, validate_points
 
 
-def read_points_body() -> tuple[list[Any], bytes]:
-    """The list of raw point objects in the request body ({"data": [...]}), and the body."""
-    raw = request.get_data(cache=False)
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        # orjson refuses numbers beyond a double (1e999) and NaN/Infinity; the standard
-        # parser reads them as non-finite floats, so the validator can name the point.
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            raise ApiError(f"Request body is not valid JSON: {exc}", status=400) from None
-    if not isinstance(body, dict) or "data" not in body:
-        raise InvalidInput(
-            "Request body must be an object with a 'data' list of points",
-            errors=[field_error("data", "is required")],
-        )
-    return body["data"], raw
-
-
-def ingest_points(data: Any, raw: bytes | None = None) -> WriteResult | None:
+def ingest_points(data: Any, reparse: Reparse | None = None) -> WriteResult | None:
     """Validate and store a batch; None for an empty batch, which changes nothing."""
     limit = current_app.config["TSAPI_MAX_BATCH_POINTS"]
     if isinstance(data, list) and len(data) > limit:
@@ -46,10 +25,10 @@ def ingest_points(data: Any, raw: bytes | None = None) -> WriteResult | None:
         )
     try:
         batch = validate_points(data)
-        if batch.maybe_wide_integer and raw is not None:
+        if batch.maybe_wide_integer and reparse is not None:
             # Rare: re-read with the standard parser, which keeps integers exact, so that
             # 18446744073709551616 is refused instead of stored as 1.8446744073709552e19.
-            data = json.loads(raw)["data"]
+            data = reparse()
             batch = validate_points(data)
     except InvalidInput as exc:
         raise _with_type_conflicts(exc, data) from None

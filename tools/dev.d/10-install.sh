@@ -66,12 +66,6 @@ ensure_system_packages() {
         pg_detect || die "PostgreSQL server still not found after installing it"
     fi
     command -v redis-server >/dev/null || apt_install redis-server
-    # Debian's system python needs python3-venv for `-m venv`; pyenv builds have it.
-    if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
-        apt_install python3-venv
-    fi
-    "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
-        die "$PYTHON is $("$PYTHON" -V 2>&1); tsapi needs Python >= 3.11 (set TSAPI_PYTHON)"
 }
 
 # Print "URI KEYRING" of this machine's main Debian archive (the entry carrying the bare
@@ -155,6 +149,7 @@ ensure_timescaledb() {
         -o APT::Sandbox::User=root)
     "${apt[@]}" update
     (cd "$work/src" && "${apt[@]}" source timescaledb >/dev/null)
+    rm -rf "$work/apt" # ~25 MB of trixie package lists, not needed any more
     src=$(find "$work/src" -mindepth 1 -maxdepth 1 -type d -name 'timescaledb-*' | head -n1)
     [[ -n $src ]] || die "apt-get source timescaledb produced no source tree"
 
@@ -182,6 +177,10 @@ ensure_venv() {
     fi
     if ! "$VENV/bin/python" -c '' 2>/dev/null; then
         log "creating $VENV"
+        "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
+            die "$PYTHON is $("$PYTHON" -V 2>&1); tsapi needs Python >= 3.11 (set TSAPI_PYTHON)"
+        # Debian's system python needs python3-venv for `-m venv`; pyenv builds have it.
+        "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
         rm -rf "$VENV"
         "$PYTHON" -m venv "$VENV"
     fi

@@ -3,7 +3,8 @@
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from tsapi.ingest import ingest_points, read_points_body
+from tsapi.bodies import read_points_body
+from tsapi.ingest import ingest_points
 from tsapi.openapi import problem_doc
 from tsapi.resources.ingest.schemas import IngestRequestSchema, IngestResponseSchema
 
@@ -15,7 +16,14 @@ class Ingest(MethodView):
     @blp.doc(
         requestBody={
             "required": True,
-            "content": {"application/json": {"schema": IngestRequestSchema}},
+            "content": {
+                "application/json": {"schema": IngestRequestSchema},
+                "application/x-ndjson": {
+                    "schema": {"type": "string"},
+                    "example": '{"time": "2020-07-12T00:01:34Z", "metric": "temperature", '
+                    '"value": 22.7}\n',
+                },
+            },
         }
     )
     @blp.response(200, IngestResponseSchema)
@@ -26,6 +34,8 @@ class Ingest(MethodView):
 
         Writing a point again for the same metric, tags and time replaces its value. If any
         point is invalid nothing is stored and every bad point is listed by index and field.
+        Also takes NDJSON (one point per line, `application/x-ndjson`) and
+        `Content-Encoding: gzip` bodies.
         """
         result = ingest_points(*read_points_body())
         count = result.points if result else 0
