@@ -153,16 +153,20 @@ ensure_timescaledb() {
     src=$(find "$work/src" -mindepth 1 -maxdepth 1 -type d -name 'timescaledb-*' | head -n1)
     [[ -n $src ]] || die "apt-get source timescaledb produced no source tree"
 
+    # TimescaleDB's build asks git for its commit; keep git from finding *our* repo
+    # (the build dir is inside it) and stamping tsapi's commit into the extension.
+    export GIT_CEILING_DIRECTORIES=$ROOT
     cmake -S "$src" -B "$work/build" -Wno-dev \
         -DPG_CONFIG="$PG_CONFIG" \
         -DCMAKE_BUILD_TYPE=Release \
         -DAPACHE_ONLY=1 -DREGRESS_CHECKS=OFF -DTAP_CHECKS=OFF \
         -DUSE_TELEMETRY=OFF -DSEND_TELEMETRY_DEFAULT=OFF \
-        -DWARNINGS_AS_ERRORS=OFF >"$work/cmake.log" ||
+        -DWARNINGS_AS_ERRORS=OFF >"$work/cmake.log" 2>&1 ||
         { cat "$work/cmake.log" >&2; die "cmake failed"; }
     make -C "$work/build" -j"$(nproc)" >"$work/make.log" 2>&1 ||
         { tail -n 50 "$work/make.log" >&2; die "TimescaleDB build failed (log: $work/make.log)"; }
-    as_root make -C "$work/build" install >>"$work/make.log"
+    as_root make -C "$work/build" install >>"$work/make.log" 2>&1 ||
+        { tail -n 20 "$work/make.log" >&2; die "make install failed (log: $work/make.log)"; }
     [[ -f $sharedir/extension/timescaledb.control ]] || die "make install did not install TimescaleDB"
     log "TimescaleDB $(basename "$src") installed in $((SECONDS - started))s"
 }
