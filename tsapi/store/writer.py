@@ -19,11 +19,9 @@ from sqlalchemy import (
     Text,
     bindparam,
     cast,
-    column,
     func,
     select,
     update,
-    values,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -241,35 +239,45 @@ def _copy_points(conn: Connection, buffer: io.BytesIO) -> None:
         cursor.close()
 
 
-def _extend_seen(conn: Connection, spans: dict[str, list], known: dict[str, Metric]) -> bool:
-    """Widen first_seen/last_seen once per metric; returns whether any row changed."""
-    span_rows = values(
-        column("id", BigInteger),
-        column("lo", DateTime(timezone=True)),
-        column("hi", DateTime(timezone=True)),
-        name="span",
-    ).data(sorted((known[n].id, lo, hi) for n, (lo, hi) in spans.items()))
+def _extend_seen_statement():
+    """UPDATE metrics from three arrays (ids, lows, highs): one SQL text for every batch,
+    so SQLAlchemy compiles it once; a VALUES list would be compiled anew each time."""
+    span = func.unnest(
+        cast(bindparam("ids"), ARRAY(BigInteger)),
+        cast(bindparam("los"), ARRAY(DateTime(timezone=True))),
+        cast(bindparam("his"), ARRAY(DateTime(timezone=True))),
+    ).table_valued("id", "lo", "hi").render_derived(name="span")
     # Lock the rows in id order first: two batches for the same metrics cannot deadlock.
     locked = (
         select(metrics.c.id)
-        .where(metrics.c.id.in_([known[n].id for n in spans]))
+        .where(metrics.c.id == func.any(cast(bindparam("ids"), ARRAY(BigInteger))))
         .order_by(metrics.c.id)
         .with_for_update(key_share=True)
         .cte("locked")
     )
-    stmt = (
+    return (
         update(metrics)
-        .where(metrics.c.id == span_rows.c.id)
+        .where(metrics.c.id == span.c.id)
         .where(metrics.c.id.in_(select(locked.c.id)))
         .where(
             (metrics.c.first_seen.is_(None))
-            | (span_rows.c.lo < metrics.c.first_seen)
-            | (span_rows.c.hi > metrics.c.last_seen)
+            | (span.c.lo < metrics.c.first_seen)
+            | (span.c.hi > metrics.c.last_seen)
         )
         .values(
-            first_seen=func.least(metrics.c.first_seen, span_rows.c.lo),
-            last_seen=func.greatest(metrics.c.last_seen, span_rows.c.hi),
+            first_seen=func.least(metrics.c.first_seen, span.c.lo),
+            last_seen=func.greatest(metrics.c.last_seen, span.c.hi),
         )
         .returning(metrics.c.id)
     )
-    return bool(conn.execute(stmt).fetchall())
+
+
+_EXTEND_SEEN = _extend_seen_statement()
+
+
+def _extend_seen(conn: Connection, spans: dict[str, list], known: dict[str, Metric]) -> bool:
+    """Widen first_seen/last_seen once per metric; returns whether any row changed."""
+    rows = sorted((known[n].id, lo, hi) for n, (lo, hi) in spans.items())
+    params = {"ids": [r[0] for r in rows], "los": [r[1] for r in rows],
+              "his": [r[2] for r in rows]}
+    return bool(conn.execute(_EXTEND_SEEN, params).fetchall())
