@@ -8,7 +8,7 @@ import sys
 from datetime import datetime, timedelta
 from typing import Any
 
-from api_client import DEFAULT_URL, ApiClient, ApiError
+from api_client import ApiClient, ApiError, add_server_arguments
 
 AGGREGATIONS = ("count", "min", "avg", "max")
 # Metrics whose value_type says they are not numbers cannot be aggregated; anything else
@@ -75,14 +75,7 @@ def format_table(header: list[str], rows: list[list[str]]) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--url", default=DEFAULT_URL, help="tsapi base URL (default: %(default)s)")
-    p.add_argument("--api-key", default=None, help="sent as 'Authorization: Bearer <key>'")
-    p.add_argument(
-        "--timeout",
-        type=float,
-        default=60.0,
-        help="seconds to wait for each request (default: %(default)s)",
-    )
+    add_server_arguments(p)
     return p
 
 

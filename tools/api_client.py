@@ -85,3 +85,13 @@ def _problem(exc: urllib.error.HTTPError) -> ApiError:
         return ApiError(str(detail), exc.code, doc.get("errors"))
     text = raw.decode("utf-8", "replace").strip()[:300] or str(exc.reason)
     return ApiError(text, exc.code)
+
+
+def add_server_arguments(parser, timeout: float = 60.0) -> None:
+    """--url, --api-key and --timeout, shared by every tool that talks to a server."""
+    parser.add_argument("--url", default=DEFAULT_URL,
+                        help="tsapi base URL (default: %(default)s)")
+    parser.add_argument("--api-key", default=None,
+                        help="sent as 'Authorization: Bearer <key>'")
+    parser.add_argument("--timeout", type=float, default=timeout,
+                        help="seconds to wait for each request (default: %(default)s)")

@@ -12,7 +12,7 @@ from typing import IO
 
 import orjson
 import telemetry
-from api_client import DEFAULT_URL, ApiClient, ApiError
+from api_client import ApiClient, ApiError, add_server_arguments
 
 DEFAULT_FILE = Path(__file__).resolve().parent.parent / "sample_data" / "iot_telemetry_sample.csv"
 
@@ -69,7 +69,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_FILE,
         help="CSV to load (default: sample_data/iot_telemetry_sample.csv)",
     )
-    p.add_argument("--url", default=DEFAULT_URL, help="tsapi base URL (default: %(default)s)")
     p.add_argument(
         "--batch-size",
         type=int,
@@ -77,13 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="CSV rows per request; each row is up to 7 points (default: %(default)s)",
     )
     p.add_argument("--max-rows", type=int, default=None, help="stop after this many CSV rows")
-    p.add_argument("--api-key", default=None, help="sent as 'Authorization: Bearer <key>'")
-    p.add_argument(
-        "--timeout",
-        type=float,
-        default=120.0,
-        help="seconds to wait for each request (default: %(default)s)",
-    )
+    add_server_arguments(p, timeout=120.0)
     return p
 
 
