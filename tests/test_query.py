@@ -442,9 +442,10 @@ def test_bucket_limit_does_not_apply_to_raw_queries_with_an_interval(few_buckets
 
 def test_unknown_request_field_is_422_naming_it(client):
     ingest(client, [point(START, "temp", 1.0)])
+    # A typo of "aggregation" must not silently return raw points.
     problem = assert_problem(ask(client, metric="temp", start_time=START, end_time=END,
-                                 tags={"room": "a"}), 422)
-    assert "tags" in error_fields(problem)
+                                 aggregate="avg"), 422)
+    assert "aggregate" in error_fields(problem)
 
 
 @pytest.mark.parametrize("missing", ["metric", "start_time", "end_time"])
@@ -456,7 +457,8 @@ def test_missing_required_field_is_422_naming_it(client, missing):
 
 
 @pytest.mark.parametrize(("field", "value"), [
-    ("aggregation", "median"), ("aggregation", ""), ("start_time", "yesterday"),
+    ("aggregation", "mean"), ("aggregation", "p100"), ("aggregation", ""),
+    ("start_time", "yesterday"),
     ("end_time", "2024-13-01T00:00:00Z"), ("metric", ""), ("metric", 5),
 ])
 def test_invalid_field_value_is_422_naming_it(client, field, value):

@@ -159,9 +159,16 @@ def test_openapi_ingest_response_schema(spec):
 def test_openapi_query_request_schema_lists_fields_and_aggregations(spec):
     schema = resolve(spec, request_schema(spec, "/query", "post"))
     props = schema["properties"]
-    assert set(props) == {"metric", "start_time", "end_time", "aggregation", "interval"}
-    assert set(schema.get("required", [])) == {"metric", "start_time", "end_time"}
-    assert sorted(props["aggregation"]["enum"]) == ["avg", "count", "max", "min", "sum"]
+    assert {"metric", "metrics", "start_time", "end_time", "aggregation", "interval", "tags",
+            "group_by", "timezone", "fill", "limit", "order", "cursor", "format"} == set(props)
+    # metric or metrics: the schema requires one of them, checked by the server.
+    assert set(schema.get("required", [])) == {"start_time", "end_time"}
+    pattern = re.compile(props["aggregation"]["pattern"])
+    for name in ["avg", "count", "max", "min", "sum", "first", "last", "median", "stddev",
+                 "p90", "p99.9", "count_distinct", "rate", "delta", "increase"]:
+        assert pattern.match(name), name
+    for name in ["mean", "p100", "p", "avg;"]:
+        assert not pattern.match(name), name
     assert props["start_time"].get("format") == "date-time"
     assert props["end_time"].get("format") == "date-time"
     assert props["interval"].get("type") == "string"

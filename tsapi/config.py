@@ -26,6 +26,10 @@ class Settings:
     # A 100,000-point JSON batch is about 10 MB; leave room for long tags and string values.
     TSAPI_MAX_BODY_BYTES: int = 64 * 1024 * 1024
     TSAPI_MAX_QUERY_BUCKETS: int = 100_000
+    # Raw rows per JSON response; beyond it the response is cut and says so (CSV and NDJSON
+    # exports stream from a server-side cursor and are not cut).
+    TSAPI_MAX_RAW_ROWS: int = 100_000
+    TSAPI_MAX_CACHED_BYTES: int = 4 * 1024 * 1024
     TSAPI_CACHE_TIMEOUT: int = 300
     TSAPI_DB_POOL_SIZE: int = 5
     TSAPI_DB_STATEMENT_TIMEOUT_MS: int = 30_000

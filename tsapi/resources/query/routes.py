@@ -1,15 +1,22 @@
 """POST /query: read points back, raw or aggregated into time buckets."""
 
-import orjson
-from flask import Response
+from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from tsapi.formats import FORMAT_FOR_ACCEPT, MIMETYPES
 from tsapi.openapi import problem_doc
 from tsapi.query import run_query
 from tsapi.resources.query.schemas import QueryRequestSchema, QueryRowSchema
 
 blp = Blueprint("query", __name__, description="Read points")
+
+
+def requested_format(args) -> str:
+    if "format" in args:
+        return args["format"]
+    best = request.accept_mimetypes.best_match(list(FORMAT_FOR_ACCEPT), default=None)
+    return FORMAT_FOR_ACCEPT.get(best, "json") if best else "json"
 
 
 @blp.route("/query")
@@ -20,10 +27,15 @@ class Query(MethodView):
     @problem_doc(blp, 404, "Unknown metric")
     @problem_doc(blp, 422, "Invalid request: the field and the problem")
     def post(self, args):
-        """Read a metric's points in [start_time, end_time)
+        """Read points in [start_time, end_time)
 
-        Without aggregation: the raw points, ordered by time. With an aggregation and an
-        interval: one row per non-empty bucket; without an interval: one row for the range.
+        Without aggregation: the raw points, ordered by time (paged with limit/cursor).
+        With an aggregation and an interval: one row per bucket (per group with group_by);
+        without an interval: one row for the range. JSON, CSV or NDJSON.
         """
-        # Serialized with orjson, bypassing marshmallow: results run to many thousand rows.
-        return Response(orjson.dumps(run_query(args)), mimetype="application/json")
+        fmt = requested_format(args)
+        result = run_query(args, fmt)
+        if hasattr(result, "body"):
+            return Response(result.body, mimetype=result.mimetype, headers=result.headers)
+        # A streamed export: rows leave as the server-side cursor yields them.
+        return Response(result, mimetype=MIMETYPES[fmt])

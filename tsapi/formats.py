@@ -1,0 +1,88 @@
+"""Query result formats: JSON (default), CSV and NDJSON, whole or streamed."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+MIMETYPES = {"json": "application/json", "csv": "text/csv", "ndjson": "application/x-ndjson"}
+FORMAT_FOR_ACCEPT = {"text/csv": "csv", "application/x-ndjson": "ndjson",
+                     "application/ndjson": "ndjson", "application/json": "json"}
+STREAM_CHUNK_ROWS = 5000
+
+
+@dataclass
+class Rendered:
+    body: bytes
+    mimetype: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _columns(group_by: tuple[str, ...], multi: bool) -> list[str]:
+    return (["metric"] if multi else []) + list(group_by) + ["time", "value"]
+
+
+def _iso(value) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _csv_lines(records: Iterable[list], header: list[str] | None) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    if header:
+        writer.writerow(header)
+    writer.writerows(records)
+    return out.getvalue().encode()
+
+
+def render_rows(rows: list[dict[str, Any]], fmt: str, group_by: tuple[str, ...], multi: bool,
+                headers: dict[str, str]) -> Rendered:
+    """Rows as {"time", "value", "tags"?, "metric"?}; CSV flattens tags into columns."""
+    if fmt == "json":
+        body = orjson.dumps(rows)
+    elif fmt == "ndjson":
+        body = b"".join(orjson.dumps(r) + b"\n" for r in rows)
+    else:
+        records = []
+        for r in rows:
+            tags = r.get("tags") or {}
+            records.append(([r["metric"]] if multi else []) + [tags.get(k) for k in group_by]
+                           + [_iso(r["time"]), r["value"]])
+        body = _csv_lines(records, _columns(group_by, multi))
+    return Rendered(body, MIMETYPES[fmt], headers)
+
+
+def stream_rows(rows: Iterable, fmt: str, group_by: tuple[str, ...], metric: str | None,
+                header: bool) -> Iterator[bytes]:
+    """Raw rows (time, value, series id, *group values) as CSV or NDJSON chunks."""
+    if fmt == "csv" and header:
+        yield _csv_lines([], _columns(group_by, metric is not None))
+    chunk: list = []
+    for r in rows:
+        chunk.append(r)
+        if len(chunk) >= STREAM_CHUNK_ROWS:
+            yield _encode_chunk(chunk, fmt, group_by, metric)
+            chunk = []
+    if chunk:
+        yield _encode_chunk(chunk, fmt, group_by, metric)
+
+
+def _encode_chunk(chunk: list, fmt: str, group_by: tuple[str, ...], metric: str | None):
+    if fmt == "ndjson":
+        parts = []
+        for r in chunk:
+            row: dict[str, Any] = {"time": r[0], "value": r[1]}
+            if group_by:
+                row["tags"] = dict(zip(group_by, r[3:], strict=True))
+            if metric is not None:
+                row["metric"] = metric
+            parts.append(orjson.dumps(row))
+        return b"\n".join(parts) + b"\n"
+    prefix = [metric] if metric is not None else []
+    return _csv_lines(
+        (prefix + list(r[3:]) + [r[0].isoformat(), r[1]] for r in chunk), None)
