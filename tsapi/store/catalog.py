@@ -125,19 +125,6 @@ def resolve_series(
     return resolved, found
 
 
-def list_metrics(conn: Connection) -> list[dict]:
-    rows = conn.execute(
-        select(
-            metrics.c.name, metrics.c.first_seen, metrics.c.last_seen, metrics.c.value_type
-        ).order_by(metrics.c.name)
-    )
-    return [
-        {"name": r.name, "first_seen": r.first_seen, "last_seen": r.last_seen,
-         "value_type": r.value_type}
-        for r in rows
-    ]
-
-
 def get_metric(conn: Connection, name: str) -> Metric | None:
     row = conn.execute(
         select(metrics.c.id, metrics.c.name, metrics.c.value_type).where(metrics.c.name == name)

@@ -1,30 +1,58 @@
-"""GET /metrics: the metrics stored, cached until ingest changes them."""
+"""/metrics: which metrics are stored, their details, tag values and latest points."""
 
 import orjson
 from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from tsapi.cache import CATALOG, response_cache
-from tsapi.resources.metrics.schemas import MetricSchema
-from tsapi.store import database
-from tsapi.store.catalog import list_metrics
+from tsapi.discovery import describe_metric, latest, metric_list_body, metric_tag_values
+from tsapi.openapi import problem_doc
+from tsapi.resources.metrics.schemas import (
+    LatestArgs,
+    LatestPointSchema,
+    MetricDetailSchema,
+    MetricListArgs,
+    MetricSchema,
+    TagValuesSchema,
+)
 
 blp = Blueprint("metrics", __name__, description="Discover metrics")
 
 
 @blp.route("/metrics")
 class Metrics(MethodView):
+    @blp.arguments(MetricListArgs, location="query")
     @blp.response(200, MetricSchema(many=True))
-    def get(self):
-        """List every metric with its type and first/last point times, sorted by name"""
-        cache = response_cache()
-        generation = cache.generations([CATALOG])
-        key = f"metrics:list:{generation[0]}" if generation is not None else None
-        body = cache.get(key) if key else None
-        if body is None:
-            with database().engine.connect() as conn:
-                body = orjson.dumps(list_metrics(conn))
-            if key:
-                cache.set(key, body)
+    def get(self, args):
+        """List metrics with their type and first/last point times, sorted by name"""
+        body = metric_list_body(args.get("prefix"), args.get("limit"))
         return Response(body, mimetype="application/json")
+
+
+@blp.route("/metrics/<string:name>")
+class MetricDetail(MethodView):
+    @blp.response(200, MetricDetailSchema)
+    @problem_doc(blp, 404, "Unknown metric")
+    def get(self, name):
+        """One metric: type, first/last seen, exact point count, series count, tag keys"""
+        return describe_metric(name)
+
+
+@blp.route("/metrics/<string:name>/tags/<string:key>")
+class MetricTagValues(MethodView):
+    @blp.response(200, TagValuesSchema)
+    @problem_doc(blp, 404, "Unknown metric")
+    def get(self, name, key):
+        """The values a tag takes in a metric's series"""
+        return metric_tag_values(name, key)
+
+
+@blp.route("/metrics/<string:name>/latest")
+class MetricLatest(MethodView):
+    @blp.arguments(LatestArgs, location="query")
+    @blp.response(200, LatestPointSchema(many=True))
+    @problem_doc(blp, 404, "Unknown metric")
+    def get(self, args, name):
+        """The latest point of each series of a metric (optionally filtered by tags)"""
+        tags = dict(item.split("=", 1) for item in args.get("tag", []))
+        return Response(orjson.dumps(latest(name, tags)), mimetype="application/json")

@@ -10,3 +10,36 @@ class MetricSchema(ma.Schema):
     last_seen = ma.fields.DateTime(allow_none=True,
                                    metadata={"description": "Latest stored point"})
     value_type = ma.fields.String(metadata={"enum": ["number", "string"]})
+
+
+class MetricListArgs(ma.Schema):
+    prefix = ma.fields.String(validate=ma.validate.Length(min=1, max=255),
+                              metadata={"description": "Only names starting with this"})
+    limit = ma.fields.Integer(validate=ma.validate.Range(min=1, max=100_000))
+
+
+class MetricDetailSchema(MetricSchema):
+    point_count = ma.fields.Integer(metadata={"description": "Exact count of stored points"})
+    series_count = ma.fields.Integer()
+    tag_keys = ma.fields.List(ma.fields.String())
+
+
+class TagValuesSchema(ma.Schema):
+    metric = ma.fields.String()
+    key = ma.fields.String()
+    values = ma.fields.List(ma.fields.String())
+
+
+class LatestArgs(ma.Schema):
+    tag = ma.fields.List(
+        ma.fields.String(validate=ma.validate.Regexp(r"^[^=]+=.*$",
+                                                     error="must be key=value")),
+        metadata={"description": "Tag filter as key=value; repeat for several keys",
+                  "example": ["device=b8:27:eb:bf:9d:51"]},
+    )
+
+
+class LatestPointSchema(ma.Schema):
+    time = ma.fields.DateTime()
+    value = ma.fields.Raw(metadata={"oneOf": [{"type": "number"}, {"type": "string"}]})
+    tags = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())

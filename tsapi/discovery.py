@@ -1,0 +1,54 @@
+"""Discovery: the metric list (cached), one metric's details, tag values, latest points."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from tsapi.cache import CATALOG, response_cache
+from tsapi.errors import NotFound
+from tsapi.store import database
+from tsapi.store.catalog import Metric, get_metric
+from tsapi.store.discovery import latest_points, list_metrics, metric_details, tag_values
+from tsapi.store.queries import Selection
+
+
+def metric_list_body(prefix: str | None = None, limit: int | None = None) -> bytes:
+    """GET /metrics as JSON bytes, cached under the catalog generation."""
+    cache = response_cache()
+    generation = cache.generations([CATALOG])
+    key = None
+    if generation is not None:
+        key = f"metrics:list:{generation[0]}:{orjson.dumps([prefix, limit]).decode()}"
+        body = cache.get(key)
+        if body is not None:
+            return body
+    with database().engine.connect() as conn:
+        body = orjson.dumps(list_metrics(conn, prefix, limit))
+    if key:
+        cache.set(key, body)
+    return body
+
+
+def _metric(conn, name: str) -> Metric:
+    metric = get_metric(conn, name)
+    if metric is None:
+        raise NotFound(f"Metric '{name}' not found")
+    return metric
+
+
+def describe_metric(name: str) -> dict[str, Any]:
+    with database().engine.connect() as conn:
+        return metric_details(conn, _metric(conn, name))
+
+
+def metric_tag_values(name: str, key: str) -> dict[str, Any]:
+    with database().engine.connect() as conn:
+        values = tag_values(conn, _metric(conn, name), key)
+    return {"metric": name, "key": key, "values": values}
+
+
+def latest(name: str, tags: dict[str, str]) -> list[dict[str, Any]]:
+    with database().engine.connect() as conn:
+        return latest_points(conn, Selection(_metric(conn, name), tags))
