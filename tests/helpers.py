@@ -120,3 +120,38 @@ def rows_as_pairs(rows: list[dict]) -> list[tuple[datetime, object]]:
         assert t.utcoffset() == timedelta(0), row
         out.append((t, row["value"]))
     return out
+
+
+# --- reference computations for the query-power tests (plain Python, no SQL) ---------------
+
+
+def percentile_cont(values: list[float], fraction: float) -> float:
+    """PostgreSQL's percentile_cont: linear interpolation between the two closest ranks."""
+    ordered = sorted(values)
+    position = fraction * (len(ordered) - 1)
+    low = int(position // 1)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def stddev_samp(values: list[float]) -> float | None:
+    """Sample standard deviation (n - 1); None for fewer than two values, as in SQL."""
+    if len(values) < 2:
+        return None
+    mean = sum(values) / len(values)
+    return (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+
+
+def counter_steps(points_: list[tuple[datetime, float]]) -> list[tuple[datetime, float]]:
+    """One series' (time, step) pairs: each point's rise from the previous one, a drop being
+    a counter reset (the counter counted from zero to its new value). The first point gives
+    no step."""
+    ordered = sorted(points_)
+    steps = []
+    for (_, before), (t, now) in zip(ordered, ordered[1:], strict=False):
+        steps.append((t, now if now < before else now - before))
+    return steps
+
+
+def parse_row_time(row: dict) -> datetime:
+    return datetime.fromisoformat(row["time"])

@@ -33,6 +33,8 @@ sys.path[:0] = [str(ROOT / "tools"), str(ROOT)]
 import telemetry  # noqa: E402
 from bench_ingest import Server, create_database, drop_database, dsn, request  # noqa: E402
 
+from tsapi.store.engine import WORK_MEM  # noqa: E402
+
 DAY = ("2020-07-14T00:00:00Z", "2020-07-15T00:00:00Z")
 WEEK = ("2020-07-12T00:00:00Z", "2020-07-19T00:00:00Z")
 DEVICE = "b8:27:eb:bf:9d:51"
@@ -101,7 +103,7 @@ def baseline_sql(url: str, body: dict) -> str:
 def time_copy(url: str, sql: str, repeat: int) -> list[float]:
     conn = psycopg2.connect(dsn(url))
     cur = conn.cursor()
-    cur.execute("SET timezone = 'UTC'")
+    cur.execute(f"SET timezone = 'UTC'; SET work_mem = '{WORK_MEM}'")  # as tsapi's sessions
     times = []
     for _ in range(repeat):
         out = io.BytesIO()

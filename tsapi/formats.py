@@ -40,8 +40,8 @@ def _csv_lines(records: Iterable[list], header: list[str] | None) -> bytes:
     return out.getvalue().encode()
 
 
-def render_rows(rows: list[dict[str, Any]], fmt: str, group_by: tuple[str, ...], multi: bool,
-                headers: dict[str, str]) -> Rendered:
+def render_rows(rows: list[dict[str, Any]], fmt: str, group_by: tuple[str, ...],
+                multi: bool) -> Rendered:
     """Rows as {"time", "value", "tags"?, "metric"?}; CSV flattens tags into columns."""
     if fmt == "json":
         body = orjson.dumps(rows)
@@ -54,7 +54,7 @@ def render_rows(rows: list[dict[str, Any]], fmt: str, group_by: tuple[str, ...],
             records.append(([r["metric"]] if multi else []) + [tags.get(k) for k in group_by]
                            + [_iso(r["time"]), r["value"]])
         body = _csv_lines(records, _columns(group_by, multi))
-    return Rendered(body, MIMETYPES[fmt], headers)
+    return Rendered(body, MIMETYPES[fmt])
 
 
 def stream_rows(rows: Iterable, fmt: str, group_by: tuple[str, ...], metric: str | None,

@@ -14,7 +14,7 @@ from flask import current_app
 from tsapi.cache import response_cache
 from tsapi.errors import ApiError, InvalidInput, NotFound, field_error
 from tsapi.fill import fill_rows
-from tsapi.formats import Rendered, render_rows, stream_rows
+from tsapi.formats import MIMETYPES, Rendered, render_rows, stream_rows
 from tsapi.store import database
 from tsapi.store.catalog import Metric, get_metric
 from tsapi.store.queries import (
@@ -23,11 +23,16 @@ from tsapi.store.queries import (
     Selection,
     bucket_starts,
     fetch_buckets,
-    fetch_raw,
     last_before,
+    raw_json,
+    raw_key_at,
     stream_raw,
     use_timezone,
 )
+
+# Every raw row rendered by raw_json starts so; inside a JSON string the quote is escaped,
+# so this cannot occur within a value.
+ROW_START = ',{"time":'
 
 
 def run_query(args: dict[str, Any], fmt: str) -> Rendered | Iterator[bytes]:
@@ -59,21 +64,17 @@ def _compute(args: dict[str, Any], names: list[str], fmt: str) -> Rendered:
     multi = "metrics" in args
     group_by = tuple(args.get("group_by") or ())
     rows: list[dict[str, Any]] = []
-    headers: dict[str, str] = {}
     with db.engine.connect() as conn:
         use_timezone(conn, args.get("timezone"))
+        if args.get("aggregation") is None and fmt == "json":
+            return _raw_json(conn, args, _resolve(conn, names, None), group_by, multi)
         for metric in _resolve(conn, names, args.get("aggregation")):
             selection = Selection(metric, args.get("tags") or {})
-            if args.get("aggregation") is None:
-                found, more = _raw(conn, args, selection, group_by)
-                headers.update(more)
-            else:
-                found = _buckets(conn, db.storage, args, selection, group_by)
-            for row in found:
+            for row in _buckets(conn, db.storage, args, selection, group_by):
                 if multi:
                     row["metric"] = metric.name
                 rows.append(row)
-    return render_rows(rows, fmt, group_by, multi, headers)
+    return render_rows(rows, fmt, group_by, multi)
 
 
 def _resolve(conn, names: list[str], aggregation) -> list[Metric]:
@@ -93,30 +94,27 @@ def _resolve(conn, names: list[str], aggregation) -> list[Metric]:
     return metrics
 
 
-def _raw(conn, args, selection: Selection, group_by) -> tuple[list[dict], dict[str, str]]:
+def _raw_json(conn, args, metrics: list[Metric], group_by, multi: bool) -> Rendered:
+    """Raw rows as JSON, rendered by the database (see store.queries.raw_json)."""
     server_max = current_app.config["TSAPI_MAX_RAW_ROWS"]
     limit = min(args.get("limit") or server_max, server_max)
-    descending = args.get("order") == "desc"
     after = _decode_cursor(args) if args.get("cursor") else None
-    q = RawQuery(selection, args["start_time"], args["end_time"], descending, limit + 1,
-                 after, group_by)
-    found = fetch_raw(conn, q)
-    headers = {}
-    if len(found) > limit:
-        found = found[:limit]
-        headers["X-Tsapi-Truncated"] = "true"
-        if not group_by:  # paging by cursor is keyed on (time, series), without groups
-            last = found[-1]
-            headers["X-Tsapi-Next-Cursor"] = _encode_cursor(args, last[0], last[2])
-        if (args.get("limit") or server_max) > server_max:
-            headers["X-Tsapi-Limit"] = str(server_max)
-    rows = []
-    for r in found:
-        row = {"time": r[0], "value": r[1]}
-        if group_by:
-            row["tags"] = dict(zip(group_by, r[3:], strict=True))
-        rows.append(row)
-    return rows, headers
+    parts, headers = [], {}
+    for metric in metrics:
+        q = RawQuery(Selection(metric, args.get("tags") or {}), args["start_time"],
+                     args["end_time"], args.get("order") == "desc", limit + 1, after, group_by)
+        body, count = raw_json(conn, q, metric.name if multi else None)
+        if count > limit:
+            body = body[:body.rfind(ROW_START)]  # drop the extra row that showed the cut
+            headers["X-Tsapi-Truncated"] = "true"
+            if not group_by and not multi:
+                time, series_id = raw_key_at(conn, q, limit - 1)
+                headers["X-Tsapi-Next-Cursor"] = _encode_cursor(args, time, series_id)
+            if (args.get("limit") or server_max) > server_max:
+                headers["X-Tsapi-Limit"] = str(server_max)
+        if body:
+            parts.append(body)
+    return Rendered(("[" + ",".join(parts) + "]").encode(), MIMETYPES["json"], headers)
 
 
 def _buckets(conn, storage, args, selection: Selection, group_by) -> list[dict]:

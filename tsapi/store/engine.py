@@ -10,6 +10,8 @@ from sqlalchemy import Engine, create_engine, text
 from tsapi.config import normalize_database_url
 from tsapi.store.catalog import SeriesCache
 
+WORK_MEM = "32MB"
+
 
 @dataclass(frozen=True)
 class StorageInfo:
@@ -40,7 +42,10 @@ class Database:
             # so the service recovers by itself when the database comes back.
             pool_pre_ping=True,
             connect_args={
-                "options": f"-c timezone=UTC -c statement_timeout={statement_timeout_ms}",
+                # work_mem: sorting a day of raw points (~50,000 rows) spills to disk at the
+                # default 4 MB and takes twice as long.
+                "options": f"-c timezone=UTC -c statement_timeout={statement_timeout_ms} "
+                           f"-c work_mem={WORK_MEM}",
                 "connect_timeout": 5,
                 "application_name": "tsapi",
             },

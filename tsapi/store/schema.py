@@ -70,5 +70,5 @@ points = Table(
     # Unique on (series, time): a point written twice is stored once. It includes the time
     # column, as a hypertable's unique indexes must.
     Index(None, "series_id", "time", unique=True),
-    Index(None, "time"),
+    # No index on time alone: every query selects series first (see migration 0002).
 )

@@ -149,9 +149,9 @@ class QueryRequestSchema(ma.Schema):
             if name in data and aggregated:
                 raise ma.ValidationError("applies to raw queries only (no aggregation)",
                                          field_name=name)
-        if "cursor" in data and data.get("group_by"):
-            raise ma.ValidationError("paging by cursor does not combine with group_by",
-                                     field_name="cursor")
+        if "cursor" in data and (data.get("group_by") or "metrics" in data):
+            raise ma.ValidationError(
+                "paging by cursor is for one metric without group_by", field_name="cursor")
 
     @ma.post_load
     def _to_utc(self, data, **kwargs):
