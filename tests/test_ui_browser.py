@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from helpers import expected_buckets, ingest, iso, utc
 from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -59,6 +60,8 @@ def browser(tmp_path_factory):
     options.binary_location = CHROMIUM
     for arg in CHROMIUM_ARGS:
         options.add_argument(arg)
+    # Kept for failure messages: a script error shows up in the browser's console log.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
     driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
     try:
@@ -94,7 +97,11 @@ def wait_for_status(driver, *, after_runs: int | None = None) -> tuple[str, str]
             return int(status.get_attribute("data-runs") or 0) > after_runs
         return status.get_attribute("data-state") in {"ready", "empty", "error"}
 
-    WebDriverWait(driver, WAIT_SECONDS).until(settled)
+    try:
+        WebDriverWait(driver, WAIT_SECONDS).until(settled)
+    except TimeoutException:
+        console = [entry["message"] for entry in driver.get_log("browser")]
+        pytest.fail(f"page did not settle; status {status.text!r}; console: {console}")
     return status.get_attribute("data-state"), status.text
 
 
