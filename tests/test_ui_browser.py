@@ -46,7 +46,10 @@ SAMPLE = (
        for h in range(24)]
     + [{"time": iso(START + timedelta(hours=h)), "metric": "door", "value": s}
        for h, s in ((1, "open"), (2, "closed"), (5, "open"))]
+    + [{"time": iso(START + timedelta(hours=h)), "metric": "power", "value": 100 * i + h,
+        "tags": {"device": device}} for i, device in enumerate("abc") for h in range(12)]
 )
+METRICS = ["door", "humidity", "power", "temperature"]
 
 
 @pytest.fixture(scope="module")
@@ -73,19 +76,30 @@ def browser(tmp_path_factory):
 
 
 @pytest.fixture
-def live_url(make_app):
-    """The app with the sample ingested, served on a free 127.0.0.1 port in a thread."""
-    app = make_app()
-    ingest(app.test_client(), SAMPLE)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
+def serve(make_app):
+    """serve(**config) -> URL: an app with the sample ingested, served in a thread on a free
+    127.0.0.1 port until the test ends."""
+    servers = []
+
+    def start(**overrides) -> str:
+        app = make_app(**overrides)
+        ingest(app.test_client(), SAMPLE)
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield start
+    for server, thread in servers:
         server.shutdown()
         thread.join(WAIT_SECONDS)
         server.server_close()
+
+
+@pytest.fixture
+def live_url(serve):
+    return serve()
 
 
 def wait_for_status(driver, *, after_runs: int | None = None) -> tuple[str, str]:
@@ -158,8 +172,7 @@ def test_explorer_lists_metrics_and_charts_raw_and_aggregated_queries(browser, l
     assert state == "ready", text
 
     metric = Select(browser.find_element(By.ID, "metric"))
-    assert [o.get_attribute("value") for o in metric.options] == [
-        "door", "humidity", "temperature"]
+    assert [o.get_attribute("value") for o in metric.options] == METRICS
 
     # Picking a metric fills in its whole stored range (the end is exclusive).
     metric.select_by_value("temperature")
@@ -208,3 +221,27 @@ def test_explorer_shows_the_problem_detail_of_a_rejected_query(browser, live_url
     assert text.startswith("400 "), text
     assert "door" in text, text
     assert chart_points(browser) is None
+
+
+def test_explorer_filters_by_tags_and_says_when_the_server_truncates(browser, serve):
+    browser.get(f"{serve(TSAPI_MAX_RAW_ROWS=100)}/ui")
+    state, text = wait_for_status(browser)
+    assert state == "ready", text
+
+    Select(browser.find_element(By.ID, "metric")).select_by_value("temperature")
+    state, text = run_query(browser)
+    assert state == "done", text
+    assert "Truncated" in text, text
+    assert len(table_rows(browser)) == chart_points(browser) == 100
+
+    # Devices b and c of three, as a repeated key: the sum of their 24 points.
+    Select(browser.find_element(By.ID, "metric")).select_by_value("power")
+    browser.find_element(By.ID, "tags").send_keys("device=b, device=c")
+    Select(browser.find_element(By.ID, "aggregation")).select_by_value("sum")
+    state, text = run_query(browser)
+    assert state == "done", text
+    assert "Truncated" not in text, text
+    wanted = [p["value"] for p in SAMPLE if p.get("tags", {}).get("device") in {"b", "c"}]
+    assert len(wanted) == 24
+    assert [float(v) for _, v in table_rows(browser)] == [sum(wanted)]
+    assert '"tags":{"device":["b","c"]}' in browser.find_element(By.ID, "curl").text

@@ -58,12 +58,38 @@
     $("end").value = isoToInput(new Date(last.getTime() + 1000));
   }
 
+  // "device=a, site=b" (a repeated key means any of its values) or a JSON object, as the
+  // query's `tags` filter; null when empty.
+  function parseTags(text) {
+    text = text.trim();
+    if (!text) return null;
+    if (text.startsWith("{")) {
+      try {
+        return JSON.parse(text);
+      } catch (_) {
+        throw new Error("Tags: not a valid JSON object");
+      }
+    }
+    const tags = {};
+    for (const pair of text.split(",")) {
+      const at = pair.indexOf("=");
+      if (at < 1) throw new Error(`Tags: '${pair.trim()}' is not key=value`);
+      const key = pair.slice(0, at).trim();
+      const value = pair.slice(at + 1).trim();
+      if (key in tags) tags[key] = [].concat(tags[key], value);
+      else tags[key] = value;
+    }
+    return tags;
+  }
+
   function requestBody() {
     const body = {
       metric: metricSelect.value,
       start_time: inputToIso($("start").value),
       end_time: inputToIso($("end").value),
     };
+    const tags = parseTags($("tags").value);
+    if (tags) body.tags = tags;
     const aggregation = $("aggregation").value;
     const interval = $("interval").value.trim();
     if (aggregation) {
@@ -109,8 +135,13 @@
     renderTable(rows);
     const drawn = renderChart(rows, body);
     const shown = rows.length > TABLE_LIMIT ? ` (table shows the first ${TABLE_LIMIT})` : "";
+    // Raw results stop at the server's row limit: say so rather than show a partial range.
+    const truncated = response.headers.get("X-Tsapi-Truncated") === "true"
+      ? " Truncated: the server returns at most this many raw rows; narrow the range or"
+        + " aggregate."
+      : "";
     const chartNote = drawn ? "" : " Values are strings: no chart.";
-    setStatus("done", `${rows.length} rows in ${ms} ms${shown}.${chartNote}`);
+    setStatus("done", `${rows.length} rows in ${ms} ms${shown}.${truncated}${chartNote}`);
   }
 
   function renderTable(rows) {
