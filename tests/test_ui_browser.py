@@ -166,7 +166,13 @@ def post_curl_command(command: str, base_url: str) -> list:
         return json.loads(response.read())
 
 
+def console_errors(driver) -> list[str]:
+    """Severe console entries since the last call (script errors, CSP violations, 4xx/5xx)."""
+    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
 def test_explorer_lists_metrics_and_charts_raw_and_aggregated_queries(browser, live_url):
+    console_errors(browser)  # drop what earlier tests left in the log
     browser.get(f"{live_url}/ui")
     state, text = wait_for_status(browser)
     assert state == "ready", text
@@ -208,6 +214,8 @@ def test_explorer_lists_metrics_and_charts_raw_and_aggregated_queries(browser, l
     body = post_curl_command(browser.find_element(By.ID, "curl").text, live_url)
     assert [utc(r["time"]) for r in body] == [b for b, _ in buckets]
     assert [r["value"] for r in body] == pytest.approx([a for _, a in buckets])
+    # uPlot and the page run under the strict Content-Security-Policy without complaint.
+    assert console_errors(browser) == []
 
 
 def test_explorer_shows_the_problem_detail_of_a_rejected_query(browser, live_url):

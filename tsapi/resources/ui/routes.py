@@ -11,7 +11,7 @@ STATIC_DIR = Path(__file__).resolve().parents[2] / "static" / "ui"
 # The page talks only to this service: no script, style or request may go anywhere else.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self' data:; "
-    "style-src 'self' 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
+    "style-src 'self'; base-uri 'none'; form-action 'none'; "
     "frame-ancestors 'none'"
 )
 
