@@ -28,7 +28,7 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 CHROMIUM_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                 "--window-size=1200,900")
+                 "--window-size=1200,1000")
 WAIT_SECONDS = 60  # generous: a loaded CI machine must not turn a slow start into a failure
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOT = ROOT / "test-artifacts" / "ui-explorer.png"
@@ -41,7 +41,8 @@ TEMPERATURES = [(START + timedelta(minutes=10 * i),
                  round(19 - 4 * math.cos(2 * math.pi * (i - 24) / 144) + 0.3 * math.sin(i), 2))
                 for i in range(144)]
 SAMPLE = (
-    [{"time": iso(t), "metric": "temperature", "value": v} for t, v in TEMPERATURES]
+    [{"time": iso(t), "metric": "temperature", "value": v,
+      "tags": {"site": "lab", "room": "kitchen"}} for t, v in TEMPERATURES]
     + [{"time": iso(START + timedelta(hours=h)), "metric": "humidity", "value": 40 + h}
        for h in range(24)]
     + [{"time": iso(START + timedelta(hours=h)), "metric": "door", "value": s}
@@ -125,6 +126,17 @@ def run_query(driver) -> tuple[str, str]:
     return wait_for_status(driver, after_runs=runs)
 
 
+def tag_picker(driver, key: str) -> Select:
+    """The picker's multi-select for a tag key, once the metric's tag values have loaded."""
+    css = f'#tag-keys select[data-tag-key="{key}"]'
+
+    def loaded(d):
+        found = d.find_elements(By.CSS_SELECTOR, css)
+        return found[0] if found and Select(found[0]).options else False
+
+    return Select(WebDriverWait(driver, WAIT_SECONDS).until(loaded))
+
+
 def input_time(driver, element_id: str) -> datetime:
     """A datetime-local input's value, which the page means as UTC ("…T00:00" drops :00)."""
     value = driver.find_element(By.ID, element_id).get_attribute("value")
@@ -182,6 +194,7 @@ def test_explorer_lists_metrics_and_charts_raw_and_aggregated_queries(browser, l
 
     # Picking a metric fills in its whole stored range (the end is exclusive).
     metric.select_by_value("temperature")
+    assert [o.text for o in tag_picker(browser, "site").options] == ["lab"]
     assert input_time(browser, "start") == START
     assert input_time(browser, "end") == TEMPERATURES[-1][0] + timedelta(seconds=1)
 
@@ -242,9 +255,12 @@ def test_explorer_filters_by_tags_and_says_when_the_server_truncates(browser, se
     assert "Truncated" in text, text
     assert len(table_rows(browser)) == chart_points(browser) == 100
 
-    # Devices b and c of three, as a repeated key: the sum of their 24 points.
+    # Devices b (picked from the metric's tag values) and c (typed) of three: 24 points.
     Select(browser.find_element(By.ID, "metric")).select_by_value("power")
-    browser.find_element(By.ID, "tags").send_keys("device=b, device=c")
+    device = tag_picker(browser, "device")
+    assert [o.get_attribute("value") for o in device.options] == ["a", "b", "c"]
+    device.select_by_value("b")
+    browser.find_element(By.ID, "tags").send_keys("device=c")
     Select(browser.find_element(By.ID, "aggregation")).select_by_value("sum")
     state, text = run_query(browser)
     assert state == "done", text
@@ -252,4 +268,4 @@ def test_explorer_filters_by_tags_and_says_when_the_server_truncates(browser, se
     wanted = [p["value"] for p in SAMPLE if p.get("tags", {}).get("device") in {"b", "c"}]
     assert len(wanted) == 24
     assert [float(v) for _, v in table_rows(browser)] == [sum(wanted)]
-    assert '"tags":{"device":["b","c"]}' in browser.find_element(By.ID, "curl").text
+    assert '"tags":{"device":["c","b"]}' in browser.find_element(By.ID, "curl").text

@@ -4,6 +4,7 @@
 
 (function () {
   const TABLE_LIMIT = 5000; // rows drawn in the table; the chart always gets every row
+  const TAG_VALUE_LIMIT = 1000; // options per tag key; rarer values can still be typed
   const $ = (id) => document.getElementById(id);
   const form = $("query-form");
   const metricSelect = $("metric");
@@ -29,9 +30,7 @@
 
   async function loadMetrics() {
     setStatus("loading", "Loading metrics…");
-    const response = await fetch("metrics", { headers: { Accept: "application/json" } });
-    if (!response.ok) throw await problemError(response);
-    const list = await response.json();
+    const list = await getJson("metrics");
     metricSelect.replaceChildren();
     for (const m of list) {
       metrics.set(m.name, m);
@@ -43,6 +42,7 @@
       return;
     }
     fillRange();
+    await loadTagPicker().catch(tagPickerFailed);
     setStatus("ready", `${list.length} metrics. Pick one and run a query.`);
   }
 
@@ -56,6 +56,64 @@
     last.setUTCMilliseconds(0);
     $("start").value = isoToInput(first);
     $("end").value = isoToInput(new Date(last.getTime() + 1000));
+  }
+
+  // One multi-select per tag key of the metric (GET /metrics/{name}, then
+  // GET /metrics/{name}/tags/{key}); a later metric change makes earlier answers stale.
+  let pickerToken = 0;
+
+  async function loadTagPicker() {
+    const token = ++pickerToken;
+    const picker = $("tag-picker");
+    const box = $("tag-keys");
+    picker.dataset.state = "loading";
+    box.replaceChildren();
+    const name = metricSelect.value;
+    if (!name) {
+      picker.dataset.state = "empty";
+      return;
+    }
+    const base = `metrics/${encodeURIComponent(name)}`;
+    const detail = await getJson(base);
+    const keys = detail.tag_keys || [];
+    const answers = await Promise.all(
+      keys.map((key) => getJson(`${base}/tags/${encodeURIComponent(key)}`)));
+    if (token !== pickerToken) return;
+    for (const { key, values } of answers) {
+      const select = document.createElement("select");
+      select.multiple = true;
+      select.size = Math.min(4, Math.max(2, values.length));
+      select.dataset.tagKey = key;
+      for (const value of values.slice(0, TAG_VALUE_LIMIT)) select.append(new Option(value, value));
+      const label = document.createElement("label");
+      label.append(key, select);
+      box.append(label);
+    }
+    picker.dataset.state = keys.length ? "ready" : "empty";
+  }
+
+  function tagPickerFailed(error) {
+    $("tag-picker").dataset.state = "error";
+    $("tag-keys").textContent = `Tag values unavailable (${error.message}); type them below.`;
+  }
+
+  async function getJson(url) {
+    const response = await fetch(url, { headers: { Accept: "application/json" } });
+    if (!response.ok) throw await problemError(response);
+    return response.json();
+  }
+
+  // The picker's choices plus the typed ones; a key in both matches any of the values.
+  function selectedTags() {
+    const tags = parseTags($("tags").value) || {};
+    for (const select of document.querySelectorAll("#tag-keys select")) {
+      const chosen = [...select.selectedOptions].map((o) => o.value);
+      if (!chosen.length) continue;
+      const key = select.dataset.tagKey;
+      const all = [...new Set([].concat(tags[key] ?? [], chosen))];
+      tags[key] = all.length === 1 ? all[0] : all;
+    }
+    return Object.keys(tags).length ? tags : null;
   }
 
   // "device=a, site=b" (a repeated key means any of its values) or a JSON object, as the
@@ -88,7 +146,7 @@
       start_time: inputToIso($("start").value),
       end_time: inputToIso($("end").value),
     };
-    const tags = parseTags($("tags").value);
+    const tags = selectedTags();
     if (tags) body.tags = tags;
     const aggregation = $("aggregation").value;
     const interval = $("interval").value.trim();
@@ -218,7 +276,10 @@
     statusLine.dataset.runs = String(Number(statusLine.dataset.runs || 0) + 1);
   }
 
-  metricSelect.addEventListener("change", fillRange);
+  metricSelect.addEventListener("change", () => {
+    fillRange();
+    loadTagPicker().catch(tagPickerFailed);
+  });
   $("aggregation").addEventListener("change", () => {
     $("interval").disabled = !$("aggregation").value;
   });
