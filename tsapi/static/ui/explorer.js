@@ -42,7 +42,7 @@
       return;
     }
     fillRange();
-    await loadTagPicker().catch(tagPickerFailed);
+    loadTagPicker(); // not awaited: the page is usable meanwhile
     setStatus("ready", `${list.length} metrics. Pick one and run a query.`);
   }
 
@@ -69,27 +69,28 @@
     picker.dataset.state = "loading";
     box.replaceChildren();
     const name = metricSelect.value;
-    if (!name) {
-      picker.dataset.state = "empty";
-      return;
+    try {
+      const base = `metrics/${encodeURIComponent(name)}`;
+      const keys = name ? (await getJson(base)).tag_keys || [] : [];
+      const answers = await Promise.all(
+        keys.map((key) => getJson(`${base}/tags/${encodeURIComponent(key)}`)));
+      if (token !== pickerToken) return;
+      for (const { key, values } of answers) box.append(tagSelect(key, values));
+      picker.dataset.state = keys.length ? "ready" : "empty";
+    } catch (error) {
+      if (token === pickerToken) tagPickerFailed(error);
     }
-    const base = `metrics/${encodeURIComponent(name)}`;
-    const detail = await getJson(base);
-    const keys = detail.tag_keys || [];
-    const answers = await Promise.all(
-      keys.map((key) => getJson(`${base}/tags/${encodeURIComponent(key)}`)));
-    if (token !== pickerToken) return;
-    for (const { key, values } of answers) {
-      const select = document.createElement("select");
-      select.multiple = true;
-      select.size = Math.min(4, Math.max(2, values.length));
-      select.dataset.tagKey = key;
-      for (const value of values.slice(0, TAG_VALUE_LIMIT)) select.append(new Option(value, value));
-      const label = document.createElement("label");
-      label.append(key, select);
-      box.append(label);
-    }
-    picker.dataset.state = keys.length ? "ready" : "empty";
+  }
+
+  function tagSelect(key, values) {
+    const select = document.createElement("select");
+    select.multiple = true;
+    select.size = Math.min(4, Math.max(2, values.length));
+    select.dataset.tagKey = key;
+    for (const value of values.slice(0, TAG_VALUE_LIMIT)) select.append(new Option(value, value));
+    const label = document.createElement("label");
+    label.append(key, select);
+    return label;
   }
 
   function tagPickerFailed(error) {
@@ -278,7 +279,7 @@
 
   metricSelect.addEventListener("change", () => {
     fillRange();
-    loadTagPicker().catch(tagPickerFailed);
+    loadTagPicker();
   });
   $("aggregation").addEventListener("change", () => {
     $("interval").disabled = !$("aggregation").value;
