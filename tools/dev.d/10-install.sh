@@ -6,12 +6,14 @@
 PYTHON=${TSAPI_PYTHON:-python3}
 APT_UPDATED=
 
+# install_all [test]: `test` adds what only the test suite needs (the browser test's Chromium).
 install_all() {
     mkdir -p "$LOCAL"
     # Serialise concurrent `up`/`test` runs: they would otherwise build/pip-install twice.
     exec 9>"$LOCAL/.install.lock"
     flock 9
     ensure_system_packages
+    [[ ${1:-} != test ]] || ensure_test_browser
     ensure_timescaledb
     ensure_venv
     # Release the lock (and close fd 9 so the exec'd gunicorn does not keep holding it).
@@ -66,6 +68,12 @@ ensure_system_packages() {
         pg_detect || die "PostgreSQL server still not found after installing it"
     fi
     command -v redis-server >/dev/null || apt_install redis-server
+}
+
+# The explorer page's browser test drives Debian's Chromium through its matching chromedriver
+# (same source package, so the versions always agree; nothing is downloaded at test time).
+ensure_test_browser() {
+    [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]] || apt_install chromium chromium-driver
 }
 
 # Print "URI KEYRING" of this machine's main Debian archive (the entry carrying the bare

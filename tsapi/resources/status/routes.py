@@ -20,6 +20,7 @@ LINKS = {
     "metrics": "GET /metrics",
     "health": "GET /health",
     "cache_info": "GET /cache/info",
+    "ui": "GET /ui",
 }
 
 
