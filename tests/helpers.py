@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 
 def point(time: str, metric: str, value, **tags):
     p = {"time": time, "metric": metric, "value": value}
@@ -155,3 +157,64 @@ def counter_steps(points_: list[tuple[datetime, float]]) -> list[tuple[datetime,
 
 def parse_row_time(row: dict) -> datetime:
     return datetime.fromisoformat(row["time"])
+
+
+def hour_of(t: datetime) -> datetime:
+    return t.replace(minute=0, second=0, microsecond=0)
+
+
+def time_value_pairs(rows: list[dict]) -> list[tuple[datetime, object]]:
+    return [(parse_row_time(r), r["value"]) for r in rows]
+
+
+def assert_values_match(got: list, want: list, context=None) -> None:
+    assert len(got) == len(want), (context, got, want)
+    for g, w in zip(got, want, strict=True):
+        if w is None or isinstance(w, str):
+            assert g == w, (context, got, want)
+        else:
+            assert g == pytest.approx(w, rel=1e-9, abs=1e-12), (context, got, want)
+
+
+def assert_tags_then_time_order(rows: list[dict], keys: list[str], strict: bool = True):
+    """Groups are contiguous and sorted (missing values may sort first or last), and times
+    rise within each group."""
+    seen: list[tuple] = []
+    last_time = None
+    for row in rows:
+        assert set(row["tags"]) == set(keys), row
+        group = tuple(row["tags"][k] for k in keys)
+        t = parse_row_time(row)
+        if not seen or seen[-1] != group:
+            assert group not in seen, f"group {group} is not contiguous"
+            seen.append(group)
+        else:
+            assert t > last_time if strict else t >= last_time, (group, t, last_time)
+        last_time = t
+
+    def nulls(first: bool):
+        return lambda g: tuple(((v is None) != first, v or "") for v in g)
+
+    assert seen in (sorted(seen, key=nulls(True)), sorted(seen, key=nulls(False))), seen
+
+
+def reference_aggregate(how: str, values: list):
+    """The aggregate `how` (first, last, median, stddev, pNN, count_distinct, count, delta)
+    of values given in time order, computed in Python."""
+    if how == "first":
+        return values[0]
+    if how == "last":
+        return values[-1]
+    if how == "median":
+        return percentile_cont(values, 0.5)
+    if how == "stddev":
+        return stddev_samp(values)
+    if how == "count_distinct":
+        return len(set(values))
+    if how == "count":
+        return len(values)
+    if how == "delta":
+        return values[-1] - values[0]
+    if how.startswith("p"):
+        return percentile_cont(values, float(how[1:]) / 100)
+    raise ValueError(how)

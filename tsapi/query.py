@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +27,7 @@ from tsapi.store.queries import (
     last_before,
     raw_json,
     raw_key_at,
+    raw_statement,
     stream_raw,
     use_timezone,
 )
@@ -44,7 +46,7 @@ def run_query(args: dict[str, Any], fmt: str) -> Rendered | Iterator[bytes]:
     interval = args.get("interval") if aggregation else None
     if interval is not None:
         _check_bucket_count(args, interval)
-    if fmt != "json" and aggregation is None:
+    if fmt != "json" and aggregation is None and not ({"limit", "cursor"} & set(args)):
         return _stream_export(args, names, fmt)
 
     cache = response_cache()
@@ -66,8 +68,8 @@ def _compute(args: dict[str, Any], names: list[str], fmt: str) -> Rendered:
     rows: list[dict[str, Any]] = []
     with db.engine.connect() as conn:
         use_timezone(conn, args.get("timezone"))
-        if args.get("aggregation") is None and fmt == "json":
-            return _raw_json(conn, args, _resolve(conn, names, None), group_by, multi)
+        if args.get("aggregation") is None:
+            return _raw_page(conn, args, _resolve(conn, names, None), group_by, multi, fmt)
         for metric in _resolve(conn, names, args.get("aggregation")):
             selection = Selection(metric, args.get("tags") or {})
             for row in _buckets(conn, db.storage, args, selection, group_by):
@@ -94,27 +96,67 @@ def _resolve(conn, names: list[str], aggregation) -> list[Metric]:
     return metrics
 
 
-def _raw_json(conn, args, metrics: list[Metric], group_by, multi: bool) -> Rendered:
-    """Raw rows as JSON, rendered by the database (see store.queries.raw_json)."""
+@dataclass(frozen=True)
+class PageCursor:
+    """Where the next page starts: a metric (by position), and a row key within it."""
+
+    metric_index: int
+    after: tuple[datetime, int] | None  # None: from the metric's first row
+
+
+def _raw_page(conn, args, metrics: list[Metric], group_by, multi: bool, fmt: str) -> Rendered:
+    """Raw rows up to the limit (the request's or the server's), across metrics in order.
+
+    A result cut by the limit says so (X-Tsapi-Truncated) and, without group_by, carries
+    X-Tsapi-Next-Cursor: every point comes exactly once across pages.
+    """
     server_max = current_app.config["TSAPI_MAX_RAW_ROWS"]
     limit = min(args.get("limit") or server_max, server_max)
-    after = _decode_cursor(args) if args.get("cursor") else None
-    parts, headers = [], {}
-    for metric in metrics:
+    cursor = _decode_cursor(args) if "cursor" in args else PageCursor(0, None)
+    as_json = fmt == "json"
+    parts, headers, remaining = [], {}, limit
+    for i in range(cursor.metric_index, len(metrics)):
+        metric = metrics[i]
+        after = cursor.after if i == cursor.metric_index else None
         q = RawQuery(Selection(metric, args.get("tags") or {}), args["start_time"],
-                     args["end_time"], args.get("order") == "desc", limit + 1, after, group_by)
-        body, count = raw_json(conn, q, metric.name if multi else None)
-        if count > limit:
-            body = body[:body.rfind(ROW_START)]  # drop the extra row that showed the cut
+                     args["end_time"], args.get("order") == "desc", remaining + 1, after,
+                     group_by)
+        name = metric.name if multi else None
+        # JSON is rendered by the database; CSV and NDJSON pages from Python rows.
+        payload, count = raw_json(conn, q, name) if as_json else _raw_rows(conn, q, name)
+        if count > remaining:
+            if remaining:
+                payload = payload[:payload.rfind(ROW_START)] if as_json else payload[:-1]
+                parts.append(payload)
+                next_cursor = PageCursor(i, raw_key_at(conn, q, remaining - 1))
+            else:
+                next_cursor = PageCursor(i, None)
             headers["X-Tsapi-Truncated"] = "true"
-            if not group_by and not multi:
-                time, series_id = raw_key_at(conn, q, limit - 1)
-                headers["X-Tsapi-Next-Cursor"] = _encode_cursor(args, time, series_id)
+            if not group_by:
+                headers["X-Tsapi-Next-Cursor"] = _encode_cursor(args, next_cursor)
             if (args.get("limit") or server_max) > server_max:
                 headers["X-Tsapi-Limit"] = str(server_max)
-        if body:
-            parts.append(body)
-    return Rendered(("[" + ",".join(parts) + "]").encode(), MIMETYPES["json"], headers)
+            break
+        parts.append(payload)
+        remaining -= count
+    if as_json:
+        body = ("[" + ",".join(p for p in parts if p) + "]").encode()
+        return Rendered(body, MIMETYPES["json"], headers)
+    rendered = render_rows([row for part in parts for row in part], fmt, group_by, multi)
+    rendered.headers.update(headers)
+    return rendered
+
+
+def _raw_rows(conn, q: RawQuery, metric: str | None) -> tuple[list[dict], int]:
+    rows = []
+    for r in conn.execute(raw_statement(q)):
+        row = {"time": r[0], "value": r[1]}
+        if q.group_by:
+            row["tags"] = dict(zip(q.group_by, r[3:], strict=True))
+        if metric is not None:
+            row["metric"] = metric
+        rows.append(row)
+    return rows, len(rows)
 
 
 def _buckets(conn, storage, args, selection: Selection, group_by) -> list[dict]:
@@ -156,8 +198,8 @@ def _stream_export(args, names: list[str], fmt: str) -> Iterator[bytes]:
             first = True
             for metric in metrics:
                 q = RawQuery(Selection(metric, args.get("tags") or {}), args["start_time"],
-                             args["end_time"], args.get("order") == "desc", args.get("limit"),
-                             _decode_cursor(args) if args.get("cursor") else None, group_by)
+                             args["end_time"], args.get("order") == "desc", None, None,
+                             group_by)
                 rows = stream_raw(conn, q)
                 yield from stream_rows(rows, fmt, group_by, metric.name if multi else None,
                                        header=first)
@@ -175,19 +217,28 @@ def _fingerprint(args: dict[str, Any]) -> str:
     return hashlib.sha256(basis).hexdigest()[:16]
 
 
-def _encode_cursor(args: dict[str, Any], time: datetime, series_id: int) -> str:
-    raw = orjson.dumps({"t": time.astimezone(UTC).isoformat(), "s": series_id,
-                        "q": _fingerprint(args)})
+def _encode_cursor(args: dict[str, Any], cursor: PageCursor) -> str:
+    after = cursor.after
+    raw = orjson.dumps({
+        "m": cursor.metric_index,
+        "t": after[0].astimezone(UTC).isoformat() if after else None,
+        "s": after[1] if after else None,
+        "q": _fingerprint(args),
+    })
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_cursor(args: dict[str, Any]) -> tuple[datetime, int]:
+def _decode_cursor(args: dict[str, Any]) -> PageCursor:
     text = args["cursor"]
     try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        data = orjson.loads(raw)
-        time, series_id, fingerprint = datetime.fromisoformat(data["t"]), int(data["s"]), \
-            data["q"]
+        data = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        index, fingerprint = int(data["m"]), data["q"]
+        after = None
+        if data["t"] is not None:
+            after = (datetime.fromisoformat(data["t"]), int(data["s"]))
+        names = args["metrics"] if "metrics" in args else [args["metric"]]
+        if not 0 <= index < len(names):
+            raise ValueError(index)
     except (ValueError, TypeError, KeyError, orjson.JSONDecodeError):
         raise InvalidInput("cursor is not a cursor this service issued",
                            errors=[field_error("cursor", "is malformed")]) from None
@@ -195,7 +246,7 @@ def _decode_cursor(args: dict[str, Any]) -> tuple[datetime, int]:
         raise InvalidInput(
             "cursor belongs to a different query (metrics, tags, range and order must match)",
             errors=[field_error("cursor", "does not match this query")])
-    return time, series_id
+    return PageCursor(index, after)
 
 
 # -- cache and limits -------------------------------------------------------------------------

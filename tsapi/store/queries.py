@@ -188,7 +188,7 @@ def raw_json(conn: Connection, q: RawQuery, metric: str | None = None) -> tuple[
             pairs += [literal(key), series.c.tags[key].astext]
         text = text + literal(',"tags":') + cast(func.json_build_object(*pairs), Text)
     if metric is not None:
-        text = text + literal(',"metric":') + cast(func.to_json(literal(metric)), Text)
+        text = text + literal(',"metric":') + cast(func.to_json(cast(literal(metric), Text)), Text)
     page = raw_statement(q).add_columns((text + literal("}")).label("j")).subquery("page")
     groups = [page.c[f"g{i}"] for i in range(len(q.group_by))]
     order = [page.c.time.desc(), page.c.series_id.desc()] if q.descending else [

@@ -126,7 +126,7 @@ class QueryRequestSchema(ma.Schema):
     order = ma.fields.String(validate=ma.validate.OneOf(("asc", "desc")),
                              metadata={"description": "Raw queries: time order"})
     cursor = ma.fields.String(
-        validate=ma.validate.Length(max=512),
+        validate=ma.validate.Length(min=1, max=512),
         metadata={"description": "Raw queries: the X-Tsapi-Next-Cursor of the previous page"},
     )
     format = ma.fields.String(
@@ -149,9 +149,9 @@ class QueryRequestSchema(ma.Schema):
             if name in data and aggregated:
                 raise ma.ValidationError("applies to raw queries only (no aggregation)",
                                          field_name=name)
-        if "cursor" in data and (data.get("group_by") or "metrics" in data):
-            raise ma.ValidationError(
-                "paging by cursor is for one metric without group_by", field_name="cursor")
+        if "cursor" in data and data.get("group_by"):
+            raise ma.ValidationError("paging by cursor does not combine with group_by",
+                                     field_name="cursor")
 
     @ma.post_load
     def _to_utc(self, data, **kwargs):
