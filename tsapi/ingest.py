@@ -12,7 +12,7 @@ from tsapi.errors import InvalidInput, PayloadTooLarge, field_error
 from tsapi.store import database
 from tsapi.store.catalog import metric_types
 from tsapi.store.writer import WriteResult, write_batch
-from tsapi.validation import MAX_REPORTED_ERRORS, batch_error, validate_points
+from tsapi.validation import MAX_REPORTED_ERRORS, PointBatch, batch_error, validate_points
 
 
 def ingest_points(data: Any, reparse: Reparse | None = None) -> WriteResult | None:
@@ -32,6 +32,11 @@ def ingest_points(data: Any, reparse: Reparse | None = None) -> WriteResult | No
             batch = validate_points(data)
     except InvalidInput as exc:
         raise _with_type_conflicts(exc, data) from None
+    return store_batch(batch)
+
+
+def store_batch(batch: PointBatch) -> WriteResult | None:
+    """Store a validated batch and expire what it changes; None when the batch is empty."""
     if not batch:
         return None
     db = database()
