@@ -15,7 +15,7 @@ from flask import current_app
 
 from tsapi.bodies import body_bytes
 from tsapi.errors import ApiError, InvalidInput, PayloadTooLarge
-from tsapi.ingest import store_batch
+from tsapi.ingest import naming_lines, store_batch
 from tsapi.lineprotocol import Line, LineError, parse
 from tsapi.validation import MAX_TAGS, PointBatch, check_metric_name, check_tag, check_value
 
@@ -64,7 +64,7 @@ def _write(precision: str, bucket: str | None, accept_partial: bool) -> int:
     try:
         result = store_batch(batch)
     except InvalidInput as exc:
-        raise _with_line_numbers(exc, numbers) from None
+        raise naming_lines(exc, numbers) from None
     stored = result.points if result else 0
     if errors:
         raise _bad_lines(errors, f"the other {stored} point(s) were stored")
@@ -77,20 +77,6 @@ def _bad_lines(errors: list[LineError], outcome: str) -> ApiError:
               for e in errors[:MAX_REPORTED_LINES]]
     detail = f"{len(errors)} bad line(s); {outcome}. First: {errors[0]}"
     return ApiError(detail, status=400, errors=listed)
-
-
-def _with_line_numbers(exc: InvalidInput, numbers: list[int]) -> InvalidInput:
-    """Name lines, not batch indexes, in the writer's errors (e.g. a type conflict)."""
-    listed = []
-    for error in exc.errors or []:
-        index = error.get("index")
-        if isinstance(index, int) and 0 <= index < len(numbers):
-            line = numbers[index]
-            listed.append({"field": f"line {line}", "message": error["message"], "line": line})
-    if not listed:
-        return exc
-    detail = f"line {listed[0]['line']}: {listed[0]['message']}; nothing was stored"
-    return InvalidInput(detail, errors=listed)
 
 
 class _Converter:

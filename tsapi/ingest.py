@@ -15,8 +15,36 @@ from tsapi.store.writer import WriteResult, write_batch
 from tsapi.validation import MAX_REPORTED_ERRORS, PointBatch, batch_error, validate_points
 
 
-def ingest_points(data: Any, reparse: Reparse | None = None) -> WriteResult | None:
-    """Validate and store a batch; None for an empty batch, which changes nothing."""
+def ingest_points(data: Any, reparse: Reparse | None = None,
+                  lines: list[int] | None = None) -> WriteResult | None:
+    """Validate and store a batch; None for an empty batch, which changes nothing.
+
+    With `lines` (each point's line in a text body), errors name lines, not indexes.
+    """
+    try:
+        return _ingest(data, reparse)
+    except InvalidInput as exc:
+        if lines is None:
+            raise
+        raise naming_lines(exc, lines) from None
+
+
+def naming_lines(exc: InvalidInput, lines: list[int]) -> InvalidInput:
+    """The same errors, naming each point by its line in the body instead of its index."""
+    errors = []
+    for error in exc.errors or []:
+        index = error.get("index")
+        if not isinstance(index, int) or not 0 <= index < len(lines):
+            errors.append(error)
+            continue
+        prefix = f"data[{index}]"
+        rest = error["field"].removeprefix(prefix).lstrip(".")
+        line = lines[index]
+        errors.append({**error, "field": f"line {line} {rest}".rstrip(), "line": line})
+    return batch_error(errors) if errors else exc
+
+
+def _ingest(data: Any, reparse: Reparse | None) -> WriteResult | None:
     limit = current_app.config["TSAPI_MAX_BATCH_POINTS"]
     if isinstance(data, list) and len(data) > limit:
         raise PayloadTooLarge(
