@@ -88,6 +88,7 @@ def test_integer_beyond_two_to_the_53_is_rejected_naming_the_line(client):
     problem = influx_problem(write(client, body, "/write?precision=s"), 400)
     assert problem["code"] == "invalid"
     assert "line 2" in problem["detail"] and "2**53" in problem["detail"]
+    assert f"'m v=9007199254740993i {T0_S}'" in problem["detail"]
     assert client.get("/metrics").get_json() == []
 
 

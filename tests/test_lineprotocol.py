@@ -44,6 +44,10 @@ def test_escaped_space_comma_and_equals_in_field_keys():
 
 def test_backslash_before_an_ordinary_character_is_literal():
     assert one(r"m,path=C:\data v=1").tags == (("path", r"C:\data"),)
+    # Two backslashes in a name are two backslashes, as InfluxDB's own encoders mean them.
+    line = one(r"m\\x,a\\b=c\\d v=1")
+    assert (line.measurement, line.tags) == (r"m\\x", ((r"a\\b", r"c\\d"),))
+    assert one(r"m\\x,a\\b=c\\d v=1")[1:3] == (r"m\\x", ((r"a\\b", r"c\\d"),))
 
 
 def test_quoted_strings_keep_spaces_commas_equals_and_unescape_quotes_and_backslashes():
@@ -136,3 +140,38 @@ def test_many_lines_take_the_fast_path_with_shared_tag_sets():
     assert errors == []
     assert [x.fields[0][1] for x in lines] == list(range(300))
     assert {x.tags for x in lines} == {(("host", f"h{k}"),) for k in range(3)}
+
+
+def test_lines_encoded_by_influxdb_client_parse_back_to_the_same_values():
+    """InfluxData's own encoder, on names and strings full of characters that need escapes."""
+    import random
+
+    from influxdb_client import Point
+
+    rng = random.Random(6)
+    alphabet = "ab ,=\\\"'#xyz1é"
+
+    def word():
+        # A name ending in a backslash is ambiguous before a separator, for InfluxDB too.
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8)))
+        return text.strip().rstrip("\\") or "k"
+
+    encoded, expected = [], []
+    for i in range(300):
+        measurement = word().lstrip("#") or "m"
+        tags = {word(): word() for _ in range(rng.randint(0, 3))}
+        fields = {}
+        for _ in range(rng.randint(1, 4)):
+            fields[word()] = rng.choice([rng.uniform(-1e6, 1e6), rng.randint(-2**40, 2**40),
+                                         rng.random() < 0.5, word() + "\\\"\n"])
+        point = Point(measurement).time(i * 1000)
+        for key, value in tags.items():
+            point = point.tag(key, value)
+        for key, value in fields.items():
+            point = point.field(key, value)
+        encoded.append(point.to_line_protocol())
+        expected.append((measurement, sorted(tags.items()), sorted(fields.items()), i * 1000))
+    lines, errors = parse("\n".join(encoded))
+    assert errors == [], [str(e) for e in errors[:3]]
+    got = [(x.measurement, sorted(x.tags), sorted(x.fields), x.timestamp) for x in lines]
+    assert got == expected

@@ -104,7 +104,7 @@ class _Converter:
                 points = [(self.metric(line.measurement, key), self.value(key, value))
                           for key, value in line.fields]
             except ValueError as exc:
-                errors.append(LineError(line.number, str(exc), line.measurement))
+                errors.append(LineError(line.number, str(exc), line.text))
                 continue
             for metric, value in points:
                 times.append(time)

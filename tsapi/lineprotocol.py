@@ -17,8 +17,9 @@ FieldValue = float | int | bool | str
 TRUE = frozenset(("t", "T", "true", "True", "TRUE"))
 FALSE = frozenset(("f", "F", "false", "False", "FALSE"))
 # Which characters a backslash escapes, per element; before anything else it is literal.
-_MEASUREMENT_ESCAPES = frozenset(", \\")
-_KEY_ESCAPES = frozenset(",= \\")
+# Names have no escaped backslash (InfluxDB's encoders leave their backslashes alone).
+_MEASUREMENT_ESCAPES = frozenset(", ")
+_KEY_ESCAPES = frozenset(",= ")
 _STRING_ESCAPES = frozenset('"\\')
 
 
@@ -28,6 +29,7 @@ class Line(NamedTuple):
     tags: tuple[tuple[str, str], ...]  # in the order written; duplicates: the last wins
     fields: list[tuple[str, FieldValue]]
     timestamp: int | None
+    text: str  # the line as sent, for error messages
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ def _fast_line(line: str, number: int, heads: dict) -> Line:
         if not key or not eq:
             raise _Bad(f"field '{item}' is not key=value")
         out.append((key, field_value(raw, key)))
-    return Line(number, known[0], known[1], out, timestamp)
+    return Line(number, known[0], known[1], out, timestamp, line)
 
 
 def _fast_head(head: str) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -164,7 +166,7 @@ class _Scanner:
 
     def __init__(self, text: str, pos: int, number: int):
         self.text = text
-        self.pos = pos
+        self.pos = self.start = pos
         self.number = number
 
     def _peek(self) -> str:
@@ -243,7 +245,8 @@ class _Scanner:
                 if not self._at_line_end():
                     raise _Bad("unexpected text after the timestamp")
         self._finish_line()
-        return Line(self.number, measurement, tuple(tags), fields, timestamp)
+        text = self.text[self.start:self.pos].rstrip("\r")
+        return Line(self.number, measurement, tuple(tags), fields, timestamp, text)
 
     def _field(self) -> tuple[str, FieldValue]:
         key = self._token("=, ", _KEY_ESCAPES)
