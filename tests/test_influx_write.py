@@ -259,3 +259,11 @@ def test_influxdb_client_writes_points_that_query_reads_back(app, client):
     assert stored_series(app) >= {("weather.temp", (("site", "north"),)),
                                   ("weather.temp", (("site", "east"),)),
                                   ("weather.note", (("site", "south west"),))}
+
+
+def test_database_down_is_503_with_retry_after(make_app):
+    # Nothing listens on port 1: every connection attempt is refused, as in an outage.
+    app = make_app(DATABASE_URL="postgresql://postgres@127.0.0.1:1/tsapi")
+    response = write(app.test_client(), f"m v=1 {T0_S}", "/write?precision=s")
+    assert_problem(response, 503)
+    assert response.headers["Retry-After"].isdigit()

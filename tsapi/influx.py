@@ -52,10 +52,8 @@ def _write(precision: str, bucket: str | None, accept_partial: bool) -> int:
     extra = ()
     if config["TSAPI_INFLUX_BUCKET_TAG"] and bucket:
         extra = ((config["TSAPI_INFLUX_BUCKET_TAG"], bucket),)
-    lines, errors = parse(text)
-    converter = _Converter(PRECISIONS[precision], config["TSAPI_INFLUX_DEFAULT_MEASUREMENT"],
-                           extra)
-    batch, numbers = converter.batch(lines, errors)
+    batch, numbers, errors = line_protocol_batch(
+        text, precision, config["TSAPI_INFLUX_DEFAULT_MEASUREMENT"], extra)
     limit = config["TSAPI_MAX_BATCH_POINTS"]
     if len(batch) > limit:
         raise PayloadTooLarge(f"Body has {len(batch)} points; the limit is {limit} per request")
@@ -69,6 +67,16 @@ def _write(precision: str, bucket: str | None, accept_partial: bool) -> int:
     if errors:
         raise _bad_lines(errors, f"the other {stored} point(s) were stored")
     return stored
+
+
+def line_protocol_batch(text: str, precision: str, default_measurement: str = "tsapi",
+                        extra_tags: tuple[tuple[str, str], ...] = ()
+                        ) -> tuple[PointBatch, list[int], list[LineError]]:
+    """The checked points of every good line, each point's line number, and the bad lines."""
+    lines, errors = parse(text)
+    converter = _Converter(PRECISIONS[precision], default_measurement, extra_tags)
+    batch, numbers = converter.batch(lines, errors)
+    return batch, numbers, errors
 
 
 def _bad_lines(errors: list[LineError], outcome: str) -> ApiError:
