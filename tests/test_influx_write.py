@@ -104,6 +104,7 @@ def test_integer_beyond_two_to_the_53_is_rejected_naming_the_line(client):
     ("/write?db=d&precision=s", T0_S),
     ("/write?db=d&precision=m", T0_S // 60),
     ("/write?db=d&precision=h", T0_S // 3600),
+    ("/write?db=d&precision=n", -1500),  # before 1970: still rounded down, to -2 µs
 ])
 def test_timestamp_precision_is_honoured_and_nanoseconds_round_down(client, path, stamp):
     precision = path.partition("precision=")[2] or "ns"
@@ -115,7 +116,7 @@ def test_timestamp_precision_is_honoured_and_nanoseconds_round_down(client, path
         micros = rest * 10**6 // per_second[precision]  # sub-microsecond digits dropped
         expected = datetime.fromtimestamp(seconds, UTC) + timedelta(microseconds=micros)
     assert write(client, f"m v=1 {stamp}", path).status_code == 204
-    assert rows(client, "m.v", "1970-01-01T00:00:00Z", "2100-01-01T00:00:00Z") == [(expected, 1.0)]
+    assert rows(client, "m.v", "1969-12-31T00:00:00Z", "2100-01-01T00:00:00Z") == [(expected, 1.0)]
 
 
 def test_lines_without_timestamp_share_one_server_time(client):

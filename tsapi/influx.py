@@ -19,10 +19,10 @@ from tsapi.ingest import naming_lines, store_batch
 from tsapi.lineprotocol import Line, LineError, parse
 from tsapi.validation import MAX_TAGS, PointBatch, check_metric_name, check_tag, check_value
 
-# Microseconds per unit (a float below 1 divides); v1 and v2 spellings are both accepted.
-PRECISIONS: dict[str, int | float] = {
-    "ns": 0.001, "n": 0.001, "us": 1, "u": 1, "ms": 1000, "s": 1_000_000,
-    "m": 60_000_000, "h": 3_600_000_000,
+# (multiply, then floor-divide) to microseconds; v1 and v2 spellings are both accepted.
+PRECISIONS: dict[str, tuple[int, int]] = {
+    "ns": (1, 1000), "n": (1, 1000), "us": (1, 1), "u": (1, 1), "ms": (1000, 1),
+    "s": (1_000_000, 1), "m": (60_000_000, 1), "h": (3_600_000_000, 1),
 }
 MAX_REPORTED_LINES = 100
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -90,9 +90,9 @@ def _bad_lines(errors: list[LineError], outcome: str) -> ApiError:
 class _Converter:
     """Turns parsed lines into a column-wise batch, checking each distinct name once."""
 
-    def __init__(self, scale: int | float, default_measurement: str,
+    def __init__(self, scale: tuple[int, int], default_measurement: str,
                  extra: tuple[tuple[str, str], ...]):
-        self.scale = scale
+        self.multiply, self.divide = scale
         self.default_measurement = default_measurement
         self.extra = extra
         self.now = datetime.now(UTC)  # one time for every line without a timestamp
@@ -125,7 +125,7 @@ class _Converter:
     def time(self, timestamp: int | None) -> datetime:
         if timestamp is None:
             return self.now
-        micros = timestamp // 1000 if self.scale == 0.001 else timestamp * self.scale
+        micros = timestamp * self.multiply // self.divide  # rounds down, also before 1970
         try:
             return _EPOCH + timedelta(microseconds=micros)
         except OverflowError:
