@@ -147,3 +147,9 @@ def test_a_csv_file_comes_back_from_query_as_the_same_rows(client):
     assert sorted(out[1:], key=lambda r: (r.split(",")[0], r)) == sorted(
         lines[1:], key=lambda r: (r.split(",")[0], r))
     assert out[0] == lines[0]
+
+
+def test_malformed_quoting_names_the_line(client):
+    text = 'time,metric,value\n2024-03-10T01:00:00Z,t,1\n2024-03-10T02:00:00Z,t,"2"x\n'
+    problem = assert_problem(post_csv(client, text), 422)
+    assert problem["errors"][0]["line"] == 3 and "not valid CSV" in problem["detail"]
