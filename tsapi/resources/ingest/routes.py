@@ -39,8 +39,8 @@ class Ingest(MethodView):
 
         Writing a point again for the same metric, tags and time replaces its value. If any
         point is invalid nothing is stored and every bad point is listed by index and field.
-        Also takes NDJSON (one point per line, `application/x-ndjson`), CSV (`text/csv`, a
-        `time,metric,value[,tag…]` header; errors name lines) and `Content-Encoding: gzip`.
+        Also takes NDJSON (one point per line, `application/x-ndjson`), CSV (`text/csv`: columns
+        time, metric, value and tags; errors name lines) and `Content-Encoding: gzip`.
         """
         result = ingest_points(*read_points_body())
         count = result.points if result else 0
