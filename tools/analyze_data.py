@@ -8,23 +8,12 @@ import sys
 from datetime import datetime, timedelta
 from typing import Any
 
-from api_client import ApiClient, ApiError, add_server_arguments
+from tsapi.client import ApiError, Client, add_server_arguments
 
 AGGREGATIONS = ("count", "min", "avg", "max")
 # Metrics whose value_type says they are not numbers cannot be aggregated; anything else
 # (including an unknown or missing type) is tried, so a new numeric type name still works.
 NON_NUMERIC = {"string", "str", "text", "json", "jsonb", "object", "bool", "boolean"}
-
-
-def _items(doc: Any, *keys: str) -> list:
-    """The list in a response that is either a bare list or wrapped under one of `keys`."""
-    if isinstance(doc, list):
-        return doc
-    if isinstance(doc, dict):
-        for key in keys:
-            if isinstance(doc.get(key), list):
-                return doc[key]
-    raise ApiError(f"unexpected response shape: {str(doc)[:200]}")
 
 
 def end_after(last_seen: str) -> str:
@@ -33,17 +22,12 @@ def end_after(last_seen: str) -> str:
     return (value + timedelta(seconds=1)).isoformat()
 
 
-def metric_stats(client: ApiClient, metric: dict) -> dict[str, Any]:
+def metric_stats(client: Client, metric: dict) -> dict[str, Any]:
     """One whole-range aggregate per statistic (no interval -> a single row)."""
     stats: dict[str, Any] = {}
     for agg in AGGREGATIONS:
-        body = {
-            "metric": metric["name"],
-            "start_time": metric["first_seen"],
-            "end_time": end_after(metric["last_seen"]),
-            "aggregation": agg,
-        }
-        rows = _items(client.post("/query", body), "data", "results")
+        rows = client.query(metric["name"], metric["first_seen"],
+                            end_after(metric["last_seen"]), aggregation=agg)
         stats[agg] = rows[0].get("value") if rows else None
     return stats
 
@@ -81,9 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    client = ApiClient(args.url, args.api_key, args.timeout)
+    client = Client(args.url, args.api_key, args.timeout)
     try:
-        metrics = _items(client.get("/metrics"), "metrics", "data", "items")
+        metrics = client.metrics()
         table = []
         for m in sorted(metrics, key=lambda m: m["name"]):
             if str(m.get("value_type") or "").lower() in NON_NUMERIC:

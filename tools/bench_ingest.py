@@ -9,6 +9,8 @@ with gunicorn exactly as gunicorn.conf.py configures production, and measures:
       no HTTP, no JSON, no validation, 5,000 points per COPY and commit;
   (b) POST /ingest with JSON batches of 5,000 points, 1 and 2 concurrent clients;
   (c) the same with 50-point batches;
+  (d) POST /api/v2/write with the points of (b) as InfluxDB line protocol, one line per
+      reading (measurement "tsapi", so the metrics are the same), 1 and 2 clients;
 plus re-sending batches that already exist (the upsert path) and the worker RSS growth
 while one 100,000-point batch is ingested. Every run's stored point count is checked.
 """
@@ -24,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -34,6 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 
 import telemetry  # noqa: E402
+
+from tsapi.influx import line_protocol_batch  # noqa: E402
+from tsapi.validation import validate_points  # noqa: E402
 
 NEW_SERIES_EVERY = 97  # one row in 97 carries a device never seen before: new series mid-run
 
@@ -51,6 +57,22 @@ def make_points(rows: int, label: str) -> list[dict]:
 
 def batches(points: list[dict], size: int) -> list[list[dict]]:
     return [points[i:i + size] for i in range(0, len(points), size)]
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def line_protocol(chunk: list[dict]) -> bytes:
+    """The chunk's points as line protocol: one line per (time, device), ns timestamps."""
+    readings: dict[tuple[str, str], list[str]] = {}
+    for p in chunk:
+        readings.setdefault((p["time"], p["tags"]["device"]), []).append(
+            f"{p['metric']}={p['value']!r}")
+    lines = []
+    for (stamp, device), fields in readings.items():
+        ns = (datetime.fromisoformat(stamp) - _EPOCH) // timedelta(microseconds=1) * 1000
+        lines.append(f"tsapi,device={device} {','.join(fields)} {ns}\n")
+    return "".join(lines).encode()
 
 
 # -- the database -------------------------------------------------------------------------
@@ -210,28 +232,37 @@ def request(port: int, method: str, path: str, body: bytes | None = None):
     return response.status, data
 
 
-def _client(port: int, bodies: list[bytes], barrier, results) -> None:
+LINE_PROTOCOL = ("/api/v2/write?bucket=bench&precision=ns", "text/plain", 204)
+JSON = ("/ingest", "application/json", 200)
+
+
+def _client(port: int, bodies: list[bytes], barrier, results, how=JSON) -> None:
+    path, content_type, ok = how
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
     latencies = []
     barrier.wait()
     for body in bodies:
         start = time.perf_counter()
-        conn.request("POST", "/ingest", body=body, headers={"Content-Type": "application/json"})
+        conn.request("POST", path, body=body, headers={"Content-Type": content_type})
         response = conn.getresponse()
         payload = response.read()
         latencies.append(time.perf_counter() - start)
-        if response.status != 200:
+        if response.status != ok:
             results.put(("error", f"{response.status}: {payload[:300]!r}"))
             return
     results.put(("ok", latencies))
 
 
-def http_ingest(port: int, chunks: list[list[dict]], clients: int) -> tuple[float, list[float]]:
+def http_ingest(port: int, chunks: list[list[dict]], clients: int, how=JSON
+                ) -> tuple[float, list[float]]:
     """Wall seconds for `clients` processes to send all chunks, and every request latency."""
-    bodies = [orjson.dumps({"data": chunk}) for chunk in chunks]
+    if how is LINE_PROTOCOL:
+        bodies = [line_protocol(chunk) for chunk in chunks]
+    else:
+        bodies = [orjson.dumps({"data": chunk}) for chunk in chunks]
     ctx = mp.get_context("fork")
     barrier, results = ctx.Barrier(clients + 1), ctx.Queue()
-    procs = [ctx.Process(target=_client, args=(port, bodies[i::clients], barrier, results))
+    procs = [ctx.Process(target=_client, args=(port, bodies[i::clients], barrier, results, how))
              for i in range(clients)]
     for p in procs:
         p.start()
@@ -247,6 +278,26 @@ def http_ingest(port: int, chunks: list[list[dict]], clients: int) -> tuple[floa
     for p in procs:
         p.join()
     return elapsed, latencies
+
+
+def decode_rates(points: list[dict], size: int) -> tuple[float, float]:
+    """Points/s of the server's CPU work alone, body to checked batch, best of 3:
+    JSON (orjson, then the validator) and line protocol (the parser, then the mapping)."""
+    chunks = batches(points, size)
+    json_bodies = [orjson.dumps({"data": chunk}) for chunk in chunks]
+    lp_bodies = [line_protocol(chunk) for chunk in chunks]
+
+    def best(decode, bodies) -> float:
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            for body in bodies:
+                decode(body)
+            times.append(time.perf_counter() - start)
+        return len(points) / min(times)
+
+    return (best(lambda b: validate_points(orjson.loads(b)["data"]), json_bodies),
+            best(lambda b: line_protocol_batch(b.decode(), "ns"), lp_bodies))
 
 
 # -- the report ---------------------------------------------------------------------------
@@ -292,22 +343,24 @@ def main() -> int:
         truncate_points(url)
 
         server = Server(url, args.redis_url, args.port, args.workers)
-        for label, size, clients, rows in (
-            ("(b) HTTP ingest", 5000, 1, args.rows),
-            ("(b) HTTP ingest", 5000, 2, args.rows),
-            ("(c) HTTP ingest", 50, 1, args.small_rows),
-            ("(c) HTTP ingest", 50, 2, args.small_rows),
-            ("(c) HTTP ingest", 50, 4, args.small_rows),
+        for label, size, clients, rows, how in (
+            ("(b) HTTP ingest", 5000, 1, args.rows, JSON),
+            ("(d) line protocol", 5000, 1, args.rows, LINE_PROTOCOL),
+            ("(b) HTTP ingest", 5000, 2, args.rows, JSON),
+            ("(d) line protocol", 5000, 2, args.rows, LINE_PROTOCOL),
+            ("(c) HTTP ingest", 50, 1, args.small_rows, JSON),
+            ("(c) HTTP ingest", 50, 2, args.small_rows, JSON),
+            ("(c) HTTP ingest", 50, 4, args.small_rows, JSON),
         ):
             points = data(rows)
-            seconds, latencies = http_ingest(args.port, batches(points, size), clients)
+            seconds, latencies = http_ingest(args.port, batches(points, size), clients, how)
             stored = count_points(url)
             if stored != unique_points(points):
                 raise SystemExit(f"{label}: stored {stored} points, sent "
                                  f"{unique_points(points)} distinct ones")
             rows_out.append((label, clients, size, len(points), seconds, latencies,
                              len(points) / seconds))
-            if size == 5000 and clients == 2:
+            if size == 5000 and clients == 2 and how is JSON:
                 # Send the same batches again: every point conflicts, so the upsert runs.
                 seconds, latencies = http_ingest(args.port, batches(points, size), clients)
                 assert count_points(url) == stored, "re-sent points were duplicated"
@@ -325,6 +378,7 @@ def main() -> int:
             raise SystemExit(f"100k batch failed: {status} {payload[:300]!r}")
         peaks = server.peak_mb()
         growth = max(peaks[pid] - before.get(pid, peaks[pid]) for pid in peaks)
+        json_cpu, lp_cpu = decode_rates(data(args.rows), 5000)
     finally:
         if server:
             server.stop()
@@ -344,6 +398,8 @@ def main() -> int:
               f"{p50} {p95} {rate / ceiling:9.2f}")
     print(f"worker RSS growth while ingesting one 100,000-point batch: {growth:.0f} MB "
           f"(goal < 150 MB)")
+    print(f"body to checked batch, CPU only (no HTTP, no database): JSON {json_cpu:,.0f} "
+          f"points/s, line protocol {lp_cpu:,.0f} points/s")
     print("stored point counts matched what was sent in every run")
     return 0
 

@@ -12,7 +12,8 @@ from typing import IO
 
 import orjson
 import telemetry
-from api_client import ApiClient, ApiError, add_server_arguments
+
+from tsapi.client import ApiError, Client, add_server_arguments
 
 DEFAULT_FILE = Path(__file__).resolve().parent.parent / "sample_data" / "iot_telemetry_sample.csv"
 
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no such file: {args.file}", file=sys.stderr)
         return 1
 
-    client = ApiClient(args.url, args.api_key, args.timeout)
+    client = Client(args.url, args.api_key, args.timeout)
     total = count_rows(args.file)
     if args.max_rows is not None:
         total = min(total, max(args.max_rows, 0))
@@ -100,11 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             readings = telemetry.read_csv(f, args.max_rows)
             while batch := list(itertools.islice(readings, args.batch_size)):
                 points = [p for r in batch for p in telemetry.row_to_points(r)]
-                result = client.post("/ingest", orjson.dumps({"data": points}))
-                accepted = result.get("ingested_count") if isinstance(result, dict) else None
+                points_done += client.ingest(orjson.dumps({"data": points}))
                 rows_done += len(batch)
-                # Count what the server says it stored; fall back to what we sent.
-                points_done += accepted if isinstance(accepted, int) else len(points)
                 progress.update(rows_done, points_done)
     except ApiError as exc:
         progress.update(rows_done, points_done, final=True)

@@ -5,17 +5,25 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from flask import current_app, request
 
+from tsapi.csv_points import csv_points
 from tsapi.errors import ApiError, InvalidInput, PayloadTooLarge, field_error
 
 NDJSON_TYPES = {"application/x-ndjson", "application/ndjson", "application/jsonl"}
+CSV_TYPES = {"text/csv", "application/csv"}
 
 # Re-reads the body with the standard parser, which keeps integers exact.
 Reparse = Callable[[], list[Any]]
+
+
+class PointsBody(NamedTuple):
+    points: list[Any]
+    reparse: Reparse
+    lines: list[int] | None = None  # each point's line, for bodies whose errors name lines
 
 
 def body_bytes() -> bytes:
@@ -41,12 +49,15 @@ def body_bytes() -> bytes:
     return out
 
 
-def read_points_body() -> tuple[list[Any], Reparse]:
+def read_points_body() -> PointsBody:
     """The raw point objects of the body, and how to re-read them exactly."""
     raw = body_bytes()
     if request.mimetype in NDJSON_TYPES:
-        return _ndjson(raw, orjson.loads), lambda: _ndjson(raw, json.loads)
-    return _json_data(raw), lambda: json.loads(raw)["data"]
+        return PointsBody(_ndjson(raw, orjson.loads), lambda: _ndjson(raw, json.loads))
+    if request.mimetype in CSV_TYPES:
+        points, lines = csv_points(raw)  # integers are already exact
+        return PointsBody(points, lambda: points, lines)
+    return PointsBody(_json_data(raw), lambda: json.loads(raw)["data"])
 
 
 def _json_data(raw: bytes) -> list[Any]:

@@ -33,6 +33,10 @@ class Settings:
     TSAPI_CACHE_TIMEOUT: int = 300
     TSAPI_DB_POOL_SIZE: int = 5
     TSAPI_DB_STATEMENT_TIMEOUT_MS: int = 30_000
+    # Line protocol: fields of this measurement are stored under the bare field name.
+    TSAPI_INFLUX_DEFAULT_MEASUREMENT: str = "tsapi"
+    # Line protocol: record the bucket (v2) or db (v1) as this tag; empty: not recorded.
+    TSAPI_INFLUX_BUCKET_TAG: str = ""
 
 
 _TIMESCALEDB_MODES = {"auto", "on", "off"}

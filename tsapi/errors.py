@@ -33,6 +33,7 @@ class ApiError(Exception):
         status: int | None = None,
         errors: list[dict[str, Any]] | None = None,
         headers: Mapping[str, str] | None = None,
+        members: Mapping[str, Any] | None = None,
     ):
         super().__init__(detail)
         self.detail = detail
@@ -40,6 +41,8 @@ class ApiError(Exception):
             self.status = status
         self.errors = errors
         self.headers = dict(headers or {})
+        # RFC 9457 extension members, e.g. the `code`/`message` InfluxDB clients display.
+        self.members = dict(members or {})
 
 
 class InvalidInput(ApiError):
@@ -71,6 +74,7 @@ def problem_response(
     *,
     errors: list[dict[str, Any]] | None = None,
     headers: Mapping[str, str] | None = None,
+    members: Mapping[str, Any] | None = None,
 ) -> Response:
     phrase = HTTPStatus(status).phrase
     body: dict[str, Any] = {
@@ -81,6 +85,8 @@ def problem_response(
     }
     if errors:
         body["errors"] = errors
+    for key, value in (members or {}).items():
+        body.setdefault(key, value)
     response = Response(orjson.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE)
     response.headers.update(headers or {})
     return response
@@ -131,7 +137,8 @@ def http_exception_response(exc: HTTPException) -> Response:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
-        return problem_response(exc.status, exc.detail, errors=exc.errors, headers=exc.headers)
+        return problem_response(exc.status, exc.detail, errors=exc.errors, headers=exc.headers,
+                                members=exc.members)
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(PoolTimeoutError)

@@ -12,11 +12,39 @@ from tsapi.errors import InvalidInput, PayloadTooLarge, field_error
 from tsapi.store import database
 from tsapi.store.catalog import metric_types
 from tsapi.store.writer import WriteResult, write_batch
-from tsapi.validation import MAX_REPORTED_ERRORS, batch_error, validate_points
+from tsapi.validation import MAX_REPORTED_ERRORS, PointBatch, batch_error, validate_points
 
 
-def ingest_points(data: Any, reparse: Reparse | None = None) -> WriteResult | None:
-    """Validate and store a batch; None for an empty batch, which changes nothing."""
+def ingest_points(data: Any, reparse: Reparse | None = None,
+                  lines: list[int] | None = None) -> WriteResult | None:
+    """Validate and store a batch; None for an empty batch, which changes nothing.
+
+    With `lines` (each point's line in a text body), errors name lines, not indexes.
+    """
+    try:
+        return _ingest(data, reparse)
+    except InvalidInput as exc:
+        if lines is None:
+            raise
+        raise naming_lines(exc, lines) from None
+
+
+def naming_lines(exc: InvalidInput, lines: list[int]) -> InvalidInput:
+    """The same errors, naming each point by its line in the body instead of its index."""
+    errors = []
+    for error in exc.errors or []:
+        index = error.get("index")
+        if not isinstance(index, int) or not 0 <= index < len(lines):
+            errors.append(error)
+            continue
+        prefix = f"data[{index}]"
+        rest = error["field"].removeprefix(prefix).lstrip(".")
+        line = lines[index]
+        errors.append({**error, "field": f"line {line} {rest}".rstrip(), "line": line})
+    return batch_error(errors) if errors else exc
+
+
+def _ingest(data: Any, reparse: Reparse | None) -> WriteResult | None:
     limit = current_app.config["TSAPI_MAX_BATCH_POINTS"]
     if isinstance(data, list) and len(data) > limit:
         raise PayloadTooLarge(
@@ -32,6 +60,11 @@ def ingest_points(data: Any, reparse: Reparse | None = None) -> WriteResult | No
             batch = validate_points(data)
     except InvalidInput as exc:
         raise _with_type_conflicts(exc, data) from None
+    return store_batch(batch)
+
+
+def store_batch(batch: PointBatch) -> WriteResult | None:
+    """Store a validated batch and expire what it changes; None when the batch is empty."""
     if not batch:
         return None
     db = database()

@@ -88,7 +88,8 @@ class _TimeParser:
             return "is out of the supported range (years 1 to 9999)"
 
 
-def _check_value(value: Any) -> str | None:
+def check_value(value: Any) -> str | None:
+    """Why a point's value cannot be stored, or None when it can."""
     if isinstance(value, bool):
         return "must be a number or a string, not a boolean"
     if isinstance(value, float):
@@ -120,6 +121,22 @@ def check_metric_name(name: Any) -> str | None:
     return None
 
 
+_BAD_TAG_KEY = f"tag keys must be 1 to {MAX_TAG_KEY} characters without control characters"
+_BAD_TAG_VALUE = (f"tag values must be at most {MAX_TAG_VALUE} characters without control "
+                  "characters")
+
+
+def check_tag(key: str, value: Any) -> str | None:
+    """Why a tag cannot be stored, or None when it can."""
+    if not key or len(key) > MAX_TAG_KEY or _CONTROL.search(key):
+        return _BAD_TAG_KEY
+    if not isinstance(value, str):
+        return "tag values must be strings"
+    if len(value) > MAX_TAG_VALUE or _CONTROL.search(value):
+        return _BAD_TAG_VALUE
+    return None
+
+
 def _check_tags(tags: Any, where: str, errors: list[dict[str, Any]], index: int):
     if not isinstance(tags, dict):
         errors.append(field_error(where, "must be an object of string keys to string values",
@@ -129,21 +146,10 @@ def _check_tags(tags: Any, where: str, errors: list[dict[str, Any]], index: int)
         errors.append(field_error(where, f"has more than {MAX_TAGS} tags", index=index))
         return None
     for key, value in tags.items():
-        if not key or len(key) > MAX_TAG_KEY or _CONTROL.search(key):
-            errors.append(field_error(
-                f"{where}.{key[:64]}",
-                f"tag keys must be 1 to {MAX_TAG_KEY} characters without control characters",
-                index=index))
-            return None
-        if not isinstance(value, str):
-            errors.append(field_error(f"{where}.{key}", "tag values must be strings",
-                                      index=index))
-            return None
-        if len(value) > MAX_TAG_VALUE or _CONTROL.search(value):
-            errors.append(field_error(
-                f"{where}.{key}",
-                f"tag values must be at most {MAX_TAG_VALUE} characters without control "
-                "characters", index=index))
+        problem = check_tag(key, value)
+        if problem:
+            suffix = key[:64] if problem is _BAD_TAG_KEY else key
+            errors.append(field_error(f"{where}.{suffix}", problem, index=index))
             return None
     return tuple(sorted(tags.items()))
 
@@ -183,7 +189,7 @@ def validate_points(data: Any, *, field_name: str = "data") -> PointBatch:
         elif problem:
             errors.append(field_error(f"{where}.metric", problem, index=i))
         value = point.get("value")
-        problem = _check_value(value)
+        problem = check_value(value)
         if problem:
             errors.append(field_error(f"{where}.value", problem, index=i))
         tags = point.get("tags")

@@ -2,9 +2,9 @@
 
 from flask_smorest import Api
 
-from tsapi.resources import cache, ingest, metrics, query, status, ui
+from tsapi.resources import cache, influx, ingest, metrics, query, status, ui
 
-RESOURCES = (status, ingest, query, metrics, cache, ui)
+RESOURCES = (status, ingest, influx, query, metrics, cache, ui)
 
 
 def register_resources(api: Api) -> None:

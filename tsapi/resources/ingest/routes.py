@@ -23,6 +23,11 @@ class Ingest(MethodView):
                     "example": '{"time": "2020-07-12T00:01:34Z", "metric": "temperature", '
                     '"value": 22.7}\n',
                 },
+                "text/csv": {
+                    "schema": {"type": "string"},
+                    "example": "time,metric,value,room\n2020-07-12T00:01:34Z,temperature,22.7,"
+                    "kitchen\n",
+                },
             },
         }
     )
@@ -34,8 +39,8 @@ class Ingest(MethodView):
 
         Writing a point again for the same metric, tags and time replaces its value. If any
         point is invalid nothing is stored and every bad point is listed by index and field.
-        Also takes NDJSON (one point per line, `application/x-ndjson`) and
-        `Content-Encoding: gzip` bodies.
+        Also takes NDJSON (one point per line, `application/x-ndjson`), CSV (`text/csv`: columns
+        time, metric, value and tags; errors name lines) and `Content-Encoding: gzip`.
         """
         result = ingest_points(*read_points_body())
         count = result.points if result else 0

@@ -1,0 +1,91 @@
+"""CSV ingest bodies: a header naming time, metric and value (any order), then one point a row.
+
+Values that look like numbers are numbers (integers kept exact), anything else is a string;
+times are ISO-8601 or Unix seconds; each other column is a tag, an empty cell leaving it out.
+So `time,metric,value,room` files load, and so do /query's CSV exports (`metric,room,time,value`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import Any
+
+from tsapi.errors import InvalidInput, field_error
+
+HEADER = ("time", "metric", "value")
+_INTEGER = re.compile(r"[+-]?\d+")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(nan|inf|infinity)", re.I)
+
+
+def csv_points(raw: bytes) -> tuple[list[dict[str, Any]], list[int]]:
+    """The rows as point objects for the validator, and each row's line number."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise _bad(line, "is not valid UTF-8") from None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    points: list[dict[str, Any]] = []
+    lines: list[int] = []
+    columns: tuple[int, int, int, list[tuple[int, str]]] | None = None
+    last_line = 0
+    try:
+        for row in reader:
+            line, last_line = last_line + 1, reader.line_num
+            if not row or row == [""]:
+                continue
+            if columns is None:
+                columns = _columns(row, line)
+                width = len(row)
+                continue
+            if len(row) != width:
+                raise _bad(line, f"has {len(row)} cells; the header has {width}")
+            at_time, at_metric, at_value, tag_columns = columns
+            point: dict[str, Any] = {"metric": row[at_metric], "value": _number(row[at_value])}
+            if row[at_time]:  # else the validator reports it as required
+                point["time"] = _number(row[at_time])
+            if tag_columns:
+                point["tags"] = {key: row[i] for i, key in tag_columns if row[i]}
+            points.append(point)
+            lines.append(line)
+    except csv.Error as exc:
+        raise _bad(reader.line_num, f"is not valid CSV: {exc}") from None
+    if columns is None:
+        raise _bad(1, _HEADER_NEEDED)
+    return points, lines
+
+
+_HEADER_NEEDED = "must be a header naming the columns time, metric and value, and any tags"
+
+
+def _columns(header: list[str], line: int) -> tuple[int, int, int, list[tuple[int, str]]]:
+    """Where time, metric and value are, and the other columns as (index, tag key)."""
+    names = [name.strip() for name in header]
+    lowered = [name.lower() for name in names]
+    if any(lowered.count(column) != 1 for column in HEADER):
+        raise _bad(line, _HEADER_NEEDED)
+    at_time, at_metric, at_value = (lowered.index(column) for column in HEADER)
+    tags = [(i, name) for i, name in enumerate(names) if i not in (at_time, at_metric, at_value)]
+    keys = [key for _, key in tags]
+    if any(not key for key in keys) or len(set(keys)) != len(keys):
+        raise _bad(line, "tag columns need distinct, non-empty names")
+    return at_time, at_metric, at_value, tags
+
+
+def _number(cell: str) -> Any:
+    """A number when the cell looks like one (so NaN reaches the validator), else the text."""
+    if not cell:
+        return None
+    stripped = cell.strip()
+    if _INTEGER.fullmatch(stripped):
+        return int(stripped)
+    if _NUMBER.fullmatch(stripped):
+        return float(stripped)
+    return cell
+
+
+def _bad(line: int, message: str) -> InvalidInput:
+    return InvalidInput(f"line {line} {message}; nothing was stored",
+                        errors=[field_error(f"line {line}", message, line=line)])

@@ -1,0 +1,47 @@
+"""POST /api/v2/write and POST /write: InfluxDB line protocol, as Telegraf and clients send."""
+
+from flask import Response
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from tsapi.influx import write_line_protocol
+from tsapi.openapi import problem_doc
+from tsapi.resources.influx.schemas import V1WriteArgsSchema, V2WriteArgsSchema
+
+blp = Blueprint("influx", __name__, description="Write InfluxDB line protocol")
+
+_BODY = {
+    "required": True,
+    "content": {"text/plain": {"schema": {"type": "string"},
+                               "example": "weather,site=north temp=21.5,ok=t 1594512094\n"}},
+}
+
+
+@blp.route("/api/v2/write")
+class V2Write(MethodView):
+    @blp.arguments(V2WriteArgsSchema, location="query")
+    @blp.doc(requestBody=_BODY)
+    @blp.response(204)
+    @problem_doc(blp, 400, "A bad line: the first is named; nothing was stored")
+    @problem_doc(blp, 413, "Too many points, or body too large")
+    def post(self, args):
+        """Store line protocol (InfluxDB 2 API), all or nothing
+
+        Each field becomes the metric `<measurement>.<field>`; tags stay tags. Takes
+        `Content-Encoding: gzip`.
+        """
+        write_line_protocol(args["precision"], args.get("bucket"), args["accept_partial"])
+        return Response(status=204)
+
+
+@blp.route("/write")
+class V1Write(MethodView):
+    @blp.arguments(V1WriteArgsSchema, location="query")
+    @blp.doc(requestBody=_BODY)
+    @blp.response(204)
+    @problem_doc(blp, 400, "A bad line: the first is named; nothing was stored")
+    @problem_doc(blp, 413, "Too many points, or body too large")
+    def post(self, args):
+        """Store line protocol (InfluxDB 1 API), all or nothing"""
+        write_line_protocol(args["precision"], args.get("db"), args["accept_partial"])
+        return Response(status=204)
