@@ -80,7 +80,7 @@ def test_query_df_without_pandas_says_what_to_install(api, monkeypatch):
 
 
 def test_query_df_is_indexed_by_utc_time(api):
-    pandas = pytest.importorskip("pandas")
+    import pandas
     api.ingest([{"time": T0, "metric": "temp", "value": 1.5}])
     frame = api.query_df("temp", T0, END)
     assert list(frame["value"]) == [1.5]
