@@ -379,3 +379,22 @@ def test_analyze_data_prints_table(capsys):
         metrics[0]["first_seen"],
         metrics[0]["last_seen"],
     ]
+
+
+def test_analyze_data_plots_one_png_per_numeric_metric(make_app, tmp_path, capsys):
+    """--plot against a real server: a PNG per numeric metric, none for string metrics."""
+    from live import serving
+
+    app = make_app()
+    client = app.test_client()
+    points = [p for row in telemetry.generate_rows(600, 3, telemetry.DEFAULT_START, 0.5)
+              for p in telemetry.row_to_points(row)]
+    points.append({"time": "2020-07-12T01:00:00Z", "metric": "status", "value": "ok"})
+    assert client.post("/ingest", json={"data": points}).status_code == 200
+    with serving(app) as url:
+        assert analyze_data.main(["--url", url, "--plot", str(tmp_path / "charts")]) == 0
+    files = sorted(p.name for p in (tmp_path / "charts").iterdir())
+    assert files == sorted(f"{m}.png" for m, _ in telemetry.METRIC_COLUMNS)
+    for name in files:
+        data = (tmp_path / "charts" / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, name

@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""Print per-metric statistics (count, min, avg, max, time range) from a tsapi server."""
+"""Print per-metric statistics (count, min, avg, max, time range) from a tsapi server;
+with --plot DIR, also draw one PNG line chart per metric (needs matplotlib)."""
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from tsapi.client import ApiError, Client, add_server_arguments
@@ -30,6 +33,47 @@ def metric_stats(client: Client, metric: dict) -> dict[str, Any]:
                             end_after(metric["last_seen"]), aggregation=agg)
         stats[agg] = rows[0].get("value") if rows else None
     return stats
+
+
+PLOT_BUCKETS = 500  # about one bucket per horizontal pixel pair of the chart
+
+
+def plot_interval(first_seen: str, last_seen: str) -> str:
+    """A whole number of minutes giving at most about PLOT_BUCKETS buckets."""
+    span = datetime.fromisoformat(last_seen) - datetime.fromisoformat(first_seen)
+    minutes = max(1, int(span.total_seconds() // 60 // PLOT_BUCKETS) + 1)
+    return f"{minutes} minutes"
+
+
+def plot_metric(client: Client, metric: dict, directory: Path) -> Path:
+    """Hourly-ish averages of one metric, one line per device tag if it has one."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed
+    import matplotlib.pyplot as plt
+
+    interval = plot_interval(metric["first_seen"], metric["last_seen"])
+    rows = client.query(metric["name"], metric["first_seen"], end_after(metric["last_seen"]),
+                        aggregation="avg", interval=interval, group_by=["device"])
+    lines: dict[str, tuple[list, list]] = {}
+    for row in rows:
+        label = (row.get("tags") or {}).get("device") or metric["name"]
+        xs, ys = lines.setdefault(label, ([], []))
+        xs.append(datetime.fromisoformat(row["time"]))
+        ys.append(row["value"])
+    fig, ax = plt.subplots(figsize=(10, 4), dpi=100)
+    for label, (xs, ys) in sorted(lines.items()):
+        ax.plot(xs, ys, linewidth=1, label=label)
+    ax.set_title(f"{metric['name']} (avg per {interval})")
+    ax.set_xlabel("time (UTC)")
+    if len(lines) > 1:
+        ax.legend(fontsize="small")
+    fig.autofmt_xdate()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / (re.sub(r"[^A-Za-z0-9_.-]", "_", metric["name"]) + ".png")
+    fig.savefig(path)
+    plt.close(fig)
+    return path
 
 
 def _num(value: Any, agg: str) -> str:
@@ -60,6 +104,8 @@ def format_table(header: list[str], rows: list[list[str]]) -> str:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__)
     add_server_arguments(p)
+    p.add_argument("--plot", type=Path, metavar="DIR",
+                   help="also write one PNG chart per numeric metric into DIR")
     return p
 
 
@@ -76,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 continue
             stats = metric_stats(client, m)
+            if args.plot:
+                print(f"wrote {plot_metric(client, m, args.plot)}", file=sys.stderr)
             table.append(
                 [
                     m["name"],
