@@ -173,8 +173,8 @@ def _json_value(selection: Selection) -> ColumnElement:
     )
 
 
-def raw_json(conn: Connection, q: RawQuery, metric: str | None = None) -> tuple[str, int]:
-    """Raw rows rendered as JSON objects by the database, comma-joined, and their count.
+def raw_json_statement(q: RawQuery, metric: str | None = None) -> Select:
+    """(row count, the rows as JSON objects joined by commas), rendered by the database.
 
     Building the text in SQL lets 50,000 rows leave as one value: no per-row Python objects.
     The objects match what the JSON encoder writes for the same rows.
@@ -188,16 +188,20 @@ def raw_json(conn: Connection, q: RawQuery, metric: str | None = None) -> tuple[
             pairs += [literal(key), series.c.tags[key].astext]
         text = text + literal(',"tags":') + cast(func.json_build_object(*pairs), Text)
     if metric is not None:
-        text = text + literal(',"metric":') + cast(func.to_json(cast(literal(metric), Text)), Text)
+        text = text + literal(',"metric":') + cast(func.to_json(cast(literal(metric), Text)),
+                                                   Text)
     page = raw_statement(q).add_columns((text + literal("}")).label("j")).subquery("page")
     groups = [page.c[f"g{i}"] for i in range(len(q.group_by))]
     order = [page.c.time.desc(), page.c.series_id.desc()] if q.descending else [
         page.c.time, page.c.series_id]
-    stmt = select(
+    return select(
         func.count(),
         func.string_agg(page.c.j, aggregate_order_by(literal(","), *groups, *order)),
     )
-    count, body = conn.execute(stmt).one()
+
+
+def raw_json(conn: Connection, q: RawQuery, metric: str | None = None) -> tuple[str, int]:
+    count, body = conn.execute(raw_json_statement(q, metric)).one()
     return body or "", count
 
 
