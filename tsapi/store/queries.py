@@ -242,15 +242,20 @@ def bucket_statement(storage: StorageInfo, q: BucketQuery) -> Select:
     groups = _group_columns(q.group_by)
     if q.aggregation.name in ("rate", "increase"):
         return _counter_statement(storage, q, groups)
-    source = select(points.c.time, sel.value_column.label("value"), *groups).where(
-        points.c.series_id.in_(sel.series_ids()),
+    src = _source(q, sel.value_column, groups)
+    return _grouped(storage, q, src, _aggregate(q, src.c.value, src.c.time, storage))
+
+
+def _source(q: BucketQuery, value: ColumnElement, groups: list[ColumnElement]):
+    """The points in range of the selected series: (time, value, *group values)."""
+    source = select(points.c.time, value.label("value"), *groups).where(
+        points.c.series_id.in_(q.selection.series_ids()),
         points.c.time >= q.start,
         points.c.time < q.end,
     )
     if groups:
         source = source.join(series, series.c.id == points.c.series_id)
-    src = source.subquery("src")
-    return _grouped(storage, q, src, _aggregate(q, src.c.value, src.c.time, storage))
+    return source.subquery("src")
 
 
 def _grouped(storage: StorageInfo, q: BucketQuery, src, value) -> Select:
@@ -273,7 +278,6 @@ def _grouped(storage: StorageInfo, q: BucketQuery, src, value) -> Select:
 def _counter_statement(storage: StorageInfo, q: BucketQuery, groups) -> Select:
     """rate / increase: per series, each step from the previous point; a drop is a reset,
     after which the counter counted up from zero to its new value."""
-    sel = q.selection
     previous = func.lag(points.c.value_num).over(
         partition_by=points.c.series_id, order_by=points.c.time)
     step = case(
@@ -281,14 +285,7 @@ def _counter_statement(storage: StorageInfo, q: BucketQuery, groups) -> Select:
         (points.c.value_num < previous, points.c.value_num),
         else_=points.c.value_num - previous,
     )
-    source = select(points.c.time, step.label("value"), *groups).where(
-        points.c.series_id.in_(sel.series_ids()),
-        points.c.time >= q.start,
-        points.c.time < q.end,
-    )
-    if groups:
-        source = source.join(series, series.c.id == points.c.series_id)
-    src = source.subquery("src")
+    src = _source(q, step, groups)
     increase = func.sum(src.c.value)
     if q.aggregation.name == "increase":
         return _grouped(storage, q, src, increase)
