@@ -9,6 +9,7 @@ from flask import current_app
 from tsapi.bodies import Reparse
 from tsapi.cache import CATALOG, response_cache
 from tsapi.errors import InvalidInput, PayloadTooLarge, field_error
+from tsapi.monitoring import INGESTED_POINTS, REJECTED_POINTS
 from tsapi.store import database
 from tsapi.store.catalog import metric_types
 from tsapi.store.writer import WriteResult, write_batch
@@ -17,6 +18,17 @@ from tsapi.validation import MAX_REPORTED_ERRORS, batch_error, validate_points
 
 def ingest_points(data: Any, reparse: Reparse | None = None) -> WriteResult | None:
     """Validate and store a batch; None for an empty batch, which changes nothing."""
+    try:
+        result = _ingest(data, reparse)
+    except (InvalidInput, PayloadTooLarge):
+        REJECTED_POINTS.inc(len(data) if isinstance(data, list) else 0)
+        raise
+    if result:
+        INGESTED_POINTS.inc(result.points)
+    return result
+
+
+def _ingest(data: Any, reparse: Reparse | None) -> WriteResult | None:
     limit = current_app.config["TSAPI_MAX_BATCH_POINTS"]
     if isinstance(data, list) and len(data) > limit:
         raise PayloadTooLarge(
