@@ -13,7 +13,12 @@ from tsapi.monitoring import INGESTED_POINTS, REJECTED_POINTS
 from tsapi.store import database
 from tsapi.store.catalog import metric_types
 from tsapi.store.writer import WriteResult, write_batch
-from tsapi.validation import MAX_REPORTED_ERRORS, batch_error, validate_points
+from tsapi.validation import (
+    MAX_REPORTED_ERRORS,
+    batch_error,
+    check_metric_name,
+    validate_points,
+)
 
 
 def ingest_points(data: Any, reparse: Reparse | None = None) -> WriteResult | None:
@@ -55,8 +60,8 @@ def _ingest(data: Any, reparse: Reparse | None) -> WriteResult | None:
 
 def _value_kind(point: Any) -> tuple[str, str] | None:
     """(metric, "number" | "string") of a point whose metric and value are well formed."""
-    if not isinstance(point, dict) or not isinstance(point.get("metric"), str):
-        return None
+    if not isinstance(point, dict) or check_metric_name(point.get("metric")) is not None:
+        return None  # a malformed name (e.g. with NUL, which no query can carry) is not looked up
     value = point.get("value")
     if isinstance(value, str):
         return point["metric"], "string"
