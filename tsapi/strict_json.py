@@ -15,10 +15,10 @@ import orjson
 
 from tsapi.errors import ApiError, InvalidInput, field_error
 
-# A key is written `"name":`; JSON allows whitespace before the colon, which this cheap count
-# does not see, so such bodies take the exact path.
+# A key is written `"name":`, with optional whitespace before the colon: counted with the
+# whitespace removed (one pass in C, faster than searching for each spaced form).
 _KEY_END = b'":'
-_SPACED_KEY_ENDS = (b'" :', b'"\t:', b'"\n:', b'"\r:')
+_WHITESPACE = b" \t\r\n"
 
 
 class RepeatedKey(ValueError):
@@ -63,13 +63,12 @@ def loads_exactly(raw: bytes | str) -> Any:
 def ensure_unique_keys(raw: bytes, members: int | None, reread) -> None:
     """Raise InvalidInput if an object in raw repeats a key.
 
-    `members` counts the object members in what orjson parsed (None: unknown). Every key in
-    the raw text ends in `":`, and so can a string holding `\\":`: with no whitespace before
-    colons, a raw count equal to `members` proves no key was dropped. Anything else (rare)
-    is settled by `reread`, the exact parser.
+    `members` counts the object members in what orjson parsed (None: unknown). Without
+    whitespace, every key in the raw text ends in `":`, and so may a string holding `\\":`:
+    so the count is at least the number of keys written, and equal to `members` only if no
+    key was dropped. Anything else (rare) is settled by `reread`, the exact parser.
     """
-    if members is not None and raw.count(_KEY_END) == members and not any(
-            spaced in raw for spaced in _SPACED_KEY_ENDS):
+    if members is not None and raw.translate(None, _WHITESPACE).count(_KEY_END) == members:
         return
     try:
         reread()
