@@ -200,3 +200,19 @@ def test_gunicorn_adds_up_every_workers_metrics_and_logs_only_json(
     access = [p for p in parsed if p["logger"] == "tsapi.access" and p["path"] == "/ingest"]
     assert sorted(p["request_id"] for p in access) == sorted(f"g-{i}" for i in range(20))
     assert any(p["logger"] == "gunicorn.error" for p in parsed)
+
+
+def test_gunicorn_restarted_on_the_same_metrics_directory_starts_from_zero(
+        empty_gunicorn_database, redis_server, tmp_path):
+    directory = tmp_path / "prometheus"
+    body = json.dumps({"data": [point("2024-01-01T00:00:00Z", "m", 1.0)]}).encode()
+    for _ in range(2):
+        with GunicornServer(empty_gunicorn_database, redis_server.url(), tmp_path, workers=1,
+                            PROMETHEUS_MULTIPROC_DIR=str(directory)) as server:
+            _, _, text = server.request("GET", "/internal/metrics")
+            assert sample(text.decode(), "tsapi_ingested_points_total") == 0
+            assert server.request("POST", "/ingest", body,
+                                  {"Content-Type": "application/json"})[0] == 200
+            _, _, text = server.request("GET", "/internal/metrics")
+            assert sample(text.decode(), "tsapi_ingested_points_total") == 1
+        assert list(directory.glob("*.db"))  # the first run's files were there to be cleared
