@@ -8,8 +8,10 @@ workers, one per core, served both 5,000-point and 50-point batches best: 2 work
 points/s in 50-point batches from 4 clients. More workers only added contention and memory.
 """
 
+import glob
 import multiprocessing
 import os
+import tempfile
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count()))
@@ -23,7 +25,51 @@ keepalive = 5
 # Recycle workers now and then, so a slow leak can never grow without bound.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "20000"))
 max_requests_jitter = 2000
-accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None  # empty: no access log
+# Logs are one JSON object per line on stderr (tsapi/logs.py). The app writes the access line
+# itself, with the request id, route and duration that gunicorn cannot know; gunicorn's own
+# access log would be a second line per request, so it is off unless GUNICORN_ACCESS_LOG is
+# set (to anything, e.g. "-"; it then also goes to stderr, as JSON). gunicorn's error log
+# (boot, worker exits, timeouts) goes through the same JSON formatter: every line parses.
+# gunicorn 24+ opens a control socket at one fixed path per user: two servers on one host
+# (e.g. the tests' servers) would fight over it, and nothing here uses it.
+control_socket_disable = True
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "tsapi.logs.JsonFormatter"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json",
+                            "stream": "ext://sys.stderr"}},
+    "root": {"handlers": ["stderr"], "level": "WARNING"},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["stderr"], "level": loglevel.upper(),
+                           "propagate": False},
+        "gunicorn.access": {"handlers": ["stderr"] if accesslog else [], "level": "INFO",
+                            "propagate": False},
+    },
+}
+
+# Prometheus metrics (GET /internal/metrics) must add up every worker, including workers
+# already recycled by max_requests: prometheus_client's multiprocess mode keeps each process's
+# values in files in this directory. Set here, before any worker imports the app, and
+# inherited by the workers; a directory of your own can be given in the environment.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tsapi-prometheus-")
+PROMETHEUS_MULTIPROC_DIR = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+os.makedirs(PROMETHEUS_MULTIPROC_DIR, exist_ok=True)
+
+
+def on_starting(server):
+    # Files left by an earlier run would add its counts to this one's.
+    for path in glob.glob(os.path.join(PROMETHEUS_MULTIPROC_DIR, "*.db")):
+        os.remove(path)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    # Its counters stay in the totals; its live-gauge files are dropped.
+    multiprocess.mark_process_dead(worker.pid)
 

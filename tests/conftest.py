@@ -97,3 +97,17 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+@pytest.fixture(scope="session")
+def gunicorn_database(pg_server):
+    """A migrated TimescaleDB database of its own for tests that run a real gunicorn."""
+    url = pg_server.create_database("tsapi_gunicorn")
+    migrate(url, "on")
+    return url
+
+
+@pytest.fixture
+def empty_gunicorn_database(gunicorn_database, redis_server):
+    reset_state(gunicorn_database, redis_server.url())
+    return gunicorn_database

@@ -17,6 +17,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from tsapi.config import load_config
     from tsapi.errors import register_error_handlers
     from tsapi.logs import configure_logging
+    from tsapi.monitoring import init_monitoring
     from tsapi.openapi import init_api
     from tsapi.resources import register_resources
     from tsapi.store.engine import Database
@@ -25,6 +26,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(load_config(config))
     app.config["MAX_CONTENT_LENGTH"] = app.config["TSAPI_MAX_BODY_BYTES"]
     configure_logging(app)
+    init_monitoring(app)
     app.extensions["tsapi.db"] = Database(
         app.config["DATABASE_URL"],
         pool_size=app.config["TSAPI_DB_POOL_SIZE"],

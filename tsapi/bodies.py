@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import zlib
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-import orjson
 from flask import current_app, request
 
+from tsapi import strict_json
 from tsapi.csv_points import csv_points
 from tsapi.errors import ApiError, InvalidInput, PayloadTooLarge, field_error
 
 NDJSON_TYPES = {"application/x-ndjson", "application/ndjson", "application/jsonl"}
 CSV_TYPES = {"text/csv", "application/csv"}
 
-# Re-reads the body with the standard parser, which keeps integers exact.
+# Re-reads the body with the exact parser, which keeps integers exact.
 Reparse = Callable[[], list[Any]]
 
 
@@ -53,29 +52,25 @@ def read_points_body() -> PointsBody:
     """The raw point objects of the body, and how to re-read them exactly."""
     raw = body_bytes()
     if request.mimetype in NDJSON_TYPES:
-        return PointsBody(_ndjson(raw, orjson.loads), lambda: _ndjson(raw, json.loads))
+        points = _ndjson(raw, strict_json.loads)
+        strict_json.ensure_unique_keys(raw, strict_json.point_members(points),
+                                       lambda: _ndjson(raw, strict_json.loads_exactly))
+        return PointsBody(points, lambda: _ndjson(raw, strict_json.loads_exactly))
     if request.mimetype in CSV_TYPES:
         points, lines = csv_points(raw)  # integers are already exact
         return PointsBody(points, lambda: points, lines)
-    return PointsBody(_json_data(raw), lambda: json.loads(raw)["data"])
-
-
-def _json_data(raw: bytes) -> list[Any]:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        # orjson refuses numbers beyond a double (1e999) and NaN/Infinity; the standard
-        # parser reads them as non-finite floats, so the validator can name the point.
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            raise ApiError(f"Request body is not valid JSON: {exc}", status=400) from None
+    body = strict_json.loads(raw)
     if not isinstance(body, dict) or "data" not in body:
         raise InvalidInput(
             "Request body must be an object with a 'data' list of points",
             errors=[field_error("data", "is required")],
         )
-    return body["data"]
+    data = body["data"]
+    members = strict_json.point_members(data) if isinstance(data, list) else None
+    if members is not None:
+        members += len(body)
+    strict_json.ensure_unique_keys(raw, members, lambda: strict_json.loads_exactly(raw))
+    return PointsBody(data, lambda: strict_json.loads_exactly(raw)["data"])
 
 
 def _ndjson(raw: bytes, loads: Callable[[bytes], Any]) -> list[Any]:
@@ -86,11 +81,8 @@ def _ndjson(raw: bytes, loads: Callable[[bytes], Any]) -> list[Any]:
             continue
         try:
             points.append(loads(line))
-        except ValueError:
-            try:
-                points.append(json.loads(line))  # 1e999, NaN: let the validator name them
-            except ValueError as exc:
-                errors.append(field_error(f"line {number}", f"is not valid JSON: {exc}"))
+        except ApiError as exc:
+            errors.append(field_error(f"line {number}", exc.detail))
     if errors:
         raise InvalidInput(f"{len(errors)} NDJSON line(s) are not valid JSON; nothing was "
                            f"stored. First: {errors[0]['field']}", errors=errors[:1000])

@@ -16,6 +16,7 @@ from flask import Flask, current_app
 from redis.exceptions import RedisError
 
 from tsapi.extensions import cache
+from tsapi.monitoring import CACHE_LOOKUPS
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,7 @@ class ResponseCache:
         self._guard(incr_all)
 
     def _count(self, outcome: str) -> None:
+        CACHE_LOOKUPS.labels("hit" if outcome == "hits" else "miss").inc()
         with self._lock:
             self._local_stats[outcome] += 1
         if self.uses_redis:

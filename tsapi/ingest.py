@@ -9,10 +9,17 @@ from flask import current_app
 from tsapi.bodies import Reparse
 from tsapi.cache import CATALOG, response_cache
 from tsapi.errors import InvalidInput, PayloadTooLarge, field_error
+from tsapi.monitoring import INGESTED_POINTS, REJECTED_POINTS
 from tsapi.store import database
 from tsapi.store.catalog import metric_types
 from tsapi.store.writer import WriteResult, write_batch
-from tsapi.validation import MAX_REPORTED_ERRORS, PointBatch, batch_error, validate_points
+from tsapi.validation import (
+    MAX_REPORTED_ERRORS,
+    PointBatch,
+    batch_error,
+    check_metric_name,
+    validate_points,
+)
 
 
 def ingest_points(data: Any, reparse: Reparse | None = None,
@@ -22,11 +29,15 @@ def ingest_points(data: Any, reparse: Reparse | None = None,
     With `lines` (each point's line in a text body), errors name lines, not indexes.
     """
     try:
-        return _ingest(data, reparse)
-    except InvalidInput as exc:
-        if lines is None:
+        result = _ingest(data, reparse)
+    except (InvalidInput, PayloadTooLarge) as exc:
+        REJECTED_POINTS.inc(len(data) if isinstance(data, list) else 0)
+        if lines is None or not isinstance(exc, InvalidInput):
             raise
         raise naming_lines(exc, lines) from None
+    if result:
+        INGESTED_POINTS.inc(result.points)
+    return result
 
 
 def naming_lines(exc: InvalidInput, lines: list[int]) -> InvalidInput:
@@ -76,8 +87,8 @@ def store_batch(batch: PointBatch) -> WriteResult | None:
 
 def _value_kind(point: Any) -> tuple[str, str] | None:
     """(metric, "number" | "string") of a point whose metric and value are well formed."""
-    if not isinstance(point, dict) or not isinstance(point.get("metric"), str):
-        return None
+    if not isinstance(point, dict) or check_metric_name(point.get("metric")) is not None:
+        return None  # a malformed name (e.g. with NUL, which no query can carry) is not looked up
     value = point.get("value")
     if isinstance(value, str):
         return point["metric"], "string"

@@ -56,6 +56,7 @@ class FieldErrorSchema(ma.Schema):
     field = ma.fields.String(metadata={"description": "Where: e.g. data[3].value"})
     message = ma.fields.String()
     index = ma.fields.Integer(metadata={"description": "The point's index in a batch"})
+    line = ma.fields.Integer(metadata={"description": "The line, for CSV and line-protocol bodies"})
 
 
 class ProblemSchema(ma.Schema):
@@ -66,6 +67,9 @@ class ProblemSchema(ma.Schema):
     status = ma.fields.Integer(metadata={"example": 404})
     detail = ma.fields.String(metadata={"example": "Metric 'temperature' not found"})
     errors = ma.fields.List(ma.fields.Nested(FieldErrorSchema))
+    # The line-protocol endpoints add InfluxDB's own members, which its clients display.
+    code = ma.fields.String(metadata={"description": "InfluxDB error code (/write, /api/v2/write)"})
+    message = ma.fields.String(metadata={"description": "InfluxDB error message (same endpoints)"})
 
 
 TsApi.ERROR_SCHEMA = ProblemSchema
