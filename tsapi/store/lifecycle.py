@@ -77,19 +77,26 @@ def recompute_seen(conn: Connection, metric_ids: list[int]) -> list[str]:
         select(metrics.c.id).where(metrics.c.id.in_(metric_ids))
         .order_by(metrics.c.id).with_for_update()
     ).all()
-    of_metric = points.c.series_id.in_(
-        select(series.c.id).where(series.c.metric_id == metrics.c.id)
-    )
     rows = conn.execute(
         update(metrics)
         .where(metrics.c.id.in_(metric_ids))
-        .values(
-            first_seen=select(func.min(points.c.time)).where(of_metric).scalar_subquery(),
-            last_seen=select(func.max(points.c.time)).where(of_metric).scalar_subquery(),
-        )
+        .values(first_seen=_metric_extreme(func.min), last_seen=_metric_extreme(func.max))
         .returning(metrics.c.name)
     )
     return sorted(r.name for r in rows)
+
+
+def _metric_extreme(aggregate):
+    """min/max time of the metric being updated: per series first, so that each series
+    is one probe of the (series_id, time) index rather than a scan of all its points."""
+    per_series = (
+        select(aggregate(points.c.time)).where(points.c.series_id == series.c.id)
+        .scalar_subquery()
+    )
+    return (
+        select(aggregate(per_series)).where(series.c.metric_id == metrics.c.id)
+        .scalar_subquery()
+    )
 
 
 def metrics_seen_before(conn: Connection, cut: datetime, *, only: list[int] | None = None,
