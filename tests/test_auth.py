@@ -223,3 +223,10 @@ def test_auth_is_required_by_default():
     from tsapi.config import Settings
 
     assert Settings().TSAPI_AUTH == "required"
+
+
+def test_head_needs_the_scope_of_get(secure_app, tokens):
+    client = secure_app.test_client()
+    assert client.head("/metrics", headers=bearer(tokens["read"])).status_code == 200
+    assert client.head("/metrics", headers=bearer(tokens["write"])).status_code == 403
+    assert client.head("/metrics").status_code == 401

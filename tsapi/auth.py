@@ -60,9 +60,16 @@ def required_scope() -> str | None:
     endpoint = request.endpoint
     if endpoint is None or request.blueprint in OPEN_BLUEPRINTS:
         return None
+    if request.method == "OPTIONS":
+        return None  # Flask's automatic answer: the allowed methods, no data
     view = current_app.view_functions[endpoint]
     view_class = getattr(view, "view_class", None)
-    method = getattr(view_class, request.method.lower(), None) if view_class else view
+    if view_class is None:
+        return getattr(view, SCOPE_ATTRIBUTE, "admin")
+    # MethodView answers HEAD with get when it has no head method.
+    name = request.method.lower()
+    method = getattr(view_class, name, None) or (
+        getattr(view_class, "get", None) if name == "head" else None)
     return getattr(method, SCOPE_ATTRIBUTE, "admin")
 
 
