@@ -18,6 +18,8 @@ ENDPOINTS = [
     ("POST", "/ingest", {"data": [point(T0, "guarded", 1.0)]}, "write", 200),
     ("POST", "/query", QUERY, "read", 200),
     ("GET", "/metrics", None, "read", 200),
+    ("GET", "/metrics/guarded", None, "read", 200),
+    ("GET", "/metrics/guarded/latest", None, "read", 200),
     ("GET", "/cache/info", None, "read", 200),
     ("GET", "/cache/keys", None, "read", 200),
     ("POST", "/cache/clear", None, "admin", 200),
@@ -133,7 +135,7 @@ def test_tokens_are_stored_only_as_hashes(secure_app, tokens):
     stored = "\n".join(rows)
     assert len(rows) == len(GRANTS)
     for token in tokens.values():
-        secret = token.rsplit("_", 1)[1]
+        secret = token.split("_", 2)[2]
         assert token not in stored and secret not in stored
         assert hashlib.sha256(token.encode()).hexdigest() in stored
 

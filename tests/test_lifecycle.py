@@ -57,12 +57,15 @@ def test_delete_unknown_metric_is_404(client):
 
 
 def test_a_deleted_metric_can_be_written_again_from_scratch(client):
-    ingest(client, [point(ago(5), "phoenix", "text")])
+    ingest(client, [point(ago(5), "phoenix", 7.0)])
+    rows = query(client, metric="phoenix", start_time=ago(10), end_time=ago(0))
+    assert [r["value"] for r in rows] == [7.0]  # and cached
     assert client.delete("/metrics/phoenix").status_code == 204
-    ingest(client, [point(ago(1), "phoenix", 1.5)])  # a new metric: its type may differ
+    assert_problem(client.get("/metrics/phoenix"), 404)
+    ingest(client, [point(ago(1), "phoenix", "text")])  # a new metric: its type may differ
     assert seen(client)["phoenix"] == (iso(1), iso(1))
     rows = query(client, metric="phoenix", start_time=ago(10), end_time=ago(0))
-    assert [r["value"] for r in rows] == [1.5]
+    assert [r["value"] for r in rows] == ["text"]
 
 
 # -- tsapi retention apply --------------------------------------------------------------------
