@@ -208,7 +208,7 @@ def test_openapi_documents_the_bearer_scheme_and_401_403(app):
     assert schemes["apiKeyHeader"]["name"] == "X-API-Key"
     ingest = spec["paths"]["/ingest"]["post"]
     assert {"bearerAuth": []} in ingest["security"]
-    assert {"401", "403"} <= set(ingest["responses"])
+    assert {"401", "403", "429"} <= set(ingest["responses"])
     assert "application/problem+json" in ingest["responses"]["401"]["content"]
     assert "security" not in spec["paths"]["/health"]["get"]
     assert "401" in spec["paths"]["/metrics/{name}"]["delete"]["responses"]

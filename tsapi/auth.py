@@ -49,6 +49,8 @@ def requires(blp, scope: str) -> Callable:
         view = blp.doc(security=SECURITY)(view)
         view = problem_doc(blp, 401, "No API key, or an unknown or revoked one")(view)
         view = problem_doc(blp, 403, f"The API key lacks the `{scope}` scope")(view)
+        # Every guarded view is also rate limited by its scope (tsapi.ratelimits).
+        view = problem_doc(blp, 429, f"Over the `{scope}` rate limit; see Retry-After")(view)
         setattr(view, SCOPE_ATTRIBUTE, scope)
         return view
 
