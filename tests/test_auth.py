@@ -84,7 +84,7 @@ def test_401_carries_a_bearer_challenge(secure_app):
 
 def test_open_endpoints_need_no_key(secure_app):
     client = secure_app.test_client()
-    for path in ("/", "/health", "/openapi.json", "/docs"):
+    for path in ("/", "/health", "/openapi.json", "/docs", "/ui"):
         assert client.get(path).status_code == 200, path
 
 

@@ -2,9 +2,9 @@
 
 Scopes: `read`, `write`, `admin`. admin implies the other two; write does not imply read, so
 a sensor gateway's key cannot read data back (give a key both with `--scope read --scope
-write`). Views declare their scope with `requires(blp, scope)`; the docs, `/` and `/health`
-are open; any other view that declares nothing needs admin, so a forgotten declaration fails
-closed.
+write`). Views declare their scope with `requires(blp, scope)`; the docs, `/`, `/health` and
+the explorer page's files are open; any other view that declares nothing needs admin, so a
+forgotten declaration fails closed.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from tsapi.store import database
 from tsapi.store.keys import ApiKey, find_key
 
 SCOPE_ATTRIBUTE = "_tsapi_scope"
-OPEN_BLUEPRINTS = frozenset({"status", "api-docs", "docs_assets"})
+# The explorer page (ui) is static HTML and JavaScript; the API calls it makes are guarded.
+OPEN_BLUEPRINTS = frozenset({"status", "api-docs", "docs_assets", "ui"})
 IMPLIED = {"admin": {"admin", "write", "read"}, "write": {"write"}, "read": {"read"}}
 SECURITY = [{"bearerAuth": []}, {"apiKeyHeader": []}]
 
