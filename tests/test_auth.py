@@ -1,5 +1,6 @@
 """Access control: API keys, scopes per endpoint class, 401/403 problems, keys hashed."""
 
+import base64
 import hashlib
 
 import pytest
@@ -18,6 +19,7 @@ ENDPOINTS = [
     ("POST", "/ingest", {"data": [point(T0, "guarded", 1.0)]}, "write", 200),
     ("POST", "/query", QUERY, "read", 200),
     ("GET", "/metrics", None, "read", 200),
+    ("POST", "/api/v2/write?bucket=b", None, "write", 204),
     ("GET", "/metrics/guarded", None, "read", 200),
     ("GET", "/metrics/guarded/latest", None, "read", 200),
     ("GET", "/cache/info", None, "read", 200),
@@ -106,7 +108,8 @@ def test_unknown_revoked_and_malformed_keys_get_the_same_401(secure_app, tokens,
     lambda t: {"Authorization": f"bearer {t}"},
     lambda t: {"Authorization": f"Token {t}"},
     lambda t: {"X-API-Key": t},
-], ids=["bearer", "bearer-lowercase", "token-influxdb", "x-api-key"])
+    lambda t: {"Authorization": "Basic " + base64.b64encode(f"telegraf:{t}".encode()).decode()},
+], ids=["bearer", "bearer-lowercase", "token-influxdb", "x-api-key", "basic-influxdb-v1"])
 def test_every_accepted_header_form_authenticates(secure_app, tokens, headers):
     response = secure_app.test_client().get("/metrics", headers=headers(tokens["read"]))
     assert response.status_code == 200
@@ -232,3 +235,15 @@ def test_head_needs_the_scope_of_get(secure_app, tokens):
     assert client.head("/metrics", headers=bearer(tokens["read"])).status_code == 200
     assert client.head("/metrics", headers=bearer(tokens["write"])).status_code == 403
     assert client.head("/metrics").status_code == 401
+
+
+def test_an_influxdb_client_writes_with_its_token_header(secure_app, tokens):
+    client = secure_app.test_client()
+    response = client.post("/api/v2/write?bucket=b&precision=s", data="weather temp=21.5 "
+                           "1714521600\n", headers={"Authorization": f"Token {tokens['write']}"},
+                           content_type="text/plain")
+    assert response.status_code == 204
+    assert_problem(client.post("/api/v2/write?bucket=b", data="weather temp=1 1\n",
+                               content_type="text/plain"), 401)
+    names = client.get("/metrics", headers=bearer(tokens["read"])).get_json()
+    assert "weather.temp" in [m["name"] for m in names]

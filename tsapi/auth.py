@@ -77,11 +77,14 @@ def required_scope() -> str | None:
 
 
 def presented_token() -> str | None:
-    """The token from `Authorization: Bearer|Token <token>` or `X-API-Key: <token>`."""
+    """The token from `Authorization: Bearer|Token <token>`, `X-API-Key: <token>`, or the
+    password of HTTP Basic auth (InfluxDB 1 clients such as Telegraf send that)."""
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() in {"bearer", "token"} and value.strip():
         return value.strip()
+    if scheme.lower() == "basic" and request.authorization is not None:
+        return request.authorization.password or None
     return request.headers.get("X-API-Key", "").strip() or None
 
 
