@@ -3,6 +3,8 @@ per test on either kind of database, each test starting from empty tables and ca
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import redis
 import sqlalchemy as sa
@@ -13,6 +15,12 @@ from tsapi import create_app
 from tsapi.cli import alembic_config
 
 BACKENDS = ("timescaledb", "postgresql")
+
+# The suite at large tests behaviour, not access control: apps built here, by create_app in a
+# test, or in a server process a test starts, run without keys and limits. test_auth.py and
+# test_rate_limits.py turn them on with explicit overrides.
+OPEN_ACCESS = {"TSAPI_AUTH": "off", "TSAPI_RATE_LIMITS": "off"}
+os.environ.update(OPEN_ACCESS)
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +65,7 @@ def reset_state(database_url: str, redis_url: str) -> None:
     engine = sa.create_engine(database_url)
     with engine.begin() as conn:
         # No RESTART IDENTITY: ids are never reused, which the ingest id cache relies on.
-        conn.execute(sa.text("TRUNCATE points, series, metrics"))
+        conn.execute(sa.text("TRUNCATE points, series, metrics, api_keys"))
     engine.dispose()
     redis.Redis.from_url(redis_url).flushdb()
 
@@ -72,6 +80,7 @@ def make_app(database_urls, redis_server, backend):
             "TESTING": True,
             "DATABASE_URL": database_urls[backend],
             "REDIS_URL": redis_server.url(),
+            **OPEN_ACCESS,
         }
         config.update(overrides)
         app = create_app(config)

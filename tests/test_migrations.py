@@ -7,7 +7,7 @@ from conftest import migrate
 
 from tsapi.cli import alembic_config
 
-TABLES = {"metrics", "series", "points"}
+TABLES = {"metrics", "series", "points", "api_keys"}
 
 
 def _tables(url):

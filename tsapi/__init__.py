@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then the environment, then `config` (tests pass a mapping)."""
+    from tsapi.auth import init_auth
     from tsapi.cache import init_cache
     from tsapi.cli import register_commands
     from tsapi.config import load_config
@@ -19,6 +20,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from tsapi.logs import configure_logging
     from tsapi.monitoring import init_monitoring
     from tsapi.openapi import init_api
+    from tsapi.ratelimits import init_rate_limits
     from tsapi.resources import register_resources
     from tsapi.store.engine import Database
 
@@ -34,6 +36,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     init_cache(app)
     register_error_handlers(app)
+    init_auth(app)  # before the limiter: limits are counted per authenticated key
+    init_rate_limits(app)
     register_resources(init_api(app, __version__))
     register_commands(app)
     return app

@@ -37,8 +37,13 @@ def main() -> None:
 
 def register_commands(app) -> None:
     """Add the commands to app.cli: `tsapi` (FlaskGroup) and test runners both find them."""
+    from tsapi.keys_command import keys
+    from tsapi.retention import retention
+
     app.cli.add_command(db)
     app.cli.add_command(load_sample)
+    app.cli.add_command(keys)
+    app.cli.add_command(retention)
 
 
 @click.group()

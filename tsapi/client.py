@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import os
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
@@ -169,7 +170,7 @@ def add_server_arguments(parser: argparse.ArgumentParser, timeout: float = 60.0)
     """--url, --api-key and --timeout, for command-line tools built on this client."""
     parser.add_argument("--url", default=DEFAULT_URL,
                         help="tsapi base URL (default: %(default)s)")
-    parser.add_argument("--api-key", default=None,
-                        help="sent as 'Authorization: Bearer <key>'")
+    parser.add_argument("--api-key", default=os.environ.get("TSAPI_API_KEY"),
+                        help="sent as 'Authorization: Bearer <key>' (default: $TSAPI_API_KEY)")
     parser.add_argument("--timeout", type=float, default=timeout,
                         help="seconds to wait for each request (default: %(default)s)")

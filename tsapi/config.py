@@ -37,9 +37,19 @@ class Settings:
     TSAPI_INFLUX_DEFAULT_MEASUREMENT: str = "tsapi"
     # Line protocol: record the bucket (v2) or db (v1) as this tag; empty: not recorded.
     TSAPI_INFLUX_BUCKET_TAG: str = ""
+    # required: every endpoint but /, /health and the docs needs an API key; off: none do.
+    TSAPI_AUTH: str = "required"
+    # on | off; each class takes a limits string ("600/minute", "10/second;500/hour") or off.
+    TSAPI_RATE_LIMITS: str = "on"
+    TSAPI_RATE_LIMIT_WRITE: str = "600/minute"
+    TSAPI_RATE_LIMIT_READ: str = "1200/minute"
+    TSAPI_RATE_LIMIT_ADMIN: str = "60/minute"
 
 
 _TIMESCALEDB_MODES = {"auto", "on", "off"}
+_AUTH_MODES = {"required", "off"}
+RATE_LIMIT_CLASSES = {"read": "TSAPI_RATE_LIMIT_READ", "write": "TSAPI_RATE_LIMIT_WRITE",
+                      "admin": "TSAPI_RATE_LIMIT_ADMIN"}
 
 
 def _cast(name: str, raw: str, kind: type) -> Any:
@@ -118,6 +128,25 @@ def validate_config(config: Mapping[str, Any]) -> None:
     mode = config.get("TSAPI_TIMESCALEDB")
     if mode not in _TIMESCALEDB_MODES:
         raise ConfigError(f"TSAPI_TIMESCALEDB must be one of auto, on, off; got {mode!r}")
+    if config.get("TSAPI_AUTH") not in _AUTH_MODES:
+        raise ConfigError(f"TSAPI_AUTH must be required or off; got {config.get('TSAPI_AUTH')!r}")
+    if config.get("TSAPI_RATE_LIMITS") not in {"on", "off"}:
+        raise ConfigError(
+            f"TSAPI_RATE_LIMITS must be on or off; got {config.get('TSAPI_RATE_LIMITS')!r}")
+    for name in RATE_LIMIT_CLASSES.values():
+        _check_rate_limit(name, config.get(name))
+
+
+def _check_rate_limit(name: str, value: Any) -> None:
+    from limits import parse_many
+
+    if value == "off":
+        return
+    try:
+        parse_many(str(value))
+    except ValueError:
+        raise ConfigError(
+            f"{name} must be a rate like 600/minute (or off); got {value!r}") from None
 
 
 def normalize_database_url(raw: str) -> str:

@@ -22,6 +22,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from tsapi.auth import SCOPE_ATTRIBUTE
+
 METRICS_PATH = "/internal/metrics"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -57,6 +59,11 @@ def scrape() -> Response:
     else:
         registry = REGISTRY
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+# With TSAPI_AUTH=required a scraper presents an admin key (Prometheus: authorization
+# credentials in the scrape config): request counts are operational detail.
+setattr(scrape, SCOPE_ATTRIBUTE, "admin")
 
 
 def init_monitoring(app: Flask) -> None:

@@ -86,6 +86,13 @@ def init_api(app: Flask, version: str) -> TsApi:
         app.config.setdefault(key, value)
     app.config.setdefault("API_VERSION", version)
     api = TsApi(app)
+    # Views list these in their `security` (tsapi.auth.requires); `Authorization: Token <t>`
+    # (InfluxDB clients) is accepted too but has no OpenAPI spelling.
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer",
+                       "description": "An API key made with `tsapi keys create`"})
+    api.spec.components.security_scheme(
+        "apiKeyHeader", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
     _register_docs_assets(app)
     return api
 

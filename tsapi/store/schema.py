@@ -14,7 +14,7 @@ from sqlalchemy import (
     Text,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 metadata = MetaData(
     naming_convention={
@@ -71,4 +71,23 @@ points = Table(
     # column, as a hypertable's unique indexes must.
     Index(None, "series_id", "time", unique=True),
     # No index on time alone: every query selects series first (see migration 0002).
+)
+
+SCOPES = ("read", "write", "admin")
+
+# API keys: the token itself is never stored, only its SHA-256. The prefix is a public,
+# random lookup id (part of the token), so the hash is compared in constant time in Python.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("prefix", Text, nullable=False, unique=True),
+    Column("token_hash", Text, nullable=False),
+    Column("scopes", ARRAY(Text), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("last_used_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+    CheckConstraint("scopes <@ ARRAY['read', 'write', 'admin'] AND cardinality(scopes) > 0",
+                    name="scopes"),
 )

@@ -5,6 +5,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from redis.exceptions import RedisError
 
+from tsapi.auth import requires
 from tsapi.cache import response_cache
 from tsapi.openapi import problem_doc
 from tsapi.resources.cache.schemas import CacheInfoSchema, CacheKeysSchema, MessageSchema
@@ -14,6 +15,7 @@ blp = Blueprint("cache", __name__, url_prefix="/cache", description="Inspect the
 
 @blp.route("/info")
 class CacheInfo(MethodView):
+    @requires(blp, "read")
     @blp.response(200, CacheInfoSchema)
     def get(self):
         """Cache status, backend, hits and misses, key count and memory"""
@@ -37,6 +39,7 @@ class CacheInfo(MethodView):
 
 @blp.route("/clear")
 class CacheClear(MethodView):
+    @requires(blp, "admin")
     @blp.response(200, MessageSchema)
     @problem_doc(blp, 503, "Redis is unavailable")
     def post(self):
@@ -47,6 +50,7 @@ class CacheClear(MethodView):
 
 @blp.route("/metrics/<string:metric>/clear")
 class MetricCacheClear(MethodView):
+    @requires(blp, "admin")
     @blp.response(200, MessageSchema)
     @problem_doc(blp, 503, "Redis is unavailable")
     def post(self, metric):
@@ -61,6 +65,7 @@ class MetricCacheClear(MethodView):
 
 @blp.route("/keys")
 class CacheKeys(MethodView):
+    @requires(blp, "read")
     @blp.response(200, CacheKeysSchema)
     @problem_doc(blp, 503, "Redis is unavailable")
     def get(self):

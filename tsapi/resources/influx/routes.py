@@ -4,6 +4,7 @@ from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from tsapi.auth import requires
 from tsapi.influx import write_line_protocol
 from tsapi.openapi import problem_doc
 from tsapi.resources.influx.schemas import V1WriteArgsSchema, V2WriteArgsSchema
@@ -19,6 +20,7 @@ _BODY = {
 
 @blp.route("/api/v2/write")
 class V2Write(MethodView):
+    @requires(blp, "write")
     @blp.arguments(V2WriteArgsSchema, location="query")
     @blp.doc(requestBody=_BODY)
     @blp.response(204)
@@ -36,6 +38,7 @@ class V2Write(MethodView):
 
 @blp.route("/write")
 class V1Write(MethodView):
+    @requires(blp, "write")
     @blp.arguments(V1WriteArgsSchema, location="query")
     @blp.doc(requestBody=_BODY)
     @blp.response(204)

@@ -3,6 +3,7 @@
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from tsapi.auth import requires
 from tsapi.bodies import read_points_body
 from tsapi.ingest import ingest_points
 from tsapi.openapi import problem_doc
@@ -13,6 +14,7 @@ blp = Blueprint("ingest", __name__, description="Write points")
 
 @blp.route("/ingest")
 class Ingest(MethodView):
+    @requires(blp, "write")
     @blp.doc(
         requestBody={
             "required": True,

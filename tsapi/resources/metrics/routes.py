@@ -5,7 +5,9 @@ from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from tsapi.auth import requires
 from tsapi.discovery import describe_metric, latest, metric_list_body, metric_tag_values
+from tsapi.lifecycle import delete_metric_named
 from tsapi.openapi import problem_doc
 from tsapi.resources.metrics.schemas import (
     LatestArgs,
@@ -21,6 +23,7 @@ blp = Blueprint("metrics", __name__, description="Discover metrics")
 
 @blp.route("/metrics")
 class Metrics(MethodView):
+    @requires(blp, "read")
     @blp.arguments(MetricListArgs, location="query")
     @blp.response(200, MetricSchema(many=True))
     def get(self, args):
@@ -31,6 +34,7 @@ class Metrics(MethodView):
 
 @blp.route("/metrics/<string:name>")
 class MetricDetail(MethodView):
+    @requires(blp, "read")
     @blp.response(200, MetricDetailSchema)
     @problem_doc(blp, 404, "Unknown metric")
     def get(self, name):
@@ -40,6 +44,7 @@ class MetricDetail(MethodView):
 
 @blp.route("/metrics/<string:name>/tags/<string:key>")
 class MetricTagValues(MethodView):
+    @requires(blp, "read")
     @blp.response(200, TagValuesSchema)
     @problem_doc(blp, 404, "Unknown metric")
     def get(self, name, key):
@@ -49,6 +54,7 @@ class MetricTagValues(MethodView):
 
 @blp.route("/metrics/<string:name>/latest")
 class MetricLatest(MethodView):
+    @requires(blp, "read")
     @blp.arguments(LatestArgs, location="query")
     @blp.response(200, LatestPointSchema(many=True))
     @problem_doc(blp, 404, "Unknown metric")
@@ -56,3 +62,13 @@ class MetricLatest(MethodView):
         """The latest point of each series of a metric (optionally filtered by tags)"""
         tags = dict(item.split("=", 1) for item in args.get("tag", []))
         return Response(orjson.dumps(latest(name, tags)), mimetype="application/json")
+
+
+@blp.route("/metrics/<string:name>")
+class MetricDeletion(MethodView):
+    @requires(blp, "admin")
+    @blp.response(204)
+    @problem_doc(blp, 404, "Unknown metric")
+    def delete(self, name):
+        """Delete a metric with all its series and points (204; 404 if unknown)"""
+        delete_metric_named(name)

@@ -4,6 +4,7 @@ from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from tsapi.auth import requires
 from tsapi.formats import FORMAT_FOR_ACCEPT, MIMETYPES
 from tsapi.openapi import problem_doc
 from tsapi.query import run_query
@@ -21,6 +22,7 @@ def requested_format(args) -> str:
 
 @blp.route("/query")
 class Query(MethodView):
+    @requires(blp, "read")
     @blp.arguments(QueryRequestSchema)
     @blp.response(200, QueryRowSchema(many=True))
     @problem_doc(blp, 400, "A numeric aggregation on a string metric")
