@@ -18,6 +18,7 @@ from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from werkzeug.serving import make_server
 
@@ -269,3 +270,49 @@ def test_explorer_filters_by_tags_and_says_when_the_server_truncates(browser, se
     assert len(wanted) == 24
     assert [float(v) for _, v in table_rows(browser)] == [sum(wanted)]
     assert '"tags":{"device":["c","b"]}' in browser.find_element(By.ID, "curl").text
+
+
+def test_explorer_sends_the_api_key_when_auth_is_required(browser, make_app):
+    """With TSAPI_AUTH=required the page is refused until a read key is entered; the key
+    then travels as a Bearer token and never appears in the curl command."""
+    app = make_app(TSAPI_AUTH="required")
+    created = app.test_cli_runner().invoke(
+        args=["keys", "create", "--scope", "read", "--scope", "write", "--name", "ui"])
+    assert created.exit_code == 0, created.output
+    token = created.stdout.strip().splitlines()[-1]
+    client = app.test_client()
+    response = client.post("/ingest", json={"data": SAMPLE},
+                           headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.get_json()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        browser.get(f"{url}/ui")
+        browser.execute_script("sessionStorage.clear()")
+        browser.get(f"{url}/ui")
+        state, text = wait_for_status(browser)
+        assert state == "error" and text.startswith("401 "), text
+
+        # Tab out, as a person would: the input's change event reloads the metrics.
+        browser.find_element(By.ID, "api-key").send_keys(token + Keys.TAB)
+        WebDriverWait(browser, WAIT_SECONDS).until(
+            lambda d: d.find_element(By.ID, "status").get_attribute("data-state") == "ready")
+        names = [o.get_attribute("value") for o in
+                 Select(browser.find_element(By.ID, "metric")).options]
+        assert sorted(names) == sorted({p["metric"] for p in SAMPLE})
+        Select(browser.find_element(By.ID, "metric")).select_by_value("temperature")
+        # The tag picker loads through the keyed API too.
+        assert [o.text for o in tag_picker(browser, "site").options] == ["lab"]
+        assert input_time(browser, "start") == START  # the range of the picked metric
+        state, text = run_query(browser)
+        assert state == "done", text
+        assert chart_points(browser) == len(TEMPERATURES), text
+        command = browser.find_element(By.ID, "curl").text
+        assert "$TSAPI_API_KEY" in command and token not in command
+    finally:
+        browser.execute_script("sessionStorage.clear()")
+        server.shutdown()
+        thread.join(WAIT_SECONDS)
+        server.server_close()

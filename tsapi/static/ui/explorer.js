@@ -98,8 +98,19 @@
     $("tag-keys").textContent = `Tag values unavailable (${error.message}); type them below.`;
   }
 
+  // With TSAPI_AUTH=required every API call needs a key: sent as a Bearer token, kept in
+  // sessionStorage so it lives only as long as the tab.
+  const KEY_STORAGE = "tsapi.apiKey";
+  const keyInput = $("api-key");
+  keyInput.value = sessionStorage.getItem(KEY_STORAGE) || "";
+
+  function authHeaders(headers) {
+    const key = keyInput.value.trim();
+    return key ? { ...headers, Authorization: `Bearer ${key}` } : headers;
+  }
+
   async function getJson(url) {
-    const response = await fetch(url, { headers: { Accept: "application/json" } });
+    const response = await fetch(url, { headers: authHeaders({ Accept: "application/json" }) });
     if (!response.ok) throw await problemError(response);
     return response.json();
   }
@@ -160,7 +171,9 @@
 
   function curlCommand(url, body) {
     const quote = (s) => "'" + s.replace(/'/g, "'\\''") + "'";
-    return `curl -s ${quote(url)} -H 'Content-Type: application/json' -d ${quote(
+    // The key itself is never printed: the command reads it from the environment.
+    const auth = keyInput.value.trim() ? ` -H "Authorization: Bearer $TSAPI_API_KEY"` : "";
+    return `curl -s ${quote(url)}${auth} -H 'Content-Type: application/json' -d ${quote(
       JSON.stringify(body))}`;
   }
 
@@ -185,7 +198,7 @@
     const started = performance.now();
     const response = await fetch("query", {
       method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      headers: authHeaders({ "Content-Type": "application/json", Accept: "application/json" }),
       body: JSON.stringify(body),
     });
     if (!response.ok) throw await problemError(response);
@@ -294,6 +307,10 @@
       .finally(finished);
   });
   $("copy").addEventListener("click", copyCurl);
+  keyInput.addEventListener("change", () => {
+    sessionStorage.setItem(KEY_STORAGE, keyInput.value.trim());
+    loadMetrics().catch(fail);
+  });
   window.addEventListener("resize", () => {
     if (window.tsapiChart) window.tsapiChart.setSize({ width: chartWidth(), height: 320 });
   });
