@@ -491,3 +491,18 @@ def test_a_repeated_raw_page_keeps_its_paging_headers(client):
     assert again.get_data() == first.get_data()
     assert again.headers.get(TRUNCATED) == first.headers.get(TRUNCATED) == "true"
     assert again.headers.get(NEXT) == first.headers.get(NEXT)
+
+
+def test_accept_any_type_gives_json_as_curl_sends_it(client):
+    """curl sends "Accept: */*": that must mean the default format, JSON."""
+    client.post("/ingest", json={"data": [
+        {"time": "2024-01-01T00:00:00Z", "metric": "m", "value": 1.0}]})
+    response = client.post("/query", json={"metric": "m", "start_time": "2024-01-01T00:00:00Z",
+                                           "end_time": "2024-01-02T00:00:00Z"},
+                           headers={"Accept": "*/*"})
+    assert response.mimetype == "application/json"
+    assert response.get_json() == [{"time": "2024-01-01T00:00:00+00:00", "value": 1.0}]
+    csv = client.post("/query", json={"metric": "m", "start_time": "2024-01-01T00:00:00Z",
+                                      "end_time": "2024-01-02T00:00:00Z"},
+                      headers={"Accept": "text/csv, */*;q=0.1"})
+    assert csv.mimetype == "text/csv"

@@ -11,8 +11,9 @@ from typing import Any
 import orjson
 
 MIMETYPES = {"json": "application/json", "csv": "text/csv", "ndjson": "application/x-ndjson"}
-FORMAT_FOR_ACCEPT = {"text/csv": "csv", "application/x-ndjson": "ndjson",
-                     "application/ndjson": "ndjson", "application/json": "json"}
+# JSON first: best_match breaks ties by this order, so "*/*" (curl's default) means JSON.
+FORMAT_FOR_ACCEPT = {"application/json": "json", "text/csv": "csv",
+                     "application/x-ndjson": "ndjson", "application/ndjson": "ndjson"}
 STREAM_CHUNK_ROWS = 5000
 
 
