@@ -17,14 +17,11 @@ from tsapi.errors import ApiError, InvalidInput, NotFound, field_error
 from tsapi.fill import fill_rows
 from tsapi.formats import MIMETYPES, Rendered, render_rows, stream_rows
 from tsapi.store import database
+from tsapi.store.buckets import BucketQuery, bucket_starts, fetch_buckets, last_before
 from tsapi.store.catalog import Metric, get_metric
 from tsapi.store.queries import (
-    BucketQuery,
     RawQuery,
     Selection,
-    bucket_starts,
-    fetch_buckets,
-    last_before,
     raw_json,
     raw_key_at,
     raw_statement,

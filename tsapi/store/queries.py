@@ -1,4 +1,4 @@
-"""Reading points back: raw ranges and time-bucketed aggregates, on TimescaleDB or plain PG."""
+"""Reading points back: which series, and raw ranges (aggregates are in store.buckets)."""
 
 from __future__ import annotations
 
@@ -9,33 +9,20 @@ from datetime import datetime
 from sqlalchemy import (
     INTEGER,
     Connection,
-    DateTime,
     Select,
     Text,
-    bindparam,
     case,
     cast,
-    distinct,
-    extract,
     func,
     literal,
     select,
     tuple_,
 )
-from sqlalchemy.dialects.postgresql import INTERVAL, aggregate_order_by
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.sql import ColumnElement
 
-from tsapi.aggregations import Aggregation
-from tsapi.intervals import BucketInterval
 from tsapi.store.catalog import Metric
-from tsapi.store.engine import StorageInfo
 from tsapi.store.schema import points, series
-
-# time_bucket's default origin (a Monday); date_bin uses the same so that both kinds of
-# database put bucket edges in the same places.
-BUCKET_ORIGIN = datetime.fromisoformat("2000-01-03T00:00:00")
-MONTH_ORIGIN_YEAR = 2000
-TS = DateTime(timezone=True)
 
 
 @dataclass(frozen=True)
@@ -71,56 +58,20 @@ class RawQuery:
     group_by: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class BucketQuery:
-    selection: Selection
-    start: datetime
-    end: datetime
-    aggregation: Aggregation
-    interval: BucketInterval | None = None
-    timezone: str | None = None
-    group_by: tuple[str, ...] = ()
-
-
 def use_timezone(conn: Connection, timezone: str | None) -> None:
     """Make this transaction render and step times in `timezone` (a validated IANA name)."""
     if timezone:
         conn.execute(select(func.set_config("TimeZone", timezone, True)))
 
 
-def bucket_expression(
-    storage: StorageInfo,
-    interval: BucketInterval,
-    time_col: ColumnElement,
-    timezone: str | None = None,
-) -> ColumnElement:
-    """The bucket start for each point, as TimescaleDB's time_bucket computes it."""
-    width = cast(bindparam("bucket_width", str(interval)), INTERVAL)
-    if storage.timescaledb:
-        if timezone:
-            return func.time_bucket(width, time_col, bindparam("bucket_tz", timezone))
-        return func.time_bucket(width, time_col)
-    zone = bindparam("bucket_tz", timezone or "UTC")
-    local = func.timezone(zone, time_col)  # wall-clock time in the zone, as timestamp
-    if not interval.is_monthly:
-        origin = bindparam("bucket_origin", BUCKET_ORIGIN, type_=DateTime(timezone=False))
-        return func.timezone(zone, func.date_bin(width, local, origin))
-    # date_bin cannot bin by months: truncate to the month, then step back to the bucket's
-    # first month, counting months from January 2000 as time_bucket does.
-    index = (extract("year", local) - MONTH_ORIGIN_YEAR) * 12 + extract("month", local) - 1
-    n = bindparam("bucket_months", interval.months)
-    offset = cast(func.mod(func.mod(cast(index, INTEGER), n) + n, n), INTEGER)
-    return func.timezone(zone, func.date_trunc("month", local) - func.make_interval(0, offset))
-
-
-def _group_columns(group_by: tuple[str, ...]) -> list[ColumnElement]:
+def group_columns(group_by: tuple[str, ...]) -> list[ColumnElement]:
     return [series.c.tags[key].astext.label(f"g{i}") for i, key in enumerate(group_by)]
 
 
 def raw_statement(q: RawQuery) -> Select:
     """Rows of (time, value, series id, *group values), in the order they are returned."""
     sel = q.selection
-    groups = _group_columns(q.group_by)
+    groups = group_columns(q.group_by)
     stmt = select(points.c.time, sel.value_column, points.c.series_id, *groups).where(
         points.c.series_id.in_(sel.series_ids()),
         points.c.time >= q.start,
@@ -212,127 +163,3 @@ def raw_key_at(conn: Connection, q: RawQuery, offset: int) -> tuple[datetime, in
     return row[0], row[2]
 
 
-def _aggregate(q: BucketQuery, value, time_col, storage: StorageInfo):
-    agg = q.aggregation
-    name = agg.name
-    if agg.percentile is not None:
-        return func.percentile_cont(agg.percentile).within_group(value)
-    if name in ("first", "last", "delta"):
-        first = (func.first(value, time_col) if storage.timescaledb
-                 else func.array_agg(aggregate_order_by(value, time_col))[1])
-        last = (func.last(value, time_col) if storage.timescaledb
-                else func.array_agg(aggregate_order_by(value, time_col.desc()))[1])
-        return {"first": first, "last": last, "delta": last - first}[name]
-    simple = {
-        "avg": func.avg, "sum": func.sum, "min": func.min, "max": func.max,
-        "count": func.count, "stddev": func.stddev_samp,
-    }
-    if name in simple:
-        return simple[name](value)
-    if name == "median":
-        return func.percentile_cont(0.5).within_group(value)
-    if name == "count_distinct":
-        return func.count(distinct(value))
-    raise ValueError(f"unknown aggregation {name}")  # the schema's allowlist prevents this
-
-
-def bucket_statement(storage: StorageInfo, q: BucketQuery) -> Select:
-    """Rows of (bucket start, *group values, value), ordered by groups then time."""
-    sel = q.selection
-    groups = _group_columns(q.group_by)
-    if q.aggregation.name in ("rate", "increase"):
-        return _counter_statement(storage, q, groups)
-    src = _source(q, sel.value_column, groups)
-    return _grouped(storage, q, src, _aggregate(q, src.c.value, src.c.time, storage))
-
-
-def _source(q: BucketQuery, value: ColumnElement, groups: list[ColumnElement]):
-    """The points in range of the selected series: (time, value, *group values)."""
-    source = select(points.c.time, value.label("value"), *groups).where(
-        points.c.series_id.in_(q.selection.series_ids()),
-        points.c.time >= q.start,
-        points.c.time < q.end,
-    )
-    if groups:
-        source = source.join(series, series.c.id == points.c.series_id)
-    return source.subquery("src")
-
-
-def _grouped(storage: StorageInfo, q: BucketQuery, src, value) -> Select:
-    group_cols = [src.c[f"g{i}"] for i in range(len(q.group_by))]
-    if q.interval is None:
-        # One row per group for the whole range, stamped with its start.
-        bucket = literal(q.start, TS).label("bucket")
-        stmt = select(bucket, *group_cols, value.label("value")).having(func.count() > 0)
-        if group_cols:
-            stmt = stmt.group_by(*group_cols)
-        return stmt.order_by(*[g.asc().nulls_first() for g in group_cols])
-    bucket = bucket_expression(storage, q.interval, src.c.time, q.timezone).label("bucket")
-    return (
-        select(bucket, *group_cols, value.label("value"))
-        .group_by(*group_cols, bucket)
-        .order_by(*[g.asc().nulls_first() for g in group_cols], bucket)
-    )
-
-
-def _counter_statement(storage: StorageInfo, q: BucketQuery, groups) -> Select:
-    """rate / increase: per series, each step from the previous point; a drop is a reset,
-    after which the counter counted up from zero to its new value."""
-    previous = func.lag(points.c.value_num).over(
-        partition_by=points.c.series_id, order_by=points.c.time)
-    step = case(
-        (previous.is_(None), None),
-        (points.c.value_num < previous, points.c.value_num),
-        else_=points.c.value_num - previous,
-    )
-    src = _source(q, step, groups)
-    increase = func.sum(src.c.value)
-    if q.aggregation.name == "increase":
-        return _grouped(storage, q, src, increase)
-    if q.interval is None:
-        seconds = (q.end - q.start).total_seconds()
-        return _grouped(storage, q, src, increase / literal(seconds))
-    # Per second of the bucket's own length (months and DST days differ in length).
-    stmt = _grouped(storage, q, src, increase)
-    inner = stmt.subquery("inc")
-    width = cast(bindparam("bucket_width", str(q.interval)), INTERVAL)
-    length = extract("epoch", (inner.c.bucket + width) - inner.c.bucket)
-    others = [c for c in inner.c if c.key not in ("bucket", "value")]
-    return select(inner.c.bucket, *others, (inner.c.value / length).label("value")).order_by(
-        *[c.asc().nulls_first() for c in others], inner.c.bucket)
-
-
-def fetch_buckets(conn: Connection, storage: StorageInfo, q: BucketQuery) -> list:
-    return conn.execute(bucket_statement(storage, q)).all()
-
-
-def bucket_starts(conn: Connection, storage: StorageInfo, q: BucketQuery) -> list[datetime]:
-    """Every bucket start in [start, end), computed by the same function as the buckets."""
-    assert q.interval is not None
-    width = cast(bindparam("bucket_width", str(q.interval)), INTERVAL)
-    first = bucket_expression(storage, q.interval, literal(q.start, TS), q.timezone)
-    last = bucket_expression(storage, q.interval, literal(q.end, TS) - func.make_interval(
-        0, 0, 0, 0, 0, 0, 0.000001), q.timezone)
-    stmt = select(func.generate_series(first, last, width))
-    return [r[0] for r in conn.execute(stmt)]
-
-
-def last_before(conn: Connection, q: BucketQuery) -> dict[tuple, tuple[datetime, float]]:
-    """Per group, the latest point before the range: the seed of previous/linear fill."""
-    sel = q.selection
-    latest = (
-        select(points.c.time, sel.value_column.label("value"))
-        .where(points.c.series_id == series.c.id, points.c.time < q.start)
-        .order_by(points.c.time.desc())
-        .limit(1)
-        .lateral("latest")
-    )
-    groups = _group_columns(q.group_by)
-    stmt = select(latest.c.time, latest.c.value, *groups).select_from(series).join(
-        latest, literal(True)).where(series.c.id.in_(sel.series_ids()))
-    seeds: dict[tuple, tuple[datetime, float]] = {}
-    for row in conn.execute(stmt):
-        key = tuple(row[2:])
-        if key not in seeds or row[0] > seeds[key][0]:
-            seeds[key] = (row[0], row[1])
-    return seeds
