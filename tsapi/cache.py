@@ -26,6 +26,7 @@ STATS_KEY = "tsapi:stats"
 # result computed before the clear could later be served under a recycled generation.
 GENERATION_PREFIX = "tsapi:gen:"
 CATALOG = "catalog"  # the generation of the metric list, bumped when ingest changes it
+EPOCH = "epoch"  # advanced after a failed bump: orphans every entry at once
 OUTAGE_PAUSE_SECONDS = 5.0
 
 
@@ -58,6 +59,7 @@ class ResponseCache:
         self._down_until = 0.0
         self._local_stats = {"hits": 0, "misses": 0}
         self._local_generations: dict[str, int] = {}
+        self._missed_bump = False
         self._lock = threading.Lock()
 
     # -- plumbing -------------------------------------------------------------------------
@@ -105,28 +107,44 @@ class ResponseCache:
     # write: no key scans and no invalidation races. Without Redis the counters are per
     # process, which is only exact for a single worker (documented in the README).
     def generations(self, names: list[str]) -> list[int] | None:
-        """Current generation of each name; None when Redis is unavailable (do not cache)."""
+        """The epoch, then each name's generation; None: do not use the cache now."""
         if not self.uses_redis:
-            return [self._local_generations.get(n, 0) for n in names]
-        found = self._guard(lambda: self.client.mget([GENERATION_PREFIX + n for n in names]))
+            return [0] + [self._local_generations.get(n, 0) for n in names]
+        if self._missed_bump and (not self._available() or not self._advance_epoch()):
+            return None
+        keys = [GENERATION_PREFIX + EPOCH] + [GENERATION_PREFIX + n for n in names]
+        found = self._guard(lambda: self.client.mget(keys))
         if found is None:
             return None
         return [int(v) if v is not None else 0 for v in found]
 
     def bump(self, names: list[str]) -> None:
+        """Called after a write commits. Never skipped: an entry must not outlive its data."""
         if not self.uses_redis:
             with self._lock:
                 for name in names:
                     self._local_generations[name] = self._local_generations.get(name, 0) + 1
             return
-
-        def incr_all():
+        try:
             pipe = self.client.pipeline(transaction=False)
             for name in names:
                 pipe.incr(GENERATION_PREFIX + name)
             pipe.execute()
+        except RedisError as exc:
+            # Which entries the write made stale is lost with the failed INCR: until the epoch
+            # (part of every key) has advanced, this worker does not use the cache at all.
+            self._failed(exc)
+            self._missed_bump = True
+            self._advance_epoch()  # at once if Redis answers again; else at the next lookup
 
-        self._guard(incr_all)
+    def _advance_epoch(self) -> bool:
+        try:
+            self.client.incr(GENERATION_PREFIX + EPOCH)
+        except RedisError as exc:
+            self._failed(exc)
+            return False
+        self._missed_bump = False
+        return True
 
     def _count(self, outcome: str) -> None:
         CACHE_LOOKUPS.labels("hit" if outcome == "hits" else "miss").inc()

@@ -20,7 +20,8 @@ def metric_list_body(prefix: str | None = None, limit: int | None = None) -> byt
     generation = cache.generations([CATALOG])
     key = None
     if generation is not None:
-        key = f"metrics:list:{generation[0]}:{orjson.dumps([prefix, limit]).decode()}"
+        stamp = ".".join(map(str, generation))
+        key = f"metrics:list:{stamp}:{orjson.dumps([prefix, limit]).decode()}"
         body = cache.get(key)
         if body is not None:
             return body
