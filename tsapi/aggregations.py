@@ -42,3 +42,12 @@ def parse_aggregation(raw: str) -> Aggregation:
         if 0 < value < 100:
             return Aggregation(raw, percentile=value / 100)
     raise ValueError(f"must be one of {DESCRIPTION}")
+
+
+# Aggregates that are one of the values aggregated, or lie among them: a point's own value is
+# a fair stand-in (the seed of fill previous/linear). Counts, sums and rates are not.
+VALUE_LIKE = frozenset({"avg", "min", "max", "first", "last", "median"})
+
+
+def keeps_values(aggregation: Aggregation) -> bool:
+    return aggregation.name in VALUE_LIKE or aggregation.percentile is not None

@@ -80,7 +80,10 @@ def _number(cell: str) -> Any:
         return None
     stripped = cell.strip()
     if _INTEGER.fullmatch(stripped):
-        return int(stripped)
+        try:
+            return int(stripped)
+        except ValueError:  # beyond Python's 4,300-digit limit: the validator refuses inf
+            return float(stripped)
     if _NUMBER.fullmatch(stripped):
         return float(stripped)
     return cell

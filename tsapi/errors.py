@@ -8,6 +8,7 @@ from http import HTTPStatus
 from typing import Any
 
 import orjson
+import psycopg2
 from flask import Flask, Response
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -142,8 +143,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(PoolTimeoutError)
+    @app.errorhandler(psycopg2.OperationalError)  # from COPY, which runs on the raw cursor
     def _database_unavailable(exc: Exception) -> Response:
-        if getattr(getattr(exc, "orig", None), "pgcode", None) == QUERY_CANCELED:
+        if getattr(getattr(exc, "orig", None) or exc, "pgcode", None) == QUERY_CANCELED:
             return problem_response(
                 503, "The query took longer than the server's time limit "
                 "(TSAPI_DB_STATEMENT_TIMEOUT_MS); narrow the range or aggregate over longer "

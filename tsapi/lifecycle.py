@@ -7,6 +7,8 @@ from tsapi.store.lifecycle import delete_metric
 
 
 def delete_metric_named(name: str) -> None:
+    if "\x00" in name:  # no metric is named so; PostgreSQL cannot even bind it
+        raise NotFound(f"Metric '{name}' not found")
     with database().engine.begin() as conn:
         found = delete_metric(conn, name)
     if not found:

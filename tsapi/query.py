@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 from flask import current_app
 
+from tsapi import aggregations
 from tsapi.cache import response_cache
 from tsapi.errors import ApiError, InvalidInput, NotFound, field_error
 from tsapi.fill import fill_rows
@@ -63,7 +64,9 @@ def _compute(args: dict[str, Any], names: list[str], fmt: str) -> Rendered:
     multi = "metrics" in args
     group_by = tuple(args.get("group_by") or ())
     rows: list[dict[str, Any]] = []
-    with db.engine.connect() as conn:
+    # One snapshot for all of a request's statements: a page and the cursor after it, or
+    # buckets and their fill seeds, must not see different data.
+    with db.engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
         use_timezone(conn, args.get("timezone"))
         if args.get("aggregation") is None:
             return _raw_page(conn, args, _resolve(conn, names, None), group_by, multi, fmt)
@@ -160,10 +163,20 @@ def _buckets(conn, storage, args, selection: Selection, group_by) -> list[dict]:
     q = BucketQuery(selection, args["start_time"], args["end_time"], args["aggregation"],
                     args.get("interval") if args.get("aggregation") else None,
                     args.get("timezone"), group_by)
-    found = [tuple(r) for r in fetch_buckets(conn, storage, q)]
     mode = args.get("fill", "none")
+    aggregation = q.aggregation
+    text_results = selection.metric.value_type == "string" and aggregation.name in (
+        "first", "last")
+    if text_results and mode in ("zero", "linear"):
+        raise ApiError(f"fill '{mode}' needs numbers; '{aggregation.name}' of metric "
+                       f"'{selection.metric.name}' gives strings (use null or previous)",
+                       status=400)
+    found = [tuple(r) for r in fetch_buckets(conn, storage, q)]
     if mode != "none" and q.interval is not None:
-        seeds = last_before(conn, q) if mode in ("previous", "linear") else {}
+        # A point's own value only stands in for a bucket whose aggregate is such a value
+        # (an average, a percentile, a first...), never for a count, a sum or a rate.
+        seeded = mode in ("previous", "linear") and aggregations.keeps_values(aggregation)
+        seeds = last_before(conn, q) if seeded else {}
         found = fill_rows(found, bucket_starts(conn, storage, q), mode, seeds)
     rows = []
     for r in found:
@@ -269,6 +282,12 @@ def _cache_key(args: dict[str, Any], names: list[str], fmt: str, cache) -> str |
 
 
 def _check_bucket_count(args: dict[str, Any], interval) -> None:
+    # Buckets are aligned to 2000: a long one can start years before start_time.
+    if interval.approx_seconds() * 2 > (args["start_time"] - datetime(1, 1, 3, tzinfo=UTC)) \
+            .total_seconds():
+        raise InvalidInput(
+            f"Buckets of {interval} would start before year 1; use a shorter interval",
+            errors=[field_error("interval", "reaches before year 1 from this start_time")])
     limit = current_app.config["TSAPI_MAX_QUERY_BUCKETS"]
     span = (args["end_time"] - args["start_time"]).total_seconds()
     buckets = span / interval.approx_seconds()

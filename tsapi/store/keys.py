@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -49,9 +50,13 @@ def create_key(conn: Connection, name: str, scopes: set[str]) -> tuple[ApiKey, s
     return ApiKey(key_id, name, frozenset(scopes)), token
 
 
+# Tokens are made of these; anything else (a NUL, say) is no token, not a database error.
+_TOKEN_CHARS = re.compile(r"[A-Za-z0-9_-]+")
+
+
 def find_key(conn: Connection, token: str) -> ApiKey | None:
     """The live key this token belongs to, or None (unknown, malformed or revoked alike)."""
-    if not token.startswith(TOKEN_PREFIX):
+    if not token.startswith(TOKEN_PREFIX) or not _TOKEN_CHARS.fullmatch(token):
         return None
     prefix, _, secret = token[len(TOKEN_PREFIX):].partition("_")
     if not prefix or not secret:

@@ -121,6 +121,9 @@ def apply_retention(
     """
     report = RetentionReport()
     with conn_factory() as conn:
+        # A maintenance job, not a request: deleting months of rows may take longer than the
+        # request time limit (TSAPI_DB_STATEMENT_TIMEOUT_MS) the engine sets on sessions.
+        conn.execute(select(func.set_config("statement_timeout", "0", True)))
         ids = _metric_ids(conn, sorted(per_metric))
         overridden = list(ids.values())
         affected = set()

@@ -6,6 +6,7 @@ import io
 import logging
 from dataclasses import dataclass
 
+import psycopg2
 from psycopg2 import errors as pg_errors
 from sqlalchemy import (
     BigInteger,
@@ -82,14 +83,16 @@ def write_batch(engine: Engine, batch: PointBatch, cache: SeriesCache) -> WriteR
             if attempt == MAX_ATTEMPTS:
                 raise
             cache.clear()
-        except DBAPIError as exc:
+        except (DBAPIError, psycopg2.Error) as exc:
             # Concurrent batches touching the same rows may deadlock despite ordered locking
             # (index pages, hypertable chunk creation); the database picks a victim: retry it.
+            # COPY runs on the raw cursor, so its errors arrive as psycopg2's own.
+            cause = getattr(exc, "orig", exc)
             if attempt == MAX_ATTEMPTS or not isinstance(
-                exc.orig, pg_errors.DeadlockDetected | pg_errors.SerializationFailure
+                cause, pg_errors.DeadlockDetected | pg_errors.SerializationFailure
             ):
                 raise
-            log.info("ingest retry %d after %s", attempt, type(exc.orig).__name__)
+            log.info("ingest retry %d after %s", attempt, type(cause).__name__)
     raise AssertionError("unreachable")
 
 

@@ -13,7 +13,9 @@ class MetricSchema(ma.Schema):
 
 
 class MetricListArgs(ma.Schema):
-    prefix = ma.fields.String(validate=ma.validate.Length(min=1, max=255),
+    prefix = ma.fields.String(validate=[ma.validate.Length(min=1, max=255),
+                                        ma.validate.Regexp(r"^[^\x00]*$",
+                                                           error="must not contain NUL")],
                               metadata={"description": "Only names starting with this"})
     limit = ma.fields.Integer(validate=ma.validate.Range(min=1, max=100_000))
 
@@ -32,8 +34,8 @@ class TagValuesSchema(ma.Schema):
 
 class LatestArgs(ma.Schema):
     tag = ma.fields.List(
-        ma.fields.String(validate=ma.validate.Regexp(r"^[^=]+=.*$",
-                                                     error="must be key=value")),
+        ma.fields.String(validate=ma.validate.Regexp(r"^[^=\x00]+=[^\x00]*$",
+                                                     error="must be key=value, without NUL")),
         metadata={"description": "Tag filter as key=value; repeat for several keys",
                   "example": ["device=b8:27:eb:bf:9d:51"]},
     )

@@ -1,6 +1,6 @@
 """Schemas of /query."""
 
-from datetime import UTC
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import marshmallow as ma
@@ -11,6 +11,10 @@ from tsapi.formats import MIMETYPES
 from tsapi.intervals import IntervalError, parse_interval
 
 MAX_METRICS = 20
+TIME_FLOOR = datetime(1, 1, 3, tzinfo=UTC)
+TIME_CEILING = datetime(9999, 12, 29, tzinfo=UTC)
+# PostgreSQL text cannot hold U+0000: such a name can match nothing, and cannot be bound.
+NO_NUL = ma.validate.Regexp(r"^[^\x00]*$", error="must not contain the NUL character")
 MAX_GROUP_BY = 8
 
 
@@ -65,14 +69,18 @@ class TagFilterField(ma.fields.Field):
             else:
                 raise ma.ValidationError(
                     f"tag '{key[:64]}' must be a string or a non-empty list of strings")
+        texts = [k for k in out] + [v for vals in out.values()
+                                    for v in ((vals,) if isinstance(vals, str) else vals)]
+        if any("\x00" in text for text in texts):
+            raise ma.ValidationError("tags must not contain the NUL character")
         return out
 
 
 class QueryRequestSchema(ma.Schema):
     metric = ma.fields.String(
-        validate=ma.validate.Length(min=1), metadata={"example": "temperature"})
+        validate=[ma.validate.Length(min=1), NO_NUL], metadata={"example": "temperature"})
     metrics = ma.fields.List(
-        ma.fields.String(validate=ma.validate.Length(min=1)),
+        ma.fields.String(validate=[ma.validate.Length(min=1), NO_NUL]),
         validate=ma.validate.Length(min=1, max=MAX_METRICS),
         metadata={"description": "Several metrics, same range and options; rows carry "
                   "`metric`. Give `metric` or `metrics`."},
@@ -102,7 +110,7 @@ class QueryRequestSchema(ma.Schema):
                   "list for any of"},
     )
     group_by = ma.fields.List(
-        ma.fields.String(validate=ma.validate.Length(min=1, max=128)),
+        ma.fields.String(validate=[ma.validate.Length(min=1, max=128), NO_NUL]),
         validate=ma.validate.Length(max=MAX_GROUP_BY),
         metadata={"example": ["device"],
                   "description": "Tag keys; each row then carries its `tags`, rows ordered by "
@@ -156,7 +164,18 @@ class QueryRequestSchema(ma.Schema):
     @ma.post_load
     def _to_utc(self, data, **kwargs):
         for key in ("start_time", "end_time"):
-            data[key] = data[key].astimezone(UTC)
+            try:
+                data[key] = data[key].astimezone(UTC)
+            except OverflowError:
+                raise ma.ValidationError("is outside years 1 to 9999 in UTC",
+                                         field_name=key) from None
+            # Shown in another zone, or rounded down to a bucket start, a time within two
+            # days of the ends of years 1-9999 can leave what Python and psycopg2 represent.
+            shifted = "timezone" in data or "interval" in data
+            if shifted and not TIME_FLOOR <= data[key] <= TIME_CEILING:
+                raise ma.ValidationError(
+                    f"must lie between {TIME_FLOOR:%Y-%m-%d} and {TIME_CEILING:%Y-%m-%d} "
+                    "with a timezone or an interval", field_name=key)
         return data
 
 
