@@ -39,6 +39,15 @@ def redis_server():
     server.cleanup()
 
 
+@pytest.fixture
+def own_redis():
+    """A Redis of the test's own, for tests that stop and restart it."""
+    server = RedisServer()
+    server.start()
+    yield server
+    server.cleanup()
+
+
 def migrate(url: str, timescaledb: str, revision: str = "head") -> None:
     config = alembic_config(url, timescaledb)
     config.attributes["configure_logger"] = False

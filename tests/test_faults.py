@@ -1,22 +1,13 @@
 """Real outages: the test stops and restarts the PostgreSQL and Redis processes it owns."""
 
-import pytest
 from conftest import migrate
 from helpers import ingest, point, query
-from services import PostgresServer, RedisServer
+from services import PostgresServer
 
 from tsapi import create_app
 
 T0 = "2024-03-01T00:00:00Z"
 T1 = "2024-03-02T00:00:00Z"
-
-
-@pytest.fixture
-def own_redis():
-    server = RedisServer()
-    server.start()
-    yield server
-    server.cleanup()
 
 
 def test_redis_down_everything_but_cache_info_still_works(database_urls, own_redis):

@@ -2,7 +2,6 @@
 
 import pytest
 from helpers import assert_problem, point
-from services import RedisServer
 
 from tsapi.store import database
 from tsapi.store.keys import create_key
@@ -68,14 +67,6 @@ def test_a_malformed_limit_is_refused_at_start_up(make_app):
 
     with pytest.raises(ConfigError, match="TSAPI_RATE_LIMIT_READ"):
         limited(make_app, TSAPI_RATE_LIMIT_READ="lots")
-
-
-@pytest.fixture
-def own_redis():
-    server = RedisServer()
-    server.start()
-    yield server
-    server.cleanup()
 
 
 @pytest.mark.parametrize("backend", ["timescaledb"], indirect=True)

@@ -212,6 +212,11 @@ class Server:
     def peak_mb(self) -> dict[int, float]:
         return {pid: _status_kb(pid, "VmHWM") / 1024 for pid in self.workers()}
 
+    def peak_growth_mb(self, before: dict[int, float]) -> float:
+        """The largest growth of any worker's peak RSS since `before` (from rss_mb)."""
+        peaks = self.peak_mb()
+        return max(peaks[pid] - before.get(pid, peaks[pid]) for pid in peaks)
+
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=60)
@@ -377,8 +382,7 @@ def main() -> int:
         status, payload = request(args.port, "POST", "/ingest", body)
         if status != 200:
             raise SystemExit(f"100k batch failed: {status} {payload[:300]!r}")
-        peaks = server.peak_mb()
-        growth = max(peaks[pid] - before.get(pid, peaks[pid]) for pid in peaks)
+        growth = server.peak_growth_mb(before)
         json_cpu, lp_cpu = decode_rates(data(args.rows), 5000)
     finally:
         if server:

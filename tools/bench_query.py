@@ -72,15 +72,9 @@ def baseline_sql(url: str, body: dict, rendering: bool = False) -> str:
     from tsapi import create_app
     from tsapi.aggregations import parse_aggregation
     from tsapi.intervals import parse_interval
+    from tsapi.store.buckets import BucketQuery, bucket_statement
     from tsapi.store.catalog import get_metric
-    from tsapi.store.queries import (
-        BucketQuery,
-        RawQuery,
-        Selection,
-        bucket_statement,
-        raw_json_statement,
-        raw_statement,
-    )
+    from tsapi.store.queries import RawQuery, Selection, raw_json_statement, raw_statement
 
     app = create_app({"DATABASE_URL": url, "TSAPI_AUTH": "off"})
     db = app.extensions["tsapi.db"]
@@ -194,11 +188,10 @@ def main() -> int:
         start = time.perf_counter()
         status, data = request(args.port, "POST", "/query", body)
         export_seconds = time.perf_counter() - start
-        peaks = server.peak_mb()
+        growth = server.peak_growth_mb(before)
         if status != 200:
             raise SystemExit(f"export failed: {status} {data[:300]!r}")
         export_rows = data.count(b"\n") - 1
-        growth = max(peaks[pid] - before.get(pid, peaks[pid]) for pid in peaks)
     finally:
         if server:
             server.stop()
