@@ -103,6 +103,22 @@ def make_app(database_urls, redis_server, backend):
 
 
 @pytest.fixture
+def clients_by_backend(database_urls, redis_server):
+    """A client on each backend at once, on emptied tables, each with a Redis database of
+    its own: for tests that compare the two backends' answers."""
+    clients, apps = {}, []
+    for n, (backend, url) in enumerate(sorted(database_urls.items()), start=1):
+        reset_state(url, redis_server.url(n))
+        app = create_app({"TESTING": True, "DATABASE_URL": url,
+                          "REDIS_URL": redis_server.url(n), **OPEN_ACCESS})
+        apps.append(app)
+        clients[backend] = app.test_client()
+    yield clients
+    for app in apps:
+        app.extensions["tsapi.db"].dispose()
+
+
+@pytest.fixture
 def app(make_app):
     return make_app()
 

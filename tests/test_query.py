@@ -7,8 +7,6 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import redis
-import sqlalchemy as sa
 from helpers import (
     assert_problem,
     error_fields,
@@ -21,8 +19,6 @@ from helpers import (
     rows_as_pairs,
     utc,
 )
-
-from tsapi import create_app
 
 START = "2024-03-10T00:00:00Z"
 END = "2024-03-11T00:00:00Z"
@@ -275,25 +271,6 @@ def test_buckets_are_clipped_to_the_range(client):
 
 
 # --- both backends give identical answers ---------------------------------------------------
-
-
-@pytest.fixture
-def clients_by_backend(database_urls, redis_server):
-    """An app on each backend, on emptied tables, each with a Redis database of its own."""
-    clients, apps = {}, []
-    for n, (backend, url) in enumerate(sorted(database_urls.items()), start=1):
-        engine = sa.create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(sa.text("TRUNCATE points, series, metrics"))
-        engine.dispose()
-        redis_url = redis_server.url(n)
-        redis.Redis.from_url(redis_url).flushdb()
-        app = create_app({"TESTING": True, "DATABASE_URL": url, "REDIS_URL": redis_url})
-        apps.append(app)
-        clients[backend] = app.test_client()
-    yield clients
-    for app in apps:
-        app.extensions["tsapi.db"].dispose()
 
 
 CROSS_DAYS = [datetime(1999, 12, 30, tzinfo=UTC), datetime(2000, 1, 1, tzinfo=UTC),

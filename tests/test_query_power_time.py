@@ -9,8 +9,6 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-import redis
-import sqlalchemy as sa
 from helpers import (
     assert_problem,
     assert_tags_then_time_order,
@@ -27,8 +25,6 @@ from helpers import (
     reference_aggregate,
 )
 from helpers import time_value_pairs as pairs
-
-from tsapi import create_app
 
 T0 = datetime(2024, 3, 10, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -325,25 +321,6 @@ def test_fill_without_aggregation_and_interval_or_unknown_is_422_naming_fill(cli
 
 
 # --- both backends give identical answers in time zones ---------------------------------------
-
-
-@pytest.fixture
-def clients_by_backend(database_urls, redis_server):
-    """An app on each backend, on emptied tables, each with a Redis database of its own."""
-    clients, apps = {}, []
-    for n, (backend, url) in enumerate(sorted(database_urls.items()), start=1):
-        engine = sa.create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(sa.text("TRUNCATE points, series, metrics"))
-        engine.dispose()
-        redis.Redis.from_url(redis_server.url(n)).flushdb()
-        app = create_app({"TESTING": True, "DATABASE_URL": url,
-                          "REDIS_URL": redis_server.url(n)})
-        apps.append(app)
-        clients[backend] = app.test_client()
-    yield clients
-    for app in apps:
-        app.extensions["tsapi.db"].dispose()
 
 
 DST_WINDOWS = [(datetime(2024, 3, 24, 12, tzinfo=UTC), datetime(2024, 4, 4, tzinfo=UTC)),
