@@ -99,7 +99,7 @@ def make_app(database_urls, redis_server, backend):
     reset_state(database_urls[backend], redis_server.url())
     yield build
     for app in apps:
-        app.extensions["tsapi.db"].dispose()
+        app.extensions["tsapi"].db.dispose()
 
 
 @pytest.fixture
@@ -115,7 +115,7 @@ def clients_by_backend(database_urls, redis_server):
         clients[backend] = app.test_client()
     yield clients
     for app in apps:
-        app.extensions["tsapi.db"].dispose()
+        app.extensions["tsapi"].db.dispose()
 
 
 @pytest.fixture

@@ -7,8 +7,7 @@ import pytest
 import sqlalchemy as sa
 from helpers import assert_problem, point
 
-from tsapi.auth import OPEN_BLUEPRINTS, SCOPE_ATTRIBUTE
-from tsapi.store import database
+from tsapi.api.auth import OPEN_BLUEPRINTS, SCOPE_ATTRIBUTE
 from tsapi.store.keys import create_key
 
 T0 = "2024-05-01T00:00:00Z"
@@ -41,7 +40,7 @@ def secure_app(make_app):
 def tokens(secure_app):
     """One token per kind of key, and the guarded metric holding one point."""
     made = {}
-    with secure_app.app_context(), database().engine.begin() as conn:
+    with secure_app.extensions["tsapi"].db.engine.begin() as conn:
         for kind in GRANTS:
             scopes = set(kind.split("+"))
             made[kind] = create_key(conn, f"key-{kind}", scopes)[1]

@@ -14,7 +14,7 @@ def test_a_failed_bump_orphans_every_cached_entry(make_app, monkeypatch):
         {"time": "2024-01-01T00:00:00+00:00", "value": 1.0}]  # now cached
 
     # One Redis call of the writer fails: the one that bumps the metric's generation.
-    cache = writer.extensions["tsapi.cache"]
+    cache = writer.extensions["tsapi"].cache
     real_pipeline = cache.client.pipeline
     calls = []
 

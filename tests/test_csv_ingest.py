@@ -25,7 +25,7 @@ def rows(client, metric):
 
 
 def series_tags(app) -> set[tuple[str, tuple]]:
-    with app.extensions["tsapi.db"].engine.connect() as conn:
+    with app.extensions["tsapi"].db.engine.connect() as conn:
         result = conn.execute(sa.text(
             "SELECT m.name, s.tags FROM series s JOIN metrics m ON m.id = s.metric_id"))
         return {(name, tuple(sorted(tags.items()))) for name, tags in result}

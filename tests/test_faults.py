@@ -41,7 +41,7 @@ def test_redis_down_everything_but_cache_info_still_works(database_urls, own_red
     # Back up: the outage pause ends at the next health check, and the cache serves again.
     assert client.get("/health").get_json()["status"] == "healthy"
     assert client.get("/cache/info").get_json()["status"] == "connected"
-    app.extensions["tsapi.db"].dispose()
+    app.extensions["tsapi"].db.dispose()
 
 
 def test_database_down_gives_503_and_recovers_without_restart(redis_server):
@@ -71,6 +71,6 @@ def test_database_down_gives_503_and_recovers_without_restart(redis_server):
         assert client.get("/health").status_code == 200
         rows = query(client, metric="outage_metric", start_time=T0, end_time=T1)
         assert rows == [{"time": "2024-03-01T00:00:00+00:00", "value": 1.0}]
-        app.extensions["tsapi.db"].dispose()
+        app.extensions["tsapi"].db.dispose()
     finally:
         server.cleanup()

@@ -10,8 +10,8 @@ import orjson
 import pytest
 from helpers import assert_problem, error_fields, ingest, point, post_raw, query
 
+from tsapi.formats.validation import MAX_STRING_VALUE
 from tsapi.store.writer import SMALL_BATCH
-from tsapi.validation import MAX_STRING_VALUE
 
 EARLIEST = "0001-01-01T00:00:00Z"
 LATEST = "9999-12-31T23:59:59.999999Z"  # query ranges end here, exclusive

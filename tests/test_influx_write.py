@@ -31,7 +31,7 @@ def rows(client, metric, start=DAY_START, end=DAY_END):
 
 def stored_series(app) -> set[tuple[str, tuple]]:
     """(metric, sorted tag pairs) of every stored series, read from the database itself."""
-    engine = app.extensions["tsapi.db"].engine
+    engine = app.extensions["tsapi"].db.engine
     with engine.connect() as conn:
         result = conn.execute(sa.text(
             "SELECT m.name, s.tags FROM series s JOIN metrics m ON m.id = s.metric_id"))

@@ -27,7 +27,7 @@ def count(client, metric, **extra):
 
 
 def db_scalar(app, sql):
-    with app.extensions["tsapi.db"].engine.connect() as conn:
+    with app.extensions["tsapi"].db.engine.connect() as conn:
         return conn.execute(sa.text(sql)).scalar()
 
 

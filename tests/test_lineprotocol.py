@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tsapi.lineprotocol import parse
+from tsapi.formats.line_protocol import parse
 
 
 def one(text: str):

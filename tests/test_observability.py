@@ -9,7 +9,7 @@ import pytest
 from gunicorn_server import GunicornServer
 from helpers import ingest, point
 
-from tsapi.logs import JsonFormatter
+from tsapi.api.logs import JsonFormatter
 
 
 @pytest.fixture
@@ -90,14 +90,14 @@ def test_each_request_logs_one_json_access_line_with_its_id(client, log_lines):
 
 
 def test_lines_logged_inside_a_request_carry_its_id(client, log_lines):
-    logging.getLogger("tsapi.cache").warning("something inside")  # outside: no id
+    logging.getLogger("tsapi.services.response_cache").warning("something inside")  # outside: no id
     with client.application.test_request_context(headers={"X-Request-ID": "inner-1"}):
         client.application.preprocess_request()
-        logging.getLogger("tsapi.cache").warning("something inside")
+        logging.getLogger("tsapi.services.response_cache").warning("something inside")
     outside, inside = [line for line in log_lines() if line["message"] == "something inside"]
     assert "request_id" not in outside
     assert inside["request_id"] == "inner-1"
-    assert inside["level"] == "WARNING" and inside["logger"] == "tsapi.cache"
+    assert inside["level"] == "WARNING" and inside["logger"] == "tsapi.services.response_cache"
 
 
 def test_an_unexpected_error_is_logged_as_json_with_its_traceback(make_app, log_lines):

@@ -3,7 +3,6 @@
 import pytest
 from helpers import assert_problem, point
 
-from tsapi.store import database
 from tsapi.store.keys import create_key
 
 
@@ -42,7 +41,7 @@ def test_open_endpoints_are_never_limited(make_app):
 
 def test_each_key_has_its_own_budget(make_app):
     app = limited(make_app, TSAPI_AUTH="required")
-    with app.app_context(), database().engine.begin() as conn:
+    with app.extensions["tsapi"].db.engine.begin() as conn:
         first = create_key(conn, "first", {"read"})[1]
         second = create_key(conn, "second", {"read"})[1]
     client = app.test_client()

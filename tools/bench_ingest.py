@@ -38,8 +38,8 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 import telemetry  # noqa: E402
 
-from tsapi.influx import line_protocol_batch  # noqa: E402
-from tsapi.validation import validate_points  # noqa: E402
+from tsapi.formats.validation import validate_points  # noqa: E402
+from tsapi.services.line_protocol_write import line_protocol_batch  # noqa: E402
 
 NEW_SERIES_EVERY = 97  # one row in 97 carries a device never seen before: new series mid-run
 

@@ -43,11 +43,11 @@ DEVICE = "b8:27:eb:bf:9d:51"
 def load(url: str, rows: int) -> int:
     """Store the telemetry set with tsapi's writer (not timed: this is set-up)."""
     from tsapi import create_app
+    from tsapi.formats.validation import validate_points
     from tsapi.store.writer import write_batch
-    from tsapi.validation import validate_points
 
     app = create_app({"DATABASE_URL": url, "TSAPI_AUTH": "off"})
-    db = app.extensions["tsapi.db"]
+    db = app.extensions["tsapi"].db
     total, batch = 0, []
     for row in telemetry.generate_rows(rows, telemetry.DEFAULT_SEED, telemetry.DEFAULT_START,
                                        telemetry.DEFAULT_DAYS):
@@ -70,14 +70,14 @@ def baseline_sql(url: str, body: dict, rendering: bool = False) -> str:
     the rows as JSON text in the database.
     """
     from tsapi import create_app
-    from tsapi.aggregations import parse_aggregation
-    from tsapi.intervals import parse_interval
+    from tsapi.formats.aggregations import parse_aggregation
+    from tsapi.formats.intervals import parse_interval
     from tsapi.store.buckets import BucketQuery, bucket_statement
     from tsapi.store.catalog import get_metric
     from tsapi.store.queries import RawQuery, Selection, raw_json_statement, raw_statement
 
     app = create_app({"DATABASE_URL": url, "TSAPI_AUTH": "off"})
-    db = app.extensions["tsapi.db"]
+    db = app.extensions["tsapi"].db
     start = datetime.fromisoformat(body["start_time"]).astimezone(UTC)
     end = datetime.fromisoformat(body["end_time"]).astimezone(UTC)
     with db.engine.connect() as conn:

@@ -1,6 +1,6 @@
 """Synthetic Environmental Sensor Telemetry: a deterministic generator of the original's shape.
 
-The CSV shape and the row -> points mapping live in tsapi.telemetry (the server's
+The CSV shape and the row -> points mapping live in tsapi.formats.telemetry (the server's
 `tsapi load-sample` uses them too) and are re-exported here for the tools.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO
 
-from tsapi.telemetry import (  # noqa: F401  (re-exported for the tools and their tests)
+from tsapi.formats.telemetry import (  # noqa: F401  (re-exported for the tools and their tests)
     COLUMNS,
     HEADER_LINE,
     METRIC_COLUMNS,

@@ -1,43 +1,27 @@
-"""tsapi: a small, fast time-series storage and query API."""
+"""tsapi: a small, fast time-series storage and query API.
+
+The layers, outermost first (tsapi.api is the only one that knows HTTP; see the README's
+Architecture section): cli, api -> services -> store -> formats; errors and config below all.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
+if TYPE_CHECKING:
+    from flask import Flask
 
-__version__ = "0.1.0"
+from tsapi.version import __version__
+
+__all__ = ["__version__", "create_app"]
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app: defaults, then the environment, then `config` (tests pass a mapping)."""
-    from tsapi.auth import init_auth
-    from tsapi.cache import init_cache
+    """Build the Flask app (tsapi.api.app) with the `tsapi` commands (tsapi.cli) on app.cli."""
+    from tsapi.api.app import create_app as build
     from tsapi.cli import register_commands
-    from tsapi.config import load_config
-    from tsapi.errors import register_error_handlers
-    from tsapi.logs import configure_logging
-    from tsapi.monitoring import init_monitoring
-    from tsapi.openapi import init_api
-    from tsapi.ratelimits import init_rate_limits
-    from tsapi.resources import register_resources
-    from tsapi.store.engine import Database
 
-    app = Flask(__name__)
-    app.config.update(load_config(config))
-    app.config["MAX_CONTENT_LENGTH"] = app.config["TSAPI_MAX_BODY_BYTES"]
-    configure_logging(app)
-    init_monitoring(app)
-    app.extensions["tsapi.db"] = Database(
-        app.config["DATABASE_URL"],
-        pool_size=app.config["TSAPI_DB_POOL_SIZE"],
-        statement_timeout_ms=app.config["TSAPI_DB_STATEMENT_TIMEOUT_MS"],
-    )
-    init_cache(app)
-    register_error_handlers(app)
-    init_auth(app)  # before the limiter: limits are counted per authenticated key
-    init_rate_limits(app)
-    register_resources(init_api(app, __version__))
+    app = build(config)
     register_commands(app)
     return app

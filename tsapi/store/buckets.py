@@ -22,8 +22,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import INTERVAL, aggregate_order_by
 from sqlalchemy.sql import ColumnElement
 
-from tsapi.aggregations import Aggregation
-from tsapi.intervals import BucketInterval
+from tsapi.formats.aggregations import Aggregation
+from tsapi.formats.intervals import BucketInterval
 from tsapi.store.engine import StorageInfo
 from tsapi.store.queries import Selection, group_columns
 from tsapi.store.schema import points, series

@@ -30,9 +30,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import CreateTable
 
 from tsapi.errors import field_error
+from tsapi.formats.validation import PointBatch, batch_error
 from tsapi.store.catalog import Metric, RetryableConflict, SeriesCache, lock_metrics, resolve_series
 from tsapi.store.schema import metrics, points
-from tsapi.validation import PointBatch, batch_error
 
 log = logging.getLogger(__name__)
 

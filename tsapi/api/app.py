@@ -1,0 +1,68 @@
+"""The app factory: settings, then the runtime services use, then the HTTP layer around them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import redis
+from flask import Flask
+
+from tsapi.api.auth import init_auth
+from tsapi.api.extensions import cache
+from tsapi.api.logs import configure_logging
+from tsapi.api.monitoring import init_monitoring
+from tsapi.api.openapi import init_api
+from tsapi.api.problems import register_error_handlers
+from tsapi.api.ratelimits import init_rate_limits
+from tsapi.api.resources import register_resources
+from tsapi.api.runtime import install_runtime
+from tsapi.config import load_config
+from tsapi.services.response_cache import KEY_PREFIX, ResponseCache
+from tsapi.services.runtime import Limits, LineProtocolNaming, Runtime
+from tsapi.store.engine import Database
+from tsapi.version import __version__
+
+# Short timeouts: a hung Redis must cost a request little; the cache is then skipped.
+REDIS_TIMEOUTS = {"socket_connect_timeout": 0.5, "socket_timeout": 1.0}
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then the environment, then `config` (tests pass a mapping)."""
+    app = Flask("tsapi")
+    app.config.update(load_config(config))
+    app.config["MAX_CONTENT_LENGTH"] = app.config["TSAPI_MAX_BODY_BYTES"]
+    configure_logging(app)
+    init_monitoring(app)
+    install_runtime(app, Runtime(
+        db=Database(
+            app.config["DATABASE_URL"],
+            pool_size=app.config["TSAPI_DB_POOL_SIZE"],
+            statement_timeout_ms=app.config["TSAPI_DB_STATEMENT_TIMEOUT_MS"],
+        ),
+        cache=_response_cache(app),
+        limits=Limits.from_settings(app.config),
+        line_protocol=LineProtocolNaming.from_settings(app.config),
+    ))
+    register_error_handlers(app)
+    init_auth(app)  # before the limiter: limits are counted per authenticated key
+    init_rate_limits(app)
+    register_resources(init_api(app, __version__))
+    return app
+
+
+def _response_cache(app: Flask) -> ResponseCache:
+    """Flask-Caching on Redis (REDIS_URL) or in process, wrapped so it never fails a request."""
+    url = app.config.get("REDIS_URL")
+    if url:
+        config = {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": url,
+                  "CACHE_OPTIONS": dict(REDIS_TIMEOUTS)}
+    else:
+        config = {"CACHE_TYPE": "SimpleCache"}
+    config.update(CACHE_KEY_PREFIX=KEY_PREFIX, CACHE_DEFAULT_TIMEOUT=app.config[
+        "TSAPI_CACHE_TIMEOUT"])
+    cache.init_app(app, config=config)
+    with app.app_context():
+        backend = cache.cache
+    client = redis.Redis.from_url(url, **REDIS_TIMEOUTS) if url else None
+    return ResponseCache(backend, client)

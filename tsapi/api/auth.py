@@ -1,0 +1,114 @@
+"""Access control: which scope each view needs, and one before_request hook that enforces it.
+
+Scopes: `read`, `write`, `admin`. admin implies the other two; write does not imply read, so
+a sensor gateway's key cannot read data back (give a key both with `--scope read --scope
+write`). Views declare their scope with `requires(blp, scope)`; the docs, `/`, `/health` and
+the explorer page's files are open; any other view that declares nothing needs admin, so a
+forgotten declaration fails closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Flask, current_app, g, request
+
+from tsapi.api.openapi import problem_doc
+from tsapi.api.problems import HttpError
+from tsapi.api.runtime import runtime
+from tsapi.store.keys import ApiKey, find_key
+
+SCOPE_ATTRIBUTE = "_tsapi_scope"
+# The explorer page (ui) is static HTML and JavaScript; the API calls it makes are guarded.
+OPEN_BLUEPRINTS = frozenset({"status", "api-docs", "docs_assets", "ui"})
+IMPLIED = {"admin": {"admin", "write", "read"}, "write": {"write"}, "read": {"read"}}
+SECURITY = [{"bearerAuth": []}, {"apiKeyHeader": []}]
+
+
+class Unauthorized(HttpError):
+    status = 401
+
+    def __init__(self):
+        # One body for a missing, malformed, unknown or revoked key: it tells nothing about
+        # which keys exist.
+        super().__init__(
+            "A valid API key is required: send `Authorization: Bearer <token>`.",
+            headers={"WWW-Authenticate": 'Bearer realm="tsapi"'},
+        )
+
+
+class Forbidden(HttpError):
+    status = 403
+
+
+def requires(blp, scope: str) -> Callable:
+    """Declare (and document) the scope a view method needs; the hook below enforces it."""
+    if scope not in IMPLIED:
+        raise ValueError(f"unknown scope {scope!r}")
+
+    def mark(view: Callable) -> Callable:
+        view = blp.doc(security=SECURITY)(view)
+        view = problem_doc(blp, 401, "No API key, or an unknown or revoked one")(view)
+        view = problem_doc(blp, 403, f"The API key lacks the `{scope}` scope")(view)
+        # Every guarded view is also rate limited by its scope (tsapi.api.ratelimits).
+        view = problem_doc(blp, 429, f"Over the `{scope}` rate limit; see Retry-After")(view)
+        setattr(view, SCOPE_ATTRIBUTE, scope)
+        return view
+
+    return mark
+
+
+def required_scope() -> str | None:
+    """The scope the current request's view needs; None for open views and unrouted paths."""
+    endpoint = request.endpoint
+    if endpoint is None or request.blueprint in OPEN_BLUEPRINTS:
+        return None
+    if request.method == "OPTIONS":
+        return None  # Flask's automatic answer: the allowed methods, no data
+    view = current_app.view_functions[endpoint]
+    view_class = getattr(view, "view_class", None)
+    if view_class is None:
+        return getattr(view, SCOPE_ATTRIBUTE, "admin")
+    # MethodView answers HEAD with get when it has no head method.
+    name = request.method.lower()
+    method = getattr(view_class, name, None) or (
+        getattr(view_class, "get", None) if name == "head" else None)
+    return getattr(method, SCOPE_ATTRIBUTE, "admin")
+
+
+def presented_token() -> str | None:
+    """The token from `Authorization: Bearer|Token <token>`, `X-API-Key: <token>`, or the
+    password of HTTP Basic auth (InfluxDB 1 clients such as Telegraf send that)."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() in {"bearer", "token"} and value.strip():
+        return value.strip()
+    if scheme.lower() == "basic" and request.authorization is not None:
+        return request.authorization.password or None
+    return request.headers.get("X-API-Key", "").strip() or None
+
+
+def current_key() -> ApiKey | None:
+    """The key of the current request (None when auth is off or the view is open)."""
+    return g.get("api_key")
+
+
+def authenticate() -> None:
+    scope = required_scope()
+    if scope is None or current_app.config["TSAPI_AUTH"] == "off":
+        return
+    token = presented_token()
+    if token is None:
+        raise Unauthorized()
+    with runtime().db.engine.begin() as conn:
+        key = find_key(conn, token)
+    if key is None:
+        raise Unauthorized()
+    if not any(scope in IMPLIED[s] for s in key.scopes):
+        raise Forbidden(f"This API key lacks the `{scope}` scope.")
+    g.api_key = key
+
+
+def init_auth(app: Flask) -> None:
+    """Must run before the rate limiter is wired: limits are counted per key."""
+    app.before_request(authenticate)

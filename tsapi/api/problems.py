@@ -1,0 +1,185 @@
+"""One error format for the whole API: RFC 9457 problem details, produced in one place."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+import psycopg2
+from flask import Flask, Response, request
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from werkzeug.exceptions import HTTPException
+
+from tsapi.errors import (
+    BadRequest,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    TsapiError,
+    UnsupportedMediaType,
+    field_error,
+)
+
+log = logging.getLogger(__name__)
+
+PROBLEM_MIMETYPE = "application/problem+json"
+QUERY_CANCELED = "57014"  # statement_timeout fired
+NUMERIC_OUT_OF_RANGE = "22003"
+
+
+# Domain errors -> HTTP status: the one table. A subclass not listed takes its base's status.
+STATUS_OF: dict[type[TsapiError], int] = {
+    BadRequest: 400,
+    InvalidInput: 422,
+    NotFound: 404,
+    PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
+}
+# What InfluxDB calls each status in its error bodies' `code`, which its clients display.
+INFLUX_CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not found",
+                413: "request too large", 415: "unsupported media type",
+                422: "unprocessable entity", 429: "too many requests", 503: "unavailable"}
+INFLUX_BLUEPRINT = "influx"
+
+
+class HttpError(TsapiError):
+    """An error only the HTTP layer can raise (auth): it names its own status and headers."""
+
+    status = 400
+
+    def __init__(self, detail: str, *, headers: Mapping[str, str] | None = None, **kwargs: Any):
+        super().__init__(detail, **kwargs)
+        self.headers = dict(headers or {})
+
+
+def status_of(exc: TsapiError) -> int:
+    if isinstance(exc, HttpError):
+        return exc.status
+    for cls in type(exc).__mro__:
+        if cls in STATUS_OF:
+            return STATUS_OF[cls]
+    return 400
+
+
+def problem_response(
+    status: int,
+    detail: str | None = None,
+    *,
+    errors: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+    members: Mapping[str, Any] | None = None,
+) -> Response:
+    phrase = HTTPStatus(status).phrase
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": phrase,
+        "status": status,
+        "detail": detail or phrase,
+    }
+    if errors:
+        body["errors"] = errors
+    for key, value in (members or {}).items():
+        body.setdefault(key, value)
+    response = Response(orjson.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE)
+    response.headers.update(headers or {})
+    return response
+
+
+def flatten_messages(messages: Any, path: str = "") -> list[dict[str, Any]]:
+    """Turn marshmallow's nested {field: [messages]} into a flat list of field errors."""
+    if isinstance(messages, Mapping):
+        out = []
+        for key, value in messages.items():
+            if isinstance(key, int):
+                child = f"{path}[{key}]"
+            elif path:
+                child = f"{path}.{key}"
+            else:
+                child = str(key)
+            out.extend(flatten_messages(value, child))
+        return out
+    if isinstance(messages, list | tuple) and messages and all(
+        isinstance(m, str) for m in messages
+    ):
+        return [field_error(path or "body", m) for m in messages]
+    return [field_error(path or "body", str(messages))]
+
+
+def _summary(errors: list[dict[str, Any]]) -> str:
+    first = errors[0]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{first['field']}: {first['message']}{more}"
+
+
+def http_exception_response(exc: HTTPException) -> Response:
+    """Render werkzeug/webargs HTTP errors; webargs puts field messages in exc.data."""
+    status = exc.code or 500
+    data = getattr(exc, "data", None) or {}
+    messages = data.get("messages")
+    if messages:
+        # webargs nests messages under the location ("json", "query"): callers name fields.
+        if isinstance(messages, Mapping) and len(messages) == 1:
+            messages = next(iter(messages.values()))
+        errors = flatten_messages(messages)
+        return problem_response(status, f"Invalid request: {_summary(errors)}", errors=errors)
+    detail = exc.description if exc.description else None
+    headers = {k: v for k, v in exc.get_headers() if k.lower() not in {"content-type"}}
+    return problem_response(status, detail, headers=headers)
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(TsapiError)
+    def _domain_error(exc: TsapiError) -> Response:
+        status = status_of(exc)
+        members = dict(exc.members)
+        if request.blueprint == INFLUX_BLUEPRINT:
+            # InfluxDB clients show `code` and `message` from an error body.
+            members.setdefault("code", INFLUX_CODES.get(status, "internal error"))
+            members.setdefault("message", exc.detail)
+        return problem_response(status, exc.detail, errors=exc.errors,
+                                headers=getattr(exc, "headers", None), members=members)
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(PoolTimeoutError)
+    @app.errorhandler(psycopg2.OperationalError)  # from COPY, which runs on the raw cursor
+    def _database_unavailable(exc: Exception) -> Response:
+        if getattr(getattr(exc, "orig", None) or exc, "pgcode", None) == QUERY_CANCELED:
+            return problem_response(
+                503, "The query took longer than the server's time limit "
+                "(TSAPI_DB_STATEMENT_TIMEOUT_MS); narrow the range or aggregate over longer "
+                "intervals.", headers={"Retry-After": "5"})
+        log.warning("database unavailable: %s", exc)
+        return problem_response(
+            503, "The database is unavailable; retry shortly.", headers={"Retry-After": "5"}
+        )
+
+    @app.errorhandler(RedisError)
+    def _cache_unavailable(exc: RedisError) -> Response:
+        # Only cache administration lets Redis errors through; data endpoints skip the cache.
+        log.warning("redis unavailable: %s", exc)
+        return problem_response(
+            503, "The cache (Redis) is unavailable; retry shortly.", headers={"Retry-After": "5"}
+        )
+
+    @app.errorhandler(DBAPIError)
+    def _database_error(exc: DBAPIError) -> Response:
+        if exc.connection_invalidated:
+            return _database_unavailable(exc)
+        if getattr(exc.orig, "pgcode", None) == NUMERIC_OUT_OF_RANGE:
+            return problem_response(
+                422, "The result is outside the range of a double-precision number "
+                "(e.g. a sum that overflows); aggregate over a shorter range or interval.")
+        log.exception("database error")
+        return problem_response(500, "Internal database error")
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        if isinstance(exc, HTTPException):
+            return http_exception_response(exc)
+        log.exception("unhandled error")
+        return problem_response(500, "Internal server error")

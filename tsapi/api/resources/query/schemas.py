@@ -1,0 +1,191 @@
+"""Schemas of /query."""
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import marshmallow as ma
+
+from tsapi.formats import aggregations
+from tsapi.formats.fill import FILL_MODES
+from tsapi.formats.intervals import IntervalError, parse_interval
+from tsapi.formats.rendering import MIMETYPES
+
+MAX_METRICS = 20
+TIME_FLOOR = datetime(1, 1, 3, tzinfo=UTC)
+TIME_CEILING = datetime(9999, 12, 29, tzinfo=UTC)
+# PostgreSQL text cannot hold U+0000: such a name can match nothing, and cannot be bound.
+NO_NUL = ma.validate.Regexp(r"^[^\x00]*$", error="must not contain the NUL character")
+MAX_GROUP_BY = 8
+
+
+class IntervalField(ma.fields.Field):
+    """A bucket width in PostgreSQL words ("15 minutes") or shorthand ("15m")."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise ma.ValidationError("must be a string such as '1 hour' or '15m'")
+        try:
+            return parse_interval(value)
+        except IntervalError as exc:
+            raise ma.ValidationError(str(exc)) from None
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else str(value)
+
+
+class AggregationField(ma.fields.Field):
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise ma.ValidationError("must be a string")
+        try:
+            return aggregations.parse_aggregation(value)
+        except ValueError as exc:
+            raise ma.ValidationError(str(exc)) from None
+
+
+class TimezoneField(ma.fields.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        name = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ma.ValidationError(f"'{name[:64]}' is not an IANA time zone name") from None
+        return name
+
+
+class TagFilterField(ma.fields.Field):
+    """{"device": "a"} for equality, {"device": ["a", "b"]} for any of."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, dict) or len(value) > 32:
+            raise ma.ValidationError("must be an object of at most 32 tag keys")
+        out = {}
+        for key, wanted in value.items():
+            if isinstance(wanted, str):
+                out[key] = wanted
+            elif (isinstance(wanted, list) and 0 < len(wanted) <= 1000
+                  and all(isinstance(v, str) for v in wanted)):
+                out[key] = tuple(wanted)
+            else:
+                raise ma.ValidationError(
+                    f"tag '{key[:64]}' must be a string or a non-empty list of strings")
+        texts = [k for k in out] + [v for vals in out.values()
+                                    for v in ((vals,) if isinstance(vals, str) else vals)]
+        if any("\x00" in text for text in texts):
+            raise ma.ValidationError("tags must not contain the NUL character")
+        return out
+
+
+class QueryRequestSchema(ma.Schema):
+    metric = ma.fields.String(
+        validate=[ma.validate.Length(min=1), NO_NUL], metadata={"example": "temperature"})
+    metrics = ma.fields.List(
+        ma.fields.String(validate=[ma.validate.Length(min=1), NO_NUL]),
+        validate=ma.validate.Length(min=1, max=MAX_METRICS),
+        metadata={"description": "Several metrics, same range and options; rows carry "
+                  "`metric`. Give `metric` or `metrics`."},
+    )
+    start_time = ma.fields.AwareDateTime(
+        required=True, default_timezone=UTC,
+        metadata={"description": "Range start, inclusive (no offset means UTC)",
+                  "example": "2020-07-12T00:00:00Z"},
+    )
+    end_time = ma.fields.AwareDateTime(
+        required=True, default_timezone=UTC,
+        metadata={"description": "Range end, exclusive", "example": "2020-07-13T00:00:00Z"},
+    )
+    aggregation = AggregationField(
+        metadata={"type": "string", "example": "avg", "pattern": aggregations.PATTERN,
+                  "description": f"One of {aggregations.DESCRIPTION}. Without it, raw points."},
+    )
+    interval = IntervalField(
+        metadata={"type": "string", "example": "1 hour",
+                  "description": "Bucket width, e.g. '1 second', '15 minutes', '1 hour', "
+                  "'1 day', '1 week', '1 month', or '15m', '1h', '1d', '1w', '1mo'. Without it "
+                  "an aggregation gives one row for the whole range."},
+    )
+    tags = TagFilterField(
+        metadata={"type": "object", "example": {"device": ["b8:27:eb:bf:9d:51"]},
+                  "description": "Only series whose tags match: a string for equality, a "
+                  "list for any of"},
+    )
+    group_by = ma.fields.List(
+        ma.fields.String(validate=[ma.validate.Length(min=1, max=128), NO_NUL]),
+        validate=ma.validate.Length(max=MAX_GROUP_BY),
+        metadata={"example": ["device"],
+                  "description": "Tag keys; each row then carries its `tags`, rows ordered by "
+                  "tags then time"},
+    )
+    timezone = TimezoneField(
+        metadata={"example": "Europe/Berlin",
+                  "description": "IANA zone: buckets align to local time (days to local "
+                  "midnight across DST changes) and times are given with its offset"},
+    )
+    fill = ma.fields.String(
+        validate=ma.validate.OneOf(FILL_MODES),
+        metadata={"description": "Empty buckets: none (left out), null, zero, previous, "
+                  "linear (previous/linear seeded from the last point before the range)"},
+    )
+    limit = ma.fields.Integer(
+        validate=ma.validate.Range(min=1),
+        metadata={"description": "Raw queries: at most this many rows (the server has its "
+                  "own maximum; a cut result carries X-Tsapi-Truncated and a cursor)"},
+    )
+    order = ma.fields.String(validate=ma.validate.OneOf(("asc", "desc")),
+                             metadata={"description": "Raw queries: time order"})
+    cursor = ma.fields.String(
+        validate=ma.validate.Length(min=1, max=512),
+        metadata={"description": "Raw queries: the X-Tsapi-Next-Cursor of the previous page"},
+    )
+    format = ma.fields.String(
+        validate=ma.validate.OneOf(tuple(MIMETYPES)),
+        metadata={"description": "json (default), csv or ndjson; or send an Accept header"},
+    )
+
+    @ma.validates_schema
+    def _consistent(self, data, **kwargs):
+        if ("metric" in data) == ("metrics" in data):
+            raise ma.ValidationError("give exactly one of metric and metrics",
+                                     field_name="metric")
+        start, end = data.get("start_time"), data.get("end_time")
+        if start and end and end <= start:
+            raise ma.ValidationError("must be later than start_time", field_name="end_time")
+        aggregated = data.get("aggregation") is not None
+        if data.get("fill", "none") != "none" and not (aggregated and data.get("interval")):
+            raise ma.ValidationError("needs an aggregation and an interval", field_name="fill")
+        for name in ("limit", "order", "cursor"):
+            if name in data and aggregated:
+                raise ma.ValidationError("applies to raw queries only (no aggregation)",
+                                         field_name=name)
+        if "cursor" in data and data.get("group_by"):
+            raise ma.ValidationError("paging by cursor does not combine with group_by",
+                                     field_name="cursor")
+
+    @ma.post_load
+    def _to_utc(self, data, **kwargs):
+        for key in ("start_time", "end_time"):
+            try:
+                data[key] = data[key].astimezone(UTC)
+            except OverflowError:
+                raise ma.ValidationError("is outside years 1 to 9999 in UTC",
+                                         field_name=key) from None
+            # Shown in another zone, or rounded down to a bucket start, a time within two
+            # days of the ends of years 1-9999 can leave what Python and psycopg2 represent.
+            shifted = "timezone" in data or "interval" in data
+            if shifted and not TIME_FLOOR <= data[key] <= TIME_CEILING:
+                raise ma.ValidationError(
+                    f"must lie between {TIME_FLOOR:%Y-%m-%d} and {TIME_CEILING:%Y-%m-%d} "
+                    "with a timezone or an interval", field_name=key)
+        return data
+
+
+class QueryRowSchema(ma.Schema):
+    time = ma.fields.DateTime(metadata={"example": "2020-07-12T00:00:00+00:00"})
+    value = ma.fields.Raw(
+        metadata={"example": 22.7, "description": "A number, a string (raw string metrics), "
+                  "an integer count, or null (fill=null)",
+                  "oneOf": [{"type": "number"}, {"type": "string"}], "nullable": True},
+    )
+    tags = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String(allow_none=True),
+                          metadata={"description": "With group_by: the group's tag values"})
+    metric = ma.fields.String(metadata={"description": "With metrics: the row's metric"})

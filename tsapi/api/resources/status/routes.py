@@ -1,0 +1,69 @@
+"""GET / and GET /health: what this service is and whether it can work."""
+
+import orjson
+from flask import Response
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy.exc import SQLAlchemyError
+
+from tsapi.api.resources.status.schemas import HealthSchema, RootSchema
+from tsapi.api.runtime import runtime
+from tsapi.store.engine import ping
+from tsapi.version import __version__
+
+blp = Blueprint("status", __name__, description="Service status")
+
+LINKS = {
+    "ingest": "POST /ingest",
+    "query": "POST /query",
+    "metrics": "GET /metrics",
+    "health": "GET /health",
+    "cache_info": "GET /cache/info",
+    "ui": "GET /ui",
+}
+
+
+@blp.route("/")
+class Root(MethodView):
+    @blp.response(200, RootSchema)
+    def get(self):
+        """Name, version, cache status and links"""
+        return {
+            "message": "Super-Simple Timeseries API Service",
+            "version": __version__,
+            "redis_status": "connected" if runtime().cache.ping() else "disconnected",
+            "docs": "/docs",
+            "openapi": "/openapi.json",
+            "links": LINKS,
+        }
+
+
+@blp.route("/health")
+class Health(MethodView):
+    @blp.response(200, HealthSchema)
+    @blp.alt_response(503, schema=HealthSchema, description="The database is unreachable")
+    def get(self):
+        """Database and cache health, and the storage engine in use"""
+        cache = runtime().cache
+        body = {"version": __version__}
+        if not cache.uses_redis:
+            body["redis"] = "not configured"
+        else:
+            body["redis"] = "healthy" if cache.ping() else "unhealthy"
+        db = runtime().db
+        try:
+            ping(db.engine)
+            storage = db.storage
+        except SQLAlchemyError:
+            body.update(status="unhealthy", database="unhealthy")
+            return Response(orjson.dumps(body), status=503, mimetype="application/json",
+                            headers={"Retry-After": "5"})
+        body.update(
+            status="healthy" if body["redis"] != "unhealthy" else "degraded",
+            database="healthy",
+            storage=storage.engine_name,
+            timescaledb_version=storage.timescaledb_version,
+            hypertable=storage.hypertable,
+            postgres_version=storage.postgres_version,
+        )
+        return body

@@ -1,0 +1,1 @@
+"""Pure formats: parsers, validators and renderers that do no I/O."""

@@ -1,5 +1,0 @@
-"""The InfluxDB write resource: line protocol on the v1 and v2 write endpoints."""
-
-from tsapi.resources.influx.routes import blp
-
-__all__ = ["blp"]

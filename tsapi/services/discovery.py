@@ -1,0 +1,55 @@
+"""Discovery: the metric list (cached), one metric's details, tag values, latest points."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from tsapi.errors import metric_not_found
+from tsapi.services.response_cache import CATALOG
+from tsapi.services.runtime import Runtime
+from tsapi.store.catalog import Metric, get_metric
+from tsapi.store.discovery import latest_points, list_metrics, metric_details, tag_values
+from tsapi.store.queries import Selection
+
+
+def metric_list_body(rt: Runtime, prefix: str | None = None, limit: int | None = None) -> bytes:
+    """GET /metrics as JSON bytes, cached under the catalog generation."""
+    cache = rt.cache
+    generation = cache.generations([CATALOG])
+    key = None
+    if generation is not None:
+        stamp = ".".join(map(str, generation))
+        key = f"metrics:list:{stamp}:{orjson.dumps([prefix, limit]).decode()}"
+        body = cache.get(key)
+        if body is not None:
+            return body
+    with rt.db.engine.connect() as conn:
+        body = orjson.dumps(list_metrics(conn, prefix, limit))
+    if key:
+        cache.set(key, body)
+    return body
+
+
+def _metric(conn, name: str) -> Metric:
+    metric = get_metric(conn, name)
+    if metric is None:
+        raise metric_not_found(name)
+    return metric
+
+
+def describe_metric(rt: Runtime, name: str) -> dict[str, Any]:
+    with rt.db.engine.connect() as conn:
+        return metric_details(conn, _metric(conn, name))
+
+
+def metric_tag_values(rt: Runtime, name: str, key: str) -> dict[str, Any]:
+    with rt.db.engine.connect() as conn:
+        values = tag_values(conn, _metric(conn, name), key)
+    return {"metric": name, "key": key, "values": values}
+
+
+def latest(rt: Runtime, name: str, tags: dict[str, str]) -> list[dict[str, Any]]:
+    with rt.db.engine.connect() as conn:
+        return latest_points(conn, Selection(_metric(conn, name), tags))

@@ -1,0 +1,155 @@
+"""InfluxDB writes: line protocol mapped to tsapi points and stored through the ingest path.
+
+Each field becomes the metric `<measurement>.<field>` (the bare field name for the default
+measurement); tags stay tags; booleans are stored as 1.0/0.0; timestamps are rounded down to
+the microsecond, the resolution tsapi stores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tsapi.errors import BadRequest, InvalidInput, PayloadTooLarge
+from tsapi.formats.line_protocol import Line, LineError, parse
+from tsapi.formats.validation import MAX_TAGS, PointBatch, check_metric_name, check_tag, check_value
+from tsapi.services.ingest import naming_lines, store_batch
+from tsapi.services.runtime import Runtime
+
+# (multiply, then floor-divide) to microseconds; v1 and v2 spellings are both accepted.
+PRECISIONS: dict[str, tuple[int, int]] = {
+    "ns": (1, 1000), "n": (1, 1000), "us": (1, 1), "u": (1, 1), "ms": (1000, 1),
+    "s": (1_000_000, 1), "m": (60_000_000, 1), "h": (3_600_000_000, 1),
+}
+MAX_REPORTED_LINES = 100
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def write_line_protocol(rt: Runtime, raw: bytes, precision: str, bucket: str | None,
+                        accept_partial: bool) -> int:
+    """Store the points of a line-protocol body; returns how many were stored.
+
+    All or nothing unless accept_partial: then the good lines are stored and the bad ones
+    reported in the error raised afterwards.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise BadRequest(f"line {line}: is not valid UTF-8") from None
+    naming = rt.line_protocol
+    extra = ((naming.bucket_tag, bucket),) if naming.bucket_tag and bucket else ()
+    batch, numbers, errors = line_protocol_batch(
+        text, precision, naming.default_measurement, extra)
+    limit = rt.limits.max_batch_points
+    if len(batch) > limit:
+        raise PayloadTooLarge(f"Body has {len(batch)} points; the limit is {limit} per request")
+    if errors and not accept_partial:
+        raise _bad_lines(errors, "nothing was stored")
+    try:
+        result = store_batch(rt, batch)
+    except InvalidInput as exc:
+        raise naming_lines(exc, numbers) from None
+    stored = result.points if result else 0
+    if errors:
+        raise _bad_lines(errors, f"the other {stored} point(s) were stored")
+    return stored
+
+
+def line_protocol_batch(text: str, precision: str, default_measurement: str = "tsapi",
+                        extra_tags: tuple[tuple[str, str], ...] = ()
+                        ) -> tuple[PointBatch, list[int], list[LineError]]:
+    """The checked points of every good line, each point's line number, and the bad lines."""
+    lines, errors = parse(text)
+    converter = _Converter(PRECISIONS[precision], default_measurement, extra_tags)
+    batch, numbers = converter.batch(lines, errors)
+    return batch, numbers, errors
+
+
+def _bad_lines(errors: list[LineError], outcome: str) -> BadRequest:
+    errors.sort(key=lambda e: e.number)
+    listed = [{"field": f"line {e.number}", "message": e.reason, "line": e.number}
+              for e in errors[:MAX_REPORTED_LINES]]
+    detail = f"{len(errors)} bad line(s); {outcome}. First: {errors[0]}"
+    return BadRequest(detail, errors=listed)
+
+
+class _Converter:
+    """Turns parsed lines into a column-wise batch, checking each distinct name once."""
+
+    def __init__(self, scale: tuple[int, int], default_measurement: str,
+                 extra: tuple[tuple[str, str], ...]):
+        self.multiply, self.divide = scale
+        self.default_measurement = default_measurement
+        self.extra = extra
+        self.now = datetime.now(UTC)  # one time for every line without a timestamp
+        self.metrics: dict[tuple[str, str], str] = {}
+        self.tag_sets: dict[tuple, tuple[tuple[str, str], ...]] = {}
+
+    def batch(self, lines: Iterable[Line], errors: list[LineError]
+              ) -> tuple[PointBatch, list[int]]:
+        """The batch of every good line's points, and each point's line number."""
+        batch = PointBatch()
+        numbers: list[int] = []
+        times, metrics, values, tags_col = batch.times, batch.metrics, batch.values, batch.tags
+        for line in lines:
+            try:
+                time = self.time(line.timestamp)
+                tags = self.tags(line.tags)
+                points = [(self.metric(line.measurement, key), self.value(key, value))
+                          for key, value in line.fields]
+            except ValueError as exc:
+                errors.append(LineError(line.number, str(exc), line.text))
+                continue
+            for metric, value in points:
+                times.append(time)
+                metrics.append(metric)
+                values.append(value)
+                tags_col.append(tags)
+                numbers.append(line.number)
+        return batch, numbers
+
+    def time(self, timestamp: int | None) -> datetime:
+        if timestamp is None:
+            return self.now
+        micros = timestamp * self.multiply // self.divide  # rounds down, also before 1970
+        try:
+            return _EPOCH + timedelta(microseconds=micros)
+        except OverflowError:
+            raise ValueError(f"timestamp {timestamp} is out of range (years 1 to 9999)") from None
+
+    def metric(self, measurement: str, key: str) -> str:
+        name = self.metrics.get((measurement, key))
+        if name is None:
+            name = key if measurement == self.default_measurement else f"{measurement}.{key}"
+            problem = check_metric_name(name)
+            if problem:
+                raise ValueError(f"metric name '{name[:64]}' {problem}")
+            self.metrics[(measurement, key)] = name
+        return name
+
+    def tags(self, raw: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+        known = self.tag_sets.get(raw)
+        if known is None:
+            merged = dict(self.extra)
+            merged.update(raw)  # a line's own tag wins over the bucket tag
+            if len(merged) > MAX_TAGS:
+                raise ValueError(f"more than {MAX_TAGS} tags")
+            for key, value in merged.items():
+                problem = check_tag(key, value)
+                if problem:
+                    raise ValueError(f"tag '{key[:64]}': {problem}")
+            known = self.tag_sets[raw] = tuple(sorted(merged.items()))
+        return known
+
+    @staticmethod
+    def value(key: str, value: Any) -> float | str:
+        if value.__class__ is float:
+            return value  # the parser admits only finite floats
+        if value is True or value is False:
+            return 1.0 if value else 0.0
+        problem = check_value(value)
+        if problem:
+            raise ValueError(f"field '{key}' {problem}")
+        return float(value) if isinstance(value, int) else value

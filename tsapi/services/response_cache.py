@@ -1,0 +1,202 @@
+"""The response cache: Redis (or in-process) behind Flask-Caching's backend, never a reason to fail.
+
+The cache backend raises when Redis is unreachable; every call here catches that, counts the
+request as a miss and skips Redis for a few seconds, so an outage costs one failed connection
+attempt per pause rather than one per request. Generations, statistics and key listing use a
+Redis client this module is given (the backend's own client is not public API).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Protocol
+
+from redis import Redis
+from redis.exceptions import RedisError
+
+from tsapi.services.instruments import CACHE_LOOKUPS
+
+log = logging.getLogger(__name__)
+
+KEY_PREFIX = "tsapi:cache:"
+STATS_KEY = "tsapi:stats"
+# Generation counters live outside KEY_PREFIX: clearing the cache must never reset them, or a
+# result computed before the clear could later be served under a recycled generation.
+GENERATION_PREFIX = "tsapi:gen:"
+CATALOG = "catalog"  # the generation of the metric list, bumped when ingest changes it
+EPOCH = "epoch"  # advanced after a failed bump: orphans every entry at once
+OUTAGE_PAUSE_SECONDS = 5.0
+
+
+class CacheBackend(Protocol):
+    """The part of a cachelib/Flask-Caching backend used here (keys without KEY_PREFIX)."""
+
+    def get(self, key: str) -> Any: ...
+    def set(self, key: str, value: Any, timeout: int | None = None) -> Any: ...
+    def delete_many(self, *keys: str) -> Any: ...
+    def has(self, key: str) -> bool: ...
+
+
+class ResponseCache:
+    """get/set/delete that never raise, with hit and miss counts shared across workers."""
+
+    def __init__(self, backend: CacheBackend, redis_client: Redis | None = None):
+        self.backend = backend
+        self.client = redis_client  # None: the in-process cache, one worker's own
+        self.uses_redis = redis_client is not None
+        # In-process keys this cache has set, for listing and clearing (Redis uses SCAN).
+        self._local_keys: set[str] = set()
+        self._down_until = 0.0
+        self._local_stats = {"hits": 0, "misses": 0}
+        self._local_generations: dict[str, int] = {}
+        self._missed_bump = False
+        self._lock = threading.Lock()
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _available(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    def _failed(self, exc: Exception) -> None:
+        if self._available():
+            log.warning("redis unavailable, serving without cache: %s", exc)
+        self._down_until = time.monotonic() + OUTAGE_PAUSE_SECONDS
+
+    def _guard(self, call, default=None):
+        if not self._available():
+            return default
+        try:
+            return call()
+        except RedisError as exc:
+            self._failed(exc)
+            return default
+
+    # -- values ---------------------------------------------------------------------------
+    def get(self, key: str) -> Any:
+        value = self._guard(lambda: self.backend.get(key))
+        self._count("hits" if value is not None else "misses")
+        return value
+
+    def set(self, key: str, value: Any, timeout: int | None = None) -> None:
+        self._guard(lambda: self.backend.set(key, value, timeout=timeout))
+        if not self.uses_redis:
+            with self._lock:
+                self._local_keys.add(key)
+
+    # -- generations ----------------------------------------------------------------------
+    # A cached entry's key includes the generation of what it was computed from. Writers bump
+    # the generation after they commit, so a reader never finds an entry older than the last
+    # write: no key scans and no invalidation races. Without Redis the counters are per
+    # process, which is only exact for a single worker (documented in the README).
+    def generations(self, names: list[str]) -> list[int] | None:
+        """The epoch, then each name's generation; None: do not use the cache now."""
+        if not self.uses_redis:
+            return [0] + [self._local_generations.get(n, 0) for n in names]
+        if self._missed_bump and (not self._available() or not self._advance_epoch()):
+            return None
+        keys = [GENERATION_PREFIX + EPOCH] + [GENERATION_PREFIX + n for n in names]
+        found = self._guard(lambda: self.client.mget(keys))
+        if found is None:
+            return None
+        return [int(v) if v is not None else 0 for v in found]
+
+    def bump(self, names: list[str]) -> None:
+        """Called after a write commits. Never skipped: an entry must not outlive its data."""
+        if not self.uses_redis:
+            with self._lock:
+                for name in names:
+                    self._local_generations[name] = self._local_generations.get(name, 0) + 1
+            return
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for name in names:
+                pipe.incr(GENERATION_PREFIX + name)
+            pipe.execute()
+        except RedisError as exc:
+            # Which entries the write made stale is lost with the failed INCR: until the epoch
+            # (part of every key) has advanced, this worker does not use the cache at all.
+            self._failed(exc)
+            self._missed_bump = True
+            self._advance_epoch()  # at once if Redis answers again; else at the next lookup
+
+    def _advance_epoch(self) -> bool:
+        try:
+            self.client.incr(GENERATION_PREFIX + EPOCH)
+        except RedisError as exc:
+            self._failed(exc)
+            return False
+        self._missed_bump = False
+        return True
+
+    def _count(self, outcome: str) -> None:
+        CACHE_LOOKUPS.labels("hit" if outcome == "hits" else "miss").inc()
+        with self._lock:
+            self._local_stats[outcome] += 1
+        if self.uses_redis:
+            self._guard(lambda: self.client.hincrby(STATS_KEY, outcome, 1))
+
+    # -- administration -------------------------------------------------------------------
+    def ping(self) -> bool:
+        if not self.uses_redis:
+            return True
+        try:
+            ok = bool(self.client.ping())
+        except RedisError as exc:
+            self._failed(exc)
+            return False
+        self._down_until = 0.0
+        return ok
+
+    @staticmethod
+    def _glob(prefix: str) -> str:
+        """A SCAN pattern for keys starting with prefix; a metric named 'a*' matches itself."""
+        escaped = "".join("\\" + c if c in "*?[]\\" else c for c in prefix)
+        return KEY_PREFIX + escaped + "*"
+
+    def keys(self, prefix: str = "") -> list[str]:
+        """This service's cache keys, without KEY_PREFIX. SCAN, never KEYS: no long block."""
+        if not self.uses_redis:
+            with self._lock:
+                live = {k for k in self._local_keys if self.backend.has(k)}
+                self._local_keys = live
+            return sorted(k for k in live if k.startswith(prefix))
+        found = self.client.scan_iter(match=self._glob(prefix), count=1000)
+        return sorted(k.decode()[len(KEY_PREFIX):] for k in found)
+
+    def clear(self, prefix: str = "") -> int:
+        """Delete this service's keys starting with prefix; other keys in Redis stay."""
+        if not self.uses_redis:
+            doomed = self.keys(prefix)
+            self.backend.delete_many(*doomed)
+            with self._lock:
+                self._local_keys.difference_update(doomed)
+            return len(doomed)
+        removed = 0
+        batch = []
+        for key in self.client.scan_iter(match=self._glob(prefix), count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                removed += self.client.unlink(*batch)
+                batch = []
+        if batch:
+            removed += self.client.unlink(*batch)
+        return removed
+
+    def stats(self) -> dict[str, Any]:
+        """Hits and misses (all workers when on Redis), key count and memory."""
+        info: dict[str, Any] = {"hits": self._local_stats["hits"],
+                                "misses": self._local_stats["misses"]}
+        if not self.uses_redis:
+            info["keys"] = len(self.keys())
+            return info
+        shared = self.client.hgetall(STATS_KEY)
+        info["hits"] = int(shared.get(b"hits", 0))
+        info["misses"] = int(shared.get(b"misses", 0))
+        info["keys"] = len(self.keys())
+        memory = self.client.info("memory")
+        info["used_memory"] = memory.get("used_memory")
+        info["used_memory_human"] = memory.get("used_memory_human")
+        server = self.client.info("server")
+        info["redis_version"] = server.get("redis_version")
+        return info
