@@ -25,7 +25,7 @@ keepalive = 5
 # Recycle workers now and then, so a slow leak can never grow without bound.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "20000"))
 max_requests_jitter = 2000
-# Logs are one JSON object per line on stderr (tsapi/logs.py). The app writes the access line
+# Logs are one JSON object per line on stderr (tsapi/api/logs.py). The app writes the access line
 # itself, with the request id, route and duration that gunicorn cannot know; gunicorn's own
 # access log would be a second line per request, so it is off unless GUNICORN_ACCESS_LOG is
 # set (to anything, e.g. "-"; it then also goes to stderr, as JSON). gunicorn's error log
