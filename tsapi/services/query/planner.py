@@ -94,11 +94,11 @@ def plan_query(request: QueryRequest, fmt: str, metrics: Sequence[Metric],
     if streams(request, fmt):
         return plan_export(request, fmt, metrics)
     output = _output(request, fmt)
-    if request.raw:
+    if request.aggregation is None:
         size, capped = page_size(request, max_raw_rows)
         return RawPagePlan(request, output, _raw_queries(request, metrics),
                            decode_cursor(request), size, max_raw_rows if capped else None)
-    return _bucket_plan(request, output, metrics)
+    return _bucket_plan(request, request.aggregation, output, metrics)
 
 
 def plan_export(request: QueryRequest, fmt: str, metrics: Sequence[Metric]) -> ExportPlan:
@@ -115,9 +115,8 @@ def _raw_queries(request: QueryRequest, metrics: Sequence[Metric]) -> tuple[RawQ
                           request.descending, None, None, request.group_by) for m in metrics)
 
 
-def _bucket_plan(request: QueryRequest, output: Output, metrics: Sequence[Metric]) -> BucketPlan:
-    aggregation = request.aggregation
-    assert aggregation is not None
+def _bucket_plan(request: QueryRequest, aggregation: Aggregation, output: Output,
+                 metrics: Sequence[Metric]) -> BucketPlan:
     for metric in metrics:
         if (metric.value_type == "string" and aggregation.picks_a_point
                 and request.fill in NEEDS_NUMBERS):

@@ -8,7 +8,7 @@ from tsapi.api.auth import requires
 from tsapi.api.openapi import problem_doc
 from tsapi.api.resources.query.schemas import QueryRequestSchema, QueryRowSchema
 from tsapi.api.runtime import runtime
-from tsapi.formats.rendering import FORMAT_FOR_ACCEPT, MIMETYPES
+from tsapi.formats.rendering import FORMAT_FOR_ACCEPT, MIMETYPES, Rendered
 from tsapi.services.query import QueryRequest, run_query
 
 blp = Blueprint("query", __name__, description="Read points")
@@ -38,7 +38,7 @@ class Query(MethodView):
         """
         fmt = requested_format(query)
         result = run_query(runtime(), query, fmt)
-        if hasattr(result, "body"):
+        if isinstance(result, Rendered):
             return Response(result.body, mimetype=result.mimetype, headers=result.headers)
         # A streamed export: rows leave as the server-side cursor yields them.
         return Response(result, mimetype=MIMETYPES[fmt])
