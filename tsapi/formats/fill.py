@@ -7,6 +7,10 @@ from itertools import groupby
 from typing import Any
 
 FILL_MODES = ("none", "null", "zero", "previous", "linear")
+# Modes that carry a known value on, seeded from the last point before the range.
+SEEDED = frozenset({"previous", "linear"})
+# Modes that make up numbers: they cannot fill a column of strings.
+NEEDS_NUMBERS = frozenset({"zero", "linear"})
 
 
 def fill_rows(
@@ -25,7 +29,7 @@ def fill_rows(
     by_group: dict[tuple, dict[datetime, Any]] = {}
     for group, members in groupby(rows, key=lambda r: tuple(r[1:-1])):
         by_group[group] = {r[0]: r[-1] for r in members}
-    if mode in ("previous", "linear"):
+    if mode in SEEDED:
         for group in seeds:
             by_group.setdefault(group, {})
     out: list[tuple] = []

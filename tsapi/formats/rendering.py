@@ -15,6 +15,9 @@ MIMETYPES = {"json": "application/json", "csv": "text/csv", "ndjson": "applicati
 FORMAT_FOR_ACCEPT = {"application/json": "json", "text/csv": "csv",
                      "application/x-ndjson": "ndjson", "application/ndjson": "ndjson"}
 STREAM_CHUNK_ROWS = 5000
+# Every raw row the database renders as JSON (store.queries.raw_json) starts so; inside a
+# JSON string the quote is escaped, so this cannot occur within a value.
+JSON_ROW_START = ',{"time":'
 
 
 @dataclass
@@ -22,6 +25,33 @@ class Rendered:
     body: bytes
     mimetype: str
     headers: dict[str, str] = field(default_factory=dict)
+
+
+def raw_row(r, group_by: tuple[str, ...], metric: str | None) -> dict[str, Any]:
+    """A raw row (time, value, series id, *group values) as a result row."""
+    row: dict[str, Any] = {"time": r[0], "value": r[1]}
+    if group_by:
+        row["tags"] = dict(zip(group_by, r[3:], strict=True))
+    if metric is not None:
+        row["metric"] = metric
+    return row
+
+
+def bucket_row(r, group_by: tuple[str, ...], metric: str | None) -> dict[str, Any]:
+    """A bucket row (start, *group values, value) as a result row."""
+    row: dict[str, Any] = {"time": r[0], "value": _number(r[-1])}
+    if group_by:
+        row["tags"] = dict(zip(group_by, r[1:-1], strict=True))
+    if metric is not None:
+        row["metric"] = metric
+    return row
+
+
+def _number(value):
+    """percentile_cont and friends give Decimal or float; JSON wants plain numbers."""
+    if value is None or isinstance(value, int | float | str):
+        return value
+    return float(value)
 
 
 def _columns(group_by: tuple[str, ...], multi: bool) -> list[str]:
@@ -58,6 +88,17 @@ def render_rows(rows: list[dict[str, Any]], fmt: str, group_by: tuple[str, ...],
     return Rendered(body, MIMETYPES[fmt])
 
 
+def without_last_json_row(rows: str) -> str:
+    """Rows rendered by the database as JSON objects joined by commas, less the last one."""
+    return rows[:rows.rfind(JSON_ROW_START)]
+
+
+def json_array(parts: list[str]) -> Rendered:
+    """Runs of JSON objects joined by commas (some maybe empty) as one JSON array."""
+    body = ("[" + ",".join(p for p in parts if p) + "]").encode()
+    return Rendered(body, MIMETYPES["json"])
+
+
 def stream_rows(rows: Iterable, fmt: str, group_by: tuple[str, ...], metric: str | None,
                 header: bool) -> Iterator[bytes]:
     """Raw rows (time, value, series id, *group values) as CSV or NDJSON chunks."""
@@ -75,14 +116,7 @@ def stream_rows(rows: Iterable, fmt: str, group_by: tuple[str, ...], metric: str
 
 def _encode_chunk(chunk: list, fmt: str, group_by: tuple[str, ...], metric: str | None):
     if fmt == "ndjson":
-        parts = []
-        for r in chunk:
-            row: dict[str, Any] = {"time": r[0], "value": r[1]}
-            if group_by:
-                row["tags"] = dict(zip(group_by, r[3:], strict=True))
-            if metric is not None:
-                row["metric"] = metric
-            parts.append(orjson.dumps(row))
+        parts = [orjson.dumps(raw_row(r, group_by, metric)) for r in chunk]
         return b"\n".join(parts) + b"\n"
     prefix = [metric] if metric is not None else []
     return _csv_lines(

@@ -25,8 +25,8 @@ from sqlalchemy.sql import ColumnElement
 from tsapi.formats.aggregations import Aggregation
 from tsapi.formats.intervals import BucketInterval
 from tsapi.store.engine import StorageInfo
-from tsapi.store.queries import Selection, group_columns
-from tsapi.store.schema import points, series
+from tsapi.store.queries import Selection, group_columns, latest_per_series, points_in_range
+from tsapi.store.schema import points
 
 # time_bucket's default origin (a Monday); date_bin uses the same so that both kinds of
 # database put bucket edges in the same places.
@@ -76,7 +76,7 @@ def _aggregate(q: BucketQuery, value, time_col, storage: StorageInfo):
     name = agg.name
     if agg.percentile is not None:
         return func.percentile_cont(agg.percentile).within_group(value)
-    if name in ("first", "last", "delta"):
+    if agg.picks_a_point or name == "delta":  # delta: last minus first
         first = (func.first(value, time_col) if storage.timescaledb
                  else func.array_agg(aggregate_order_by(value, time_col))[1])
         last = (func.last(value, time_col) if storage.timescaledb
@@ -99,7 +99,7 @@ def bucket_statement(storage: StorageInfo, q: BucketQuery) -> Select:
     """Rows of (bucket start, *group values, value), ordered by groups then time."""
     sel = q.selection
     groups = group_columns(q.group_by)
-    if q.aggregation.name in ("rate", "increase"):
+    if q.aggregation.is_counter:
         return _counter_statement(storage, q, groups)
     src = _source(q, sel.value_column, groups)
     return _grouped(storage, q, src, _aggregate(q, src.c.value, src.c.time, storage))
@@ -107,14 +107,8 @@ def bucket_statement(storage: StorageInfo, q: BucketQuery) -> Select:
 
 def _source(q: BucketQuery, value: ColumnElement, groups: list[ColumnElement]):
     """The points in range of the selected series: (time, value, *group values)."""
-    source = select(points.c.time, value.label("value"), *groups).where(
-        points.c.series_id.in_(q.selection.series_ids()),
-        points.c.time >= q.start,
-        points.c.time < q.end,
-    )
-    if groups:
-        source = source.join(series, series.c.id == points.c.series_id)
-    return source.subquery("src")
+    return points_in_range(q.selection, q.start, q.end, [points.c.time, value.label("value")],
+                           groups).subquery("src")
 
 
 def _grouped(storage: StorageInfo, q: BucketQuery, src, value) -> Select:
@@ -178,17 +172,7 @@ def bucket_starts(conn: Connection, storage: StorageInfo, q: BucketQuery) -> lis
 
 def last_before(conn: Connection, q: BucketQuery) -> dict[tuple, tuple[datetime, float]]:
     """Per group, the latest point before the range: the seed of previous/linear fill."""
-    sel = q.selection
-    latest = (
-        select(points.c.time, sel.value_column.label("value"))
-        .where(points.c.series_id == series.c.id, points.c.time < q.start)
-        .order_by(points.c.time.desc())
-        .limit(1)
-        .lateral("latest")
-    )
-    groups = group_columns(q.group_by)
-    stmt = select(latest.c.time, latest.c.value, *groups).select_from(series).join(
-        latest, literal(True)).where(series.c.id.in_(sel.series_ids()))
+    stmt = latest_per_series(q.selection, *group_columns(q.group_by), before=q.start)
     seeds: dict[tuple, tuple[datetime, float]] = {}
     for row in conn.execute(stmt):
         key = tuple(row[2:])

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, func, literal, select
+from sqlalchemy import Connection, func, select
 
 from tsapi.store.catalog import Metric
-from tsapi.store.queries import Selection
+from tsapi.store.queries import Selection, latest_per_series
 from tsapi.store.schema import metrics, points, series
 
 
@@ -63,18 +63,6 @@ def tag_values(conn: Connection, metric: Metric, key: str) -> list[str]:
 
 def latest_points(conn: Connection, selection: Selection) -> list[dict]:
     """The newest point of every matching series, one index probe per series."""
-    latest = (
-        select(points.c.time, selection.value_column.label("value"))
-        .where(points.c.series_id == series.c.id)
-        .order_by(points.c.time.desc())
-        .limit(1)
-        .lateral("latest")
-    )
-    stmt = (
-        select(series.c.tags, latest.c.time, latest.c.value)
-        .select_from(series)
-        .join(latest, literal(True))
-        .where(series.c.id.in_(selection.series_ids()))
-        .order_by(latest.c.time.desc(), series.c.id)
-    )
+    stmt = latest_per_series(selection, series.c.tags)
+    stmt = stmt.order_by(stmt.selected_columns.time.desc(), series.c.id)
     return [{"time": r.time, "value": r.value, "tags": r.tags} for r in conn.execute(stmt)]

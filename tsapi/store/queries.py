@@ -68,17 +68,43 @@ def group_columns(group_by: tuple[str, ...]) -> list[ColumnElement]:
     return [series.c.tags[key].astext.label(f"g{i}") for i, key in enumerate(group_by)]
 
 
+def points_in_range(selection: Selection, start: datetime, end: datetime,
+                    columns: list[ColumnElement], groups: list[ColumnElement]) -> Select:
+    """(*columns, *groups) of the selected series' points in [start, end), joined to their
+    series when group columns need its tags."""
+    stmt = select(*columns, *groups).where(
+        points.c.series_id.in_(selection.series_ids()),
+        points.c.time >= start,
+        points.c.time < end,
+    )
+    if groups:
+        stmt = stmt.join(series, series.c.id == points.c.series_id)
+    return stmt
+
+
+def latest_per_series(selection: Selection, *columns: ColumnElement,
+                      before: datetime | None = None) -> Select:
+    """(time, value, *columns) of the newest point of each selected series (before `before`,
+    if given): a LATERAL subquery, one index probe per series."""
+    newest = select(points.c.time, selection.value_column.label("value")).where(
+        points.c.series_id == series.c.id)
+    if before is not None:
+        newest = newest.where(points.c.time < before)
+    latest = newest.order_by(points.c.time.desc()).limit(1).lateral("latest")
+    return (
+        select(latest.c.time, latest.c.value, *columns)
+        .select_from(series)
+        .join(latest, literal(True))
+        .where(series.c.id.in_(selection.series_ids()))
+    )
+
+
 def raw_statement(q: RawQuery) -> Select:
     """Rows of (time, value, series id, *group values), in the order they are returned."""
     sel = q.selection
     groups = group_columns(q.group_by)
-    stmt = select(points.c.time, sel.value_column, points.c.series_id, *groups).where(
-        points.c.series_id.in_(sel.series_ids()),
-        points.c.time >= q.start,
-        points.c.time < q.end,
-    )
-    if groups:
-        stmt = stmt.join(series, series.c.id == points.c.series_id)
+    stmt = points_in_range(sel, q.start, q.end,
+                           [points.c.time, sel.value_column, points.c.series_id], groups)
     key = tuple_(points.c.time, points.c.series_id)
     if q.after is not None:
         stmt = stmt.where(key < tuple_(*q.after) if q.descending else key > tuple_(*q.after))

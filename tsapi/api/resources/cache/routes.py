@@ -9,6 +9,7 @@ from tsapi.api.auth import requires
 from tsapi.api.openapi import problem_doc
 from tsapi.api.resources.cache.schemas import CacheInfoSchema, CacheKeysSchema, MessageSchema
 from tsapi.api.runtime import runtime
+from tsapi.services.query.cache_keys import metric_prefix
 
 blp = Blueprint("cache", __name__, url_prefix="/cache", description="Inspect the cache")
 
@@ -59,7 +60,7 @@ class MetricCacheClear(MethodView):
         # Bumping the generation orphans the metric's entries at once; deleting them frees
         # their memory now instead of at expiry.
         cache.bump([metric])
-        removed = cache.clear(f"query:{metric}:")
+        removed = cache.clear(metric_prefix(metric))
         return {"message": f"Cache cleared for metric: {metric}", "removed": removed}
 
 

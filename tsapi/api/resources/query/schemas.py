@@ -9,6 +9,7 @@ from tsapi.formats import aggregations
 from tsapi.formats.fill import FILL_MODES
 from tsapi.formats.intervals import IntervalError, parse_interval
 from tsapi.formats.rendering import MIMETYPES
+from tsapi.services.query import QueryRequest
 
 MAX_METRICS = 20
 TIME_FLOOR = datetime(1, 1, 3, tzinfo=UTC)
@@ -162,7 +163,7 @@ class QueryRequestSchema(ma.Schema):
                                      field_name="cursor")
 
     @ma.post_load
-    def _to_utc(self, data, **kwargs):
+    def _to_request(self, data, **kwargs) -> QueryRequest:
         for key in ("start_time", "end_time"):
             try:
                 data[key] = data[key].astimezone(UTC)
@@ -176,7 +177,22 @@ class QueryRequestSchema(ma.Schema):
                 raise ma.ValidationError(
                     f"must lie between {TIME_FLOOR:%Y-%m-%d} and {TIME_CEILING:%Y-%m-%d} "
                     "with a timezone or an interval", field_name=key)
-        return data
+        return QueryRequest(
+            metrics=tuple(data["metrics"]) if "metrics" in data else (data["metric"],),
+            multi="metrics" in data,
+            start=data["start_time"],
+            end=data["end_time"],
+            aggregation=data.get("aggregation"),
+            interval=data.get("interval"),
+            timezone=data.get("timezone"),
+            tags=data.get("tags") or {},
+            group_by=tuple(data.get("group_by") or ()),
+            fill=data.get("fill", "none"),
+            descending=data.get("order") == "desc",
+            limit=data.get("limit"),
+            cursor=data.get("cursor"),
+            format=data.get("format"),
+        )
 
 
 class QueryRowSchema(ma.Schema):

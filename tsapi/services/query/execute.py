@@ -1,0 +1,133 @@
+"""Running a plan: the store executes its statements, formats.rendering shapes the rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+from sqlalchemy import Connection
+
+from tsapi.errors import metric_not_found
+from tsapi.formats.fill import fill_rows
+from tsapi.formats.rendering import (
+    Rendered,
+    bucket_row,
+    json_array,
+    raw_row,
+    render_rows,
+    stream_rows,
+    without_last_json_row,
+)
+from tsapi.services.query.cursor import PageCursor, encode_cursor
+from tsapi.services.query.planner import (
+    BucketPlan,
+    ExportPlan,
+    Plan,
+    RawPagePlan,
+    check_aggregable,
+)
+from tsapi.services.query.request import QueryRequest
+from tsapi.store.buckets import bucket_starts, fetch_buckets, last_before
+from tsapi.store.catalog import Metric, get_metric
+from tsapi.store.engine import Database, StorageInfo
+from tsapi.store.queries import (
+    RawQuery,
+    raw_json,
+    raw_key_at,
+    raw_statement,
+    stream_raw,
+    use_timezone,
+)
+
+
+def resolve_metrics(conn: Connection, request: QueryRequest) -> list[Metric]:
+    """The request's metrics, in its order: NotFound for an unknown one, BadRequest for one
+    its aggregation cannot take."""
+    metrics = []
+    for name in request.metrics:
+        metric = get_metric(conn, name)
+        if metric is None:
+            raise metric_not_found(name)
+        check_aggregable(request.aggregation, metric)
+        metrics.append(metric)
+    return metrics
+
+
+def execute(conn: Connection, storage: StorageInfo, plan: Plan) -> Rendered:
+    """The rendered answer of a page or bucket plan, all statements on `conn` (an export
+    streams through stream_export instead)."""
+    use_timezone(conn, plan.output.timezone)
+    match plan:
+        case RawPagePlan():
+            return _raw_page(conn, plan)
+        case BucketPlan():
+            return _buckets(conn, storage, plan)
+    raise TypeError(f"{type(plan).__name__} is not answered in one piece")
+
+
+def _raw_page(conn: Connection, plan: RawPagePlan) -> Rendered:
+    """A result cut at the page size says so (X-Tsapi-Truncated) and, without group_by,
+    carries X-Tsapi-Next-Cursor: every point comes exactly once across pages."""
+    out, start = plan.output, plan.start
+    as_json = out.fmt == "json"
+    parts, headers, remaining = [], {}, plan.page_size
+    for i in range(start.metric_index, len(plan.queries)):
+        # One row more than fits tells whether the page is cut here.
+        after = start.after if i == start.metric_index else None
+        q = replace(plan.queries[i], limit=remaining + 1, after=after)
+        label = out.label(q.selection.metric)
+        # JSON is rendered by the database; CSV and NDJSON pages from Python rows.
+        payload, count = raw_json(conn, q, label) if as_json else _raw_rows(conn, q, label)
+        if count > remaining:
+            if remaining:
+                parts.append(without_last_json_row(payload) if as_json else payload[:-1])
+                next_page = PageCursor(i, raw_key_at(conn, q, remaining - 1))
+            else:
+                next_page = PageCursor(i, None)
+            headers["X-Tsapi-Truncated"] = "true"
+            if plan.issues_cursor:
+                headers["X-Tsapi-Next-Cursor"] = encode_cursor(plan.request, next_page)
+            if plan.capped_at is not None:
+                headers["X-Tsapi-Limit"] = str(plan.capped_at)
+            break
+        parts.append(payload)
+        remaining -= count
+    if as_json:
+        rendered = json_array(parts)
+    else:
+        rows = [row for part in parts for row in part]
+        rendered = render_rows(rows, out.fmt, out.group_by, out.multi)
+    rendered.headers.update(headers)
+    return rendered
+
+
+def _raw_rows(conn: Connection, q: RawQuery, label: str | None) -> tuple[list[dict], int]:
+    rows = [raw_row(r, q.group_by, label) for r in conn.execute(raw_statement(q))]
+    return rows, len(rows)
+
+
+def _buckets(conn: Connection, storage: StorageInfo, plan: BucketPlan) -> Rendered:
+    out = plan.output
+    rows = []
+    for q in plan.queries:
+        found = [tuple(r) for r in fetch_buckets(conn, storage, q)]
+        if plan.fill != "none":
+            seeds = last_before(conn, q) if plan.seeded else {}
+            found = fill_rows(found, bucket_starts(conn, storage, q), plan.fill, seeds)
+        label = out.label(q.selection.metric)
+        rows.extend(bucket_row(r, out.group_by, label) for r in found)
+    return render_rows(rows, out.fmt, out.group_by, out.multi)
+
+
+def stream_export(db: Database, plan: ExportPlan) -> Iterator[bytes]:
+    """The export's chunks, read from a server-side cursor as the response is sent."""
+    out = plan.output
+
+    def generate():
+        with db.engine.connect() as conn:
+            use_timezone(conn, out.timezone)
+            for i, q in enumerate(plan.queries):
+                yield from stream_rows(stream_raw(conn, q), out.fmt, out.group_by,
+                                       out.label(q.selection.metric), header=i == 0)
+
+    return generate()

@@ -1,0 +1,46 @@
+"""POST /query as a use case: checked, planned, answered from the cache when fresh."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from tsapi.formats.rendering import Rendered
+from tsapi.services.query.cache_keys import cache_key
+from tsapi.services.query.execute import execute, resolve_metrics, stream_export
+from tsapi.services.query.limits import check_bucket_count
+from tsapi.services.query.planner import plan_export, plan_query, streams
+from tsapi.services.query.request import QueryRequest
+from tsapi.services.runtime import Runtime
+
+
+def run_query(rt: Runtime, request: QueryRequest, fmt: str) -> Rendered | Iterator[bytes]:
+    """The response body (and headers) for a /query request in `fmt`; an iterator of chunks
+    for a streamed export."""
+    check_bucket_count(request, rt.limits.max_query_buckets)
+    if streams(request, fmt):
+        return _export(rt, request, fmt)
+    key = cache_key(request, fmt, rt.cache)
+    if key:
+        hit = rt.cache.get(key)
+        if hit is not None:
+            return Rendered(*hit)
+    rendered = _answer(rt, request, fmt)
+    if key and len(rendered.body) <= rt.limits.max_cached_bytes:
+        rt.cache.set(key, (rendered.body, rendered.mimetype, rendered.headers))
+    return rendered
+
+
+def _answer(rt: Runtime, request: QueryRequest, fmt: str) -> Rendered:
+    db = rt.db
+    # One snapshot for all of a request's statements: a page and the cursor after it, or
+    # buckets and their fill seeds, must not see different data.
+    with db.engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
+        plan = plan_query(request, fmt, resolve_metrics(conn, request), rt.limits.max_raw_rows)
+        return execute(conn, db.storage, plan)
+
+
+def _export(rt: Runtime, request: QueryRequest, fmt: str) -> Iterator[bytes]:
+    # The metrics are looked up now, so an unknown one is a 404 before the response starts.
+    with rt.db.engine.connect() as conn:
+        metrics = resolve_metrics(conn, request)
+    return stream_export(rt.db, plan_export(request, fmt, metrics))
