@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
 
 import pytest
+
+# The suite at large tests behaviour, not access control: every app a test builds (make_app,
+# create_app with this mapping) and every server it starts (GunicornServer) runs without keys
+# and rate limits unless the test asks for them; passed explicitly, never put in os.environ.
+OPEN_ACCESS = {"TSAPI_AUTH": "off", "TSAPI_RATE_LIMITS": "off"}
 
 
 def point(time: str, metric: str, value, **tags):
@@ -27,7 +33,12 @@ def query(client, expect: int = 200, **body):
     return response.get_json()
 
 
-# --- added for the HTTP contract tests ---------------------------------------------------
+def ask(client, headers=None, **body):
+    """POST /query and return the response, whatever its status."""
+    return client.post("/query", json=body, headers=headers or {})
+
+
+# --- problems, times and buckets ---------------------------------------------------------
 
 
 PROBLEM_JSON = "application/problem+json"
@@ -124,7 +135,7 @@ def rows_as_pairs(rows: list[dict]) -> list[tuple[datetime, object]]:
     return out
 
 
-# --- reference computations for the query-power tests (plain Python, no SQL) ---------------
+# --- reference computations for query results (plain Python, no SQL) --------------------
 
 
 def percentile_cont(values: list[float], fraction: float) -> float:
@@ -218,3 +229,19 @@ def reference_aggregate(how: str, values: list):
     if how.startswith("p"):
         return percentile_cont(values, float(how[1:]) / 100)
     raise ValueError(how)
+
+
+class PageAssets(HTMLParser):
+    """The script and stylesheet URLs an HTML page loads."""
+
+    def __init__(self):
+        super().__init__()
+        self.scripts: list[str] = []
+        self.styles: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "script" and attrs.get("src"):
+            self.scripts.append(attrs["src"])
+        if tag == "link" and attrs.get("href") and "stylesheet" in (attrs.get("rel") or ""):
+            self.styles.append(attrs["href"])

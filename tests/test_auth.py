@@ -32,11 +32,6 @@ GRANTS = {"read": {"read"}, "write": {"write"}, "admin": {"read", "write", "admi
 
 
 @pytest.fixture
-def secure_app(make_app):
-    return make_app(TSAPI_AUTH="required")
-
-
-@pytest.fixture
 def tokens(secure_app):
     """One token per kind of key, and the guarded metric holding one point."""
     made = {}

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from helpers import (
+    ask,
     assert_problem,
     error_fields,
     expected_buckets,
@@ -25,9 +26,6 @@ END = "2024-03-11T00:00:00Z"
 T0 = datetime(2024, 3, 10, tzinfo=UTC)
 AGGREGATIONS = ("avg", "sum", "min", "max", "count")
 
-
-def ask(client, **body):
-    return client.post("/query", json=body)
 
 
 # --- raw ---------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from helpers import (
+    ask,
     assert_problem,
     assert_tags_then_time_order,
     assert_values_match,
@@ -30,9 +31,6 @@ from helpers import time_value_pairs as pairs
 T0 = datetime(2024, 3, 10, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 
-
-def ask(client, **body):
-    return client.post("/query", json=body)
 
 
 # --- a metric of several series with different tag sets -------------------------------------

@@ -9,7 +9,7 @@ import io
 import json
 from datetime import UTC, datetime, timedelta
 
-from helpers import assert_problem, error_fields, ingest, iso, parse_row_time, point, query
+from helpers import ask, assert_problem, error_fields, ingest, iso, parse_row_time, point, query
 
 T0 = datetime(2024, 3, 10, tzinfo=UTC)
 END = T0 + timedelta(days=1)
@@ -18,9 +18,6 @@ RANGE = {"start_time": iso(T0), "end_time": iso(END)}
 TRUNCATED = "X-Tsapi-Truncated"
 NEXT = "X-Tsapi-Next-Cursor"
 
-
-def ask(client, headers=None, **body):
-    return client.post("/query", json=body, headers=headers or {})
 
 
 def same_time_points(metric: str = "cpu", times: int = 10) -> list[tuple[str, datetime, float]]:

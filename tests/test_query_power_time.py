@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from helpers import (
+    ask,
     assert_problem,
     assert_tags_then_time_order,
     assert_values_match,
@@ -30,9 +31,6 @@ T0 = datetime(2024, 3, 10, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 BERLIN = ZoneInfo("Europe/Berlin")
 
-
-def ask(client, **body):
-    return client.post("/query", json=body)
 
 
 # --- time zones ----------------------------------------------------------------------------
