@@ -38,6 +38,13 @@ def ask(client, headers=None, **body):
     return client.post("/query", json=body, headers=headers or {})
 
 
+def stored_metrics(client) -> list[str]:
+    """The names GET /metrics lists."""
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    return [m["name"] for m in response.get_json()]
+
+
 # --- problems, times and buckets ---------------------------------------------------------
 
 
@@ -178,6 +185,16 @@ def time_value_pairs(rows: list[dict]) -> list[tuple[datetime, object]]:
     return [(parse_row_time(r), r["value"]) for r in rows]
 
 
+def rows_by_group(rows: list[dict], keys: list[str]) -> dict:
+    """Grouped rows as {(group values, time): value}; no (group, time) twice."""
+    out = {}
+    for row in rows:
+        key = (tuple(row["tags"][k] for k in keys), parse_row_time(row))
+        assert key not in out, f"duplicate row {key}"
+        out[key] = row["value"]
+    return out
+
+
 def assert_values_match(got: list, want: list, context=None) -> None:
     assert len(got) == len(want), (context, got, want)
     for g, w in zip(got, want, strict=True):
@@ -245,3 +262,4 @@ class PageAssets(HTMLParser):
             self.scripts.append(attrs["src"])
         if tag == "link" and attrs.get("href") and "stylesheet" in (attrs.get("rel") or ""):
             self.styles.append(attrs["href"])
+

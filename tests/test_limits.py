@@ -1,7 +1,82 @@
-"""An over-expensive query: a clear 503 problem, and the pooled connection stays usable."""
+"""The server's limits, each set small by the test: points per batch, body bytes (also after
+gzip), buckets per query, and the statement time limit (a 503 problem, and the pooled
+connection stays usable)."""
 
+import gzip
+
+import pytest
 import sqlalchemy as sa
-from helpers import assert_problem, ingest, point
+from helpers import ask, assert_problem, error_fields, ingest, point, query, stored_metrics
+
+START = "2024-03-10T00:00:00Z"
+END = "2024-03-11T00:00:00Z"
+
+# --- ingest size ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_batch_client(make_app):
+    return make_app(TSAPI_MAX_BATCH_POINTS=5).test_client()
+
+
+def test_batch_at_the_limit_is_accepted(small_batch_client):
+    points = [point(f"2024-03-10T00:00:0{i}Z", "temp", float(i)) for i in range(5)]
+    assert ingest(small_batch_client, points)["ingested_count"] == 5
+
+
+def test_batch_over_the_limit_is_413_and_stores_nothing(small_batch_client):
+    points = [point(f"2024-03-10T00:00:0{i}Z", "temp", float(i)) for i in range(6)]
+    problem = assert_problem(small_batch_client.post("/ingest", json={"data": points}), 413)
+    assert "5" in problem["detail"]
+    assert stored_metrics(small_batch_client) == []
+
+
+def test_body_over_the_byte_limit_is_413(make_app):
+    client = make_app(TSAPI_MAX_BODY_BYTES=200).test_client()
+    points = [point(f"2024-03-10T00:00:0{i}Z", "temp", float(i)) for i in range(6)]
+    assert_problem(client.post("/ingest", json={"data": points}), 413)
+    assert stored_metrics(client) == []
+
+
+def test_gzip_bomb_is_refused_without_storing(make_app):
+    app = make_app(TSAPI_MAX_BODY_BYTES=100_000)
+    body = gzip.compress(b'{"data": [' + b" " * 10_000_000 + b"]}")
+    assert len(body) < 100_000
+    response = app.test_client().post("/ingest", data=body, content_type="application/json",
+                                      headers={"Content-Encoding": "gzip"})
+    problem = assert_problem(response, 413)
+    assert "Decompressed body exceeds" in problem["detail"]
+
+
+# --- buckets per query --------------------------------------------------------------------
+
+
+@pytest.fixture
+def few_buckets_client(make_app):
+    client = make_app(TSAPI_MAX_QUERY_BUCKETS=10).test_client()
+    ingest(client, [point("2024-03-10T01:00:00Z", "temp", 1.0)])
+    return client
+
+
+def test_too_many_buckets_is_422_naming_interval(few_buckets_client):
+    problem = assert_problem(ask(few_buckets_client, metric="temp", start_time=START,
+                                 end_time=END, aggregation="avg", interval="1 minute"), 422)
+    assert "interval" in error_fields(problem)
+
+
+def test_bucket_count_at_the_limit_is_allowed(few_buckets_client):
+    rows = query(few_buckets_client, metric="temp", start_time=START,
+                 end_time="2024-03-10T10:00:00Z", aggregation="sum", interval="1 hour")
+    assert rows == [{"time": "2024-03-10T01:00:00+00:00", "value": 1.0}]
+
+
+def test_bucket_limit_does_not_apply_to_raw_queries_with_an_interval(few_buckets_client):
+    rows = query(few_buckets_client, metric="temp", start_time=START, end_time=END,
+                 interval="1 minute")
+    assert rows == [{"time": "2024-03-10T01:00:00+00:00", "value": 1.0}]
+
+
+# --- statement time -----------------------------------------------------------------------
 
 # Far above what reading a one-row table takes on any machine, however busy.
 STATEMENT_TIMEOUT_MS = 2_000
