@@ -38,11 +38,17 @@ def ask(client, headers=None, **body):
     return client.post("/query", json=body, headers=headers or {})
 
 
-def stored_metrics(client) -> list[str]:
-    """The names GET /metrics lists."""
+def get_metrics(client) -> list[dict]:
+    """GET /metrics, checked to be a JSON 200."""
     response = client.get("/metrics")
     assert response.status_code == 200
-    return [m["name"] for m in response.get_json()]
+    assert response.mimetype == "application/json"
+    return response.get_json()
+
+
+def stored_metrics(client) -> list[str]:
+    """The names GET /metrics lists."""
+    return [m["name"] for m in get_metrics(client)]
 
 
 # --- problems, times and buckets ---------------------------------------------------------
@@ -263,3 +269,20 @@ class PageAssets(HTMLParser):
         if tag == "link" and attrs.get("href") and "stylesheet" in (attrs.get("rel") or ""):
             self.styles.append(attrs["href"])
 
+
+# --- three hosts writing at the same times -------------------------------------------------
+
+HOSTS = ("a", "b", "c")
+HOSTS_START = datetime(2024, 3, 10, tzinfo=UTC)
+
+
+def same_time_points(times: int = 10) -> list[tuple[str, datetime, float]]:
+    """(host, time, value): every host has a point at each of the same times (a minute apart
+    from HOSTS_START); values are unique, so each point can be told apart."""
+    return [(h, HOSTS_START + timedelta(minutes=i), float(i * 10 + j))
+            for i in range(times) for j, h in enumerate(HOSTS)]
+
+
+def ingest_points(client, data, metric="cpu"):
+    """Ingest (host, time, value) triples as points of `metric` tagged with their host."""
+    ingest(client, [point(iso(t), metric, v, host=h) for h, t, v in data])

@@ -1,33 +1,32 @@
-"""GET /metrics (contents, order, first/last seen, caching without stale reads) and the /cache
-administration endpoints, including that clearing leaves other applications' Redis keys."""
+"""The response cache in Redis: the metric list and query results are cached and never served
+stale (also across workers, also when a generation bump fails), and the /cache administration
+endpoints, whose clearing leaves other applications' Redis keys."""
 
 from __future__ import annotations
 
-import random
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
-from helpers import assert_problem, ingest, iso, point
+from helpers import (
+    ask,
+    assert_problem,
+    get_metrics,
+    ingest,
+    ingest_points,
+    iso,
+    point,
+    query,
+    same_time_points,
+)
+from helpers import time_value_pairs as pairs
+from redis.exceptions import ConnectionError as RedisConnectionError
 
-
-def get_metrics(client) -> list[dict]:
-    response = client.get("/metrics")
-    assert response.status_code == 200
-    assert response.mimetype == "application/json"
-    return response.get_json()
-
-
-def seen(client) -> dict[str, tuple]:
-    """{name: (first_seen, last_seen, value_type)} with times parsed; checks they are UTC."""
-    out = {}
-    for m in get_metrics(client):
-        assert set(m) == {"name", "first_seen", "last_seen", "value_type"}, m
-        first = datetime.fromisoformat(m["first_seen"])
-        last = datetime.fromisoformat(m["last_seen"])
-        assert first.utcoffset() == last.utcoffset() == timedelta(0), m
-        out[m["name"]] = (first, last, m["value_type"])
-    return out
+T0 = datetime(2024, 3, 10, tzinfo=UTC)
+END = T0 + timedelta(days=1)
+RANGE = {"start_time": iso(T0), "end_time": iso(END)}
+TRUNCATED = "X-Tsapi-Truncated"
+NEXT = "X-Tsapi-Next-Cursor"
 
 
 def cache_keys(client) -> list[str]:
@@ -54,124 +53,13 @@ def foreign_redis(redis_server):
     client.close()
 
 
-# --- /metrics contents -----------------------------------------------------------------------
-
-
-def test_metrics_is_an_empty_list_before_any_ingest(client):
-    assert get_metrics(client) == []
-
-
-def test_metrics_lists_each_metric_once_with_its_type_and_span(client):
-    ingest(client, [
-        point("2024-03-10T01:00:00Z", "temp", 1.0, room="a"),
-        point("2024-03-10T03:00:00Z", "temp", 2.0, room="b"),
-        point("2024-03-10T02:00:00Z", "state", "on"),
-    ])
-    assert get_metrics(client) == [
-        {"name": "state", "first_seen": "2024-03-10T02:00:00+00:00",
-         "last_seen": "2024-03-10T02:00:00+00:00", "value_type": "string"},
-        {"name": "temp", "first_seen": "2024-03-10T01:00:00+00:00",
-         "last_seen": "2024-03-10T03:00:00+00:00", "value_type": "number"},
-    ]
-
-
-def test_metrics_are_sorted_by_name(client):
-    names = ["b", "A", "a", "B", "_x", "a.b", "a_b", "ab", "Z1", "z", "10", "9", "é", "a b"]
-    ingest(client, [point("2024-03-10T00:00:00Z", n, 1.0) for n in names])
-    assert [m["name"] for m in get_metrics(client)] == sorted(names)
-
-
-def test_first_and_last_seen_are_exact_after_out_of_order_batches(client):
-    rng = random.Random(7)
-    base = datetime(2024, 3, 10, tzinfo=UTC)
-    expected: dict[str, list[datetime]] = {}
-    for _ in range(6):
-        batch = []
-        for _ in range(20):
-            name = rng.choice(["cpu", "mem", "disk"])
-            t = base + timedelta(microseconds=rng.randrange(-10**12, 10**12))
-            # Send some times with an offset: the span is of instants, not of local times.
-            offset = timedelta(hours=rng.choice([-7, 0, 5]), minutes=rng.choice([0, 30]))
-            text = t.astimezone(timezone(offset)).isoformat()
-            batch.append(point(text, name, rng.random(), host=rng.choice("xyz")))
-            expected.setdefault(name, []).append(t)
-        ingest(client, batch)
-        got = seen(client)
-        assert {n: (f, la) for n, (f, la, _) in got.items()} == {
-            n: (min(ts), max(ts)) for n, ts in expected.items()}
-
-
-def test_first_and_last_seen_keep_microseconds(client):
-    ingest(client, [point("2024-03-10T12:00:00.000001Z", "m", 1.0)])
-    ingest(client, [point("2024-03-10T11:59:59.999999Z", "m", 1.0),
-                    point("2024-03-10T12:00:00.500000+00:00", "m", 1.0)])
-    ingest(client, [point("2024-03-10T14:00:00.123456+02:00", "m", 1.0)])  # 12:00:00.123456Z
-    first, last, _ = seen(client)["m"]
-    assert first == datetime(2024, 3, 10, 11, 59, 59, 999999, tzinfo=UTC)
-    assert last == datetime(2024, 3, 10, 12, 0, 0, 500000, tzinfo=UTC)
-
-
-def test_rejected_batch_does_not_widen_first_and_last_seen(client):
-    ingest(client, [point("2024-03-10T12:00:00Z", "m", 1.0)])
-    before = get_metrics(client)
-    response = client.post("/ingest", json={"data": [point("2020-01-01T00:00:00Z", "m", 1.0),
-                                                     point("2030-01-01T00:00:00Z", "m", "x")]})
-    assert_problem(response, 422)
-    assert get_metrics(client) == before
-
-
-# --- /metrics caching ------------------------------------------------------------------------
+# --- the metric list in the cache ----------------------------------------------------------
 
 
 def test_metrics_response_is_cached_in_redis(client):
     assert cache_keys(client) == []
     get_metrics(client)
     assert len(cache_keys(client)) >= 1
-
-
-def test_a_new_metric_is_visible_in_the_next_metrics_read(client):
-    ingest(client, [point("2024-03-10T00:00:00Z", "a", 1.0)])
-    assert [m["name"] for m in get_metrics(client)] == ["a"]
-    assert [m["name"] for m in get_metrics(client)] == ["a"]  # now served from the cache
-    ingest(client, [point("2024-03-10T00:00:00Z", "b", 1.0)])
-    assert [m["name"] for m in get_metrics(client)] == ["a", "b"]
-
-
-def test_a_wider_span_is_visible_in_the_next_metrics_read(client):
-    ingest(client, [point("2024-03-10T12:00:00Z", "m", 1.0)])
-    get_metrics(client)
-    get_metrics(client)
-    ingest(client, [point("2024-03-10T13:00:00.000001Z", "m", 2.0)])
-    assert seen(client)["m"][1] == datetime(2024, 3, 10, 13, 0, 0, 1, tzinfo=UTC)
-    ingest(client, [point("2024-03-10T11:00:00Z", "m", 3.0)])
-    assert seen(client)["m"][0] == datetime(2024, 3, 10, 11, tzinfo=UTC)
-
-
-def test_metrics_read_after_each_of_many_ingests_is_never_stale(client):
-    expected: dict[str, list[datetime]] = {}
-    base = datetime(2024, 3, 10, tzinfo=UTC)
-    rng = random.Random(11)
-    for round_ in range(8):
-        name = f"m{rng.randrange(4)}"
-        t = base + timedelta(seconds=rng.randrange(-10**6, 10**6))
-        ingest(client, [point(iso(t), name, float(round_))])
-        expected.setdefault(name, []).append(t)
-        got = seen(client)
-        assert {n: (f, la) for n, (f, la, _) in got.items()} == {
-            n: (min(ts), max(ts)) for n, ts in expected.items()}, round_
-
-
-def test_ingest_through_another_worker_is_visible_in_the_next_metrics_read(make_app):
-    reader = make_app().test_client()
-    writer = make_app().test_client()  # a second app: another worker on the same Redis
-    ingest(writer, [point("2024-03-10T00:00:00Z", "a", 1.0)])
-    assert [m["name"] for m in get_metrics(reader)] == ["a"]
-    get_metrics(reader)
-    ingest(writer, [point("2024-03-11T00:00:00Z", "a", 1.0),
-                    point("2024-03-10T00:00:00Z", "b", 1.0)])
-    got = get_metrics(reader)
-    assert [m["name"] for m in got] == ["a", "b"]
-    assert got[0]["last_seen"] == "2024-03-11T00:00:00+00:00"
 
 
 # --- /cache/info ---------------------------------------------------------------------------
@@ -289,3 +177,126 @@ def test_cache_endpoints_reject_wrong_methods_with_problems(client):
     assert_problem(client.post("/cache/info"), 405)
     assert_problem(client.get("/cache/metrics/temp/clear"), 405)
     assert_problem(client.post("/metrics"), 405)
+
+
+# --- query results in the cache ------------------------------------------------------------
+
+
+def cache_stats(client) -> tuple[int, int]:
+    info = cache_info(client)
+    return info["hits"], info["misses"]
+
+
+AGG = {"metric": "cpu", "aggregation": "sum", "interval": "1 hour", **RANGE}
+
+
+def test_the_same_aggregated_query_twice_is_a_cache_hit_with_the_same_answer(client):
+    data = same_time_points()
+    ingest_points(client, data)
+    first = ask(client, **AGG)
+    hits, _ = cache_stats(client)
+    second = ask(client, **AGG)
+    assert cache_stats(client)[0] == hits + 1
+    assert second.get_data() == first.get_data()
+    assert second.mimetype == first.mimetype == "application/json"
+    assert pairs(second.get_json()) == [(T0, sum(v for *_, v in data))]
+
+
+def test_an_ingest_between_queries_is_never_served_stale(client):
+    data = same_time_points()
+    ingest_points(client, data)
+    ask(client, **AGG)
+    assert ask(client, **AGG).get_json() == [{"time": iso(T0).replace("Z", "+00:00"),
+                                               "value": sum(v for *_, v in data)}]
+    late = T0 + timedelta(hours=3, minutes=5)
+    ingest(client, [point(iso(late), "cpu", 1000.0, host="z")])
+    assert pairs(query(client, **AGG)) == [(T0, sum(v for *_, v in data)),
+                                           (T0 + timedelta(hours=3), 1000.0)]
+    # A rewrite of an existing point is new data too.
+    ingest(client, [point(iso(late), "cpu", 7.0, host="z")])
+    assert pairs(query(client, **AGG))[-1] == (T0 + timedelta(hours=3), 7.0)
+
+
+def test_a_range_ending_in_the_future_is_never_cached(client):
+    now = datetime.now(UTC).replace(microsecond=0)
+    ingest(client, [point(iso(now - timedelta(minutes=m)), "cpu", float(m)) for m in (1, 2, 3)])
+    body = {"metric": "cpu", "aggregation": "count", "start_time": iso(now - timedelta(days=1)),
+            "end_time": iso(now + timedelta(days=1))}
+    first = query(client, **body)
+    hits, _ = cache_stats(client)
+    assert query(client, **body) == first
+    assert query(client, **body) == first
+    assert cache_stats(client)[0] == hits
+    assert first[0]["value"] == 3
+
+
+def test_clearing_a_metric_makes_the_next_query_a_miss(client):
+    ingest_points(client, same_time_points())
+    ingest_points(client, same_time_points(), metric="mem")
+    mem = {**AGG, "metric": "mem"}
+    answer, mem_answer = ask(client, **AGG).get_data(), ask(client, **mem).get_data()
+    ask(client, **AGG)
+    hits, misses = cache_stats(client)
+    response = client.post("/cache/metrics/cpu/clear")
+    assert response.status_code == 200
+    again = ask(client, **AGG)
+    assert cache_stats(client) == (hits, misses + 1)
+    assert again.get_data() == answer
+    # Another metric's entries survive.
+    assert ask(client, **mem).get_data() == mem_answer
+    assert cache_stats(client) == (hits + 1, misses + 1)
+
+
+def test_a_query_of_several_metrics_sees_an_ingest_into_any_of_them(client):
+    ingest_points(client, same_time_points(times=2))
+    ingest_points(client, same_time_points(times=2), metric="mem")
+    body = {"metrics": ["cpu", "mem"], "aggregation": "count", **RANGE}
+    assert query(client, **body) == query(client, **body)
+    ingest(client, [point(iso(T0 + timedelta(hours=5)), "mem", 1.0, host="z")])
+    counts = {r["metric"]: r["value"] for r in query(client, **body)}
+    assert counts == {"cpu": 6, "mem": 7}
+    hits, misses = cache_stats(client)
+    assert client.post("/cache/metrics/mem/clear").status_code == 200
+    assert {r["metric"]: r["value"] for r in query(client, **body)} == counts
+    assert cache_stats(client) == (hits, misses + 1)
+
+
+def test_a_repeated_raw_page_keeps_its_paging_headers(client):
+    ingest_points(client, same_time_points())
+    first = ask(client, metric="cpu", limit=4, **RANGE)
+    again = ask(client, metric="cpu", limit=4, **RANGE)
+    assert again.get_data() == first.get_data()
+    assert again.headers.get(TRUNCATED) == first.headers.get(TRUNCATED) == "true"
+    assert again.headers.get(NEXT) == first.headers.get(NEXT)
+
+
+# --- a failed generation bump ---------------------------------------------------------------
+# A write whose generation bump fails must not leave other workers serving stale answers.
+
+EPOCH_BODY = {"metric": "m", "start_time": "2024-01-01T00:00:00Z",
+        "end_time": "2024-01-02T00:00:00Z", "aggregation": "sum"}
+
+
+def test_a_failed_bump_orphans_every_cached_entry(make_app, monkeypatch):
+    writer, reader = make_app(), make_app()  # two workers sharing one Redis
+    ingest(writer.test_client(), [point("2024-01-01T01:00:00Z", "m", 1.0)])
+    assert query(reader.test_client(), **EPOCH_BODY) == [
+        {"time": "2024-01-01T00:00:00+00:00", "value": 1.0}]  # now cached
+
+    # One Redis call of the writer fails: the one that bumps the metric's generation.
+    cache = writer.extensions["tsapi"].cache
+    real_pipeline = cache.client.pipeline
+    calls = []
+
+    def failing_pipeline(*args, **kwargs):
+        if not calls:
+            calls.append(1)
+            raise RedisConnectionError("simulated: this worker lost Redis for a moment")
+        return real_pipeline(*args, **kwargs)
+
+    monkeypatch.setattr(cache.client, "pipeline", failing_pipeline)
+    ingest(writer.test_client(), [point("2024-01-01T02:00:00Z", "m", 10.0)])
+    assert calls == [1]
+    # The reader's cached sum of 1.0 must not be served any more.
+    assert query(reader.test_client(), **EPOCH_BODY) == [
+        {"time": "2024-01-01T00:00:00+00:00", "value": 11.0}]

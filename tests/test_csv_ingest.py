@@ -177,3 +177,10 @@ def test_malformed_quoting_names_the_line(client):
     text = 'time,metric,value\n2024-03-10T01:00:00Z,t,1\n2024-03-10T02:00:00Z,t,"2"x\n'
     problem = assert_problem(post_csv(client, text), 422)
     assert problem["errors"][0]["line"] == 3 and "not valid CSV" in problem["detail"]
+
+
+def test_a_csv_cell_of_thousands_of_digits_is_an_invalid_point(client):
+    body = "time,metric,value\n2024-01-01T00:00:00Z,m," + "1" * 5000 + "\n"
+    response = client.post("/ingest", data=body, content_type="text/csv")
+    assert_problem(response, 422)
+    assert client.get("/metrics").get_json() == []

@@ -46,6 +46,14 @@ def test_empty_batch_is_accepted_with_zero_count_and_stores_nothing(client):
     assert stored_metrics(client) == []
 
 
+def test_ingest_then_query_round_trip(client):
+    body = ingest(client, [point("2024-01-01T00:00:00Z", "temp", 1.5, device="a")])
+    assert body == {"message": "Successfully ingested 1 data points", "ingested_count": 1}
+    rows = query(client, metric="temp", start_time="2024-01-01T00:00:00Z",
+                 end_time="2024-01-02T00:00:00Z")
+    assert rows == [{"time": "2024-01-01T00:00:00+00:00", "value": 1.5}]
+
+
 def test_ingested_points_are_returned_by_a_raw_query(client):
     ingest(client, [
         point("2024-03-10T01:00:00Z", "temp", 21.5, room="a"),

@@ -7,16 +7,21 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from helpers import (
+    HOSTS,
     ask,
     assert_problem,
     error_fields,
     ingest,
+    ingest_points,
     iso,
+    parse_row_time,
     point,
     post_raw,
     query,
     rows_as_pairs,
+    same_time_points,
 )
+from helpers import time_value_pairs as pairs
 
 START = "2024-03-10T00:00:00Z"
 END = "2024-03-11T00:00:00Z"
@@ -89,6 +94,59 @@ def test_query_of_one_metric_ignores_other_metrics(client):
     assert [r["value"] for r in query(client, metric="a", start_time=START, end_time=END)] == [1.0]
 
 
+# --- several metrics at once ----------------------------------------------------------------
+
+RANGE = {"start_time": START, "end_time": END}
+
+
+def test_several_metrics_in_one_raw_query_carry_their_metric(client):
+    cpu, mem = same_time_points(times=4), same_time_points(times=3)
+    ingest_points(client, cpu)
+    ingest_points(client, [(h, t, v + 0.5) for h, t, v in mem], metric="mem")
+    ingest_points(client, same_time_points(times=2), metric="disk")
+    rows = query(client, metrics=["mem", "cpu"], **RANGE)
+    assert all(set(r) == {"time", "value", "metric"} for r in rows)
+    for name, data, shift in (("cpu", cpu, 0.0), ("mem", mem, 0.5)):
+        mine = [r for r in rows if r["metric"] == name]
+        assert sorted(pairs(mine)) == sorted((t, v + shift) for _, t, v in data), name
+        times = [parse_row_time(r) for r in mine]
+        assert times == sorted(times), name
+    assert len(rows) == len(cpu) + len(mem)
+
+
+def test_several_metrics_aggregated_with_group_by(client):
+    cpu, mem = same_time_points(times=4), same_time_points(times=3)
+    ingest_points(client, cpu)
+    ingest_points(client, mem, metric="mem")
+    rows = query(client, metrics=["cpu", "mem"], aggregation="sum", group_by=["host"],
+                 **RANGE)
+    got = {(r["metric"], r["tags"]["host"]): r["value"] for r in rows}
+    want = {}
+    for name, data in (("cpu", cpu), ("mem", mem)):
+        for host in HOSTS:
+            want[(name, host)] = sum(v for h, _, v in data if h == host)
+    assert got == want
+    assert len(rows) == len(want)
+    assert all(parse_row_time(r) == T0 for r in rows)
+
+
+def test_unknown_metric_among_several_is_404_naming_it(client):
+    ingest_points(client, same_time_points(times=2))
+    for aggregation in (None, "sum"):
+        body = {"metrics": ["cpu", "no-such-metric"], **RANGE}
+        if aggregation:
+            body["aggregation"] = aggregation
+        problem = assert_problem(ask(client, **body), 404)
+        assert "no-such-metric" in problem["detail"]
+
+
+def test_metric_and_metrics_together_or_neither_is_422(client):
+    ingest_points(client, same_time_points(times=2))
+    for body in ({"metric": "cpu", "metrics": ["cpu"]}, {}):
+        problem = assert_problem(ask(client, **body, **RANGE), 422)
+        assert {"metric", "metrics"} & set(error_fields(problem)), body
+
+
 # --- errors ------------------------------------------------------------------------------
 
 
@@ -144,6 +202,32 @@ def test_invalid_field_value_is_422_naming_it(client, field, value):
 
 def test_invalid_json_query_is_400_problem(client):
     assert_problem(post_raw(client, "/query", '{"metric": '), 400)
+
+
+DAY = {"start_time": "2024-01-01T00:00:00Z", "end_time": "2024-01-01T04:00:00Z"}
+
+
+@pytest.mark.parametrize("body", [
+    {"metric": "a\x00"},
+    {"metric": "a", "tags": {"k": "b\x00"}},
+    {"metric": "a", "tags": {"k\x00": ["b"]}},
+    {"metric": "a", "group_by": ["k\x00"]},
+])
+def test_nul_characters_in_a_query_are_a_422(client, body):
+    assert_problem(client.post("/query", json={**body, **DAY}), 422)
+
+
+@pytest.mark.parametrize("body", [
+    {"start_time": "0001-01-01T00:00:00+01:00", "end_time": "2024-01-01T00:00:00Z"},
+    {"start_time": "2024-01-01T00:00:00Z", "end_time": "9999-12-31T23:59:59-01:00"},
+    {"start_time": "0001-01-01T00:00:00Z", "end_time": "0001-01-05T00:00:00Z",
+     "timezone": "America/New_York"},
+    {"start_time": "0500-01-01T00:00:00Z", "end_time": "0600-01-01T00:00:00Z",
+     "aggregation": "avg", "interval": "1000 years"},
+])
+def test_times_at_the_edges_of_the_calendar_are_a_422(client, body):
+    ingest(client, [point("2024-01-01T01:00:00Z", "m", 1.0)])
+    assert_problem(client.post("/query", json={"metric": "m", **body}), 422)
 
 
 # --- exact round-trips ---------------------------------------------------------------------
