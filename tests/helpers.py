@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 
 import pytest
+import sqlalchemy as sa
 
 # The suite at large tests behaviour, not access control: every app a test builds (make_app,
 # create_app with this mapping) and every server it starts (GunicornServer) runs without keys
@@ -49,6 +50,15 @@ def get_metrics(client) -> list[dict]:
 def stored_metrics(client) -> list[str]:
     """The names GET /metrics lists."""
     return [m["name"] for m in get_metrics(client)]
+
+
+def stored_series(app) -> set[tuple[str, tuple]]:
+    """(metric, sorted tag pairs) of every stored series, read from the database itself."""
+    engine = app.extensions["tsapi"].db.engine
+    with engine.connect() as conn:
+        result = conn.execute(sa.text(
+            "SELECT m.name, s.tags FROM series s JOIN metrics m ON m.id = s.metric_id"))
+        return {(name, tuple(sorted(tags.items()))) for name, tags in result}
 
 
 # --- problems, times and buckets ---------------------------------------------------------
@@ -138,13 +148,12 @@ def expected_buckets(points_, how: str, start: datetime, end: datetime, **bucket
 
 
 def rows_as_pairs(rows: list[dict]) -> list[tuple[datetime, object]]:
-    """Query rows as (aware UTC datetime, value), checking each time is stamped in UTC."""
-    out = []
-    for row in rows:
+    """time_value_pairs of plain rows, checking each has only time and value and each time is
+    stamped in UTC."""
+    out = time_value_pairs(rows)
+    for row, (t, _) in zip(rows, out, strict=True):
         assert set(row) == {"time", "value"}, row
-        t = datetime.fromisoformat(row["time"])
         assert t.utcoffset() == timedelta(0), row
-        out.append((t, row["value"]))
     return out
 
 
@@ -188,6 +197,7 @@ def hour_of(t: datetime) -> datetime:
 
 
 def time_value_pairs(rows: list[dict]) -> list[tuple[datetime, object]]:
+    """Query rows (which may also carry metric and tags) as (aware datetime, value)."""
     return [(parse_row_time(r), r["value"]) for r in rows]
 
 
@@ -252,6 +262,9 @@ def reference_aggregate(how: str, values: list):
     if how.startswith("p"):
         return percentile_cont(values, float(how[1:]) / 100)
     raise ValueError(how)
+
+
+# --- HTML pages ----------------------------------------------------------------------------
 
 
 class PageAssets(HTMLParser):
