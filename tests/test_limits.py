@@ -95,6 +95,8 @@ def test_a_query_over_the_time_limit_is_a_503_and_the_next_query_works(
     blocker = sa.create_engine(database_urls[backend])
     try:
         with blocker.begin() as conn:
+            # Should anything else hold the table, fail here rather than hang.
+            conn.execute(sa.text("SET LOCAL lock_timeout = '30s'"))
             conn.execute(sa.text("LOCK TABLE points IN ACCESS EXCLUSIVE MODE"))
             problem = assert_problem(client.post("/query", json=body), 503)
     finally:
