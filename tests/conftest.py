@@ -3,24 +3,17 @@ per test on either kind of database, each test starting from empty tables and ca
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import redis
 import sqlalchemy as sa
 from alembic import command
+from helpers import OPEN_ACCESS
 from services import PostgresServer, RedisServer
 
 from tsapi import create_app
 from tsapi.cli import alembic_config
 
 BACKENDS = ("timescaledb", "postgresql")
-
-# The suite at large tests behaviour, not access control: apps built here, by create_app in a
-# test, or in a server process a test starts, run without keys and limits. test_auth.py and
-# test_rate_limits.py turn them on with explicit overrides.
-OPEN_ACCESS = {"TSAPI_AUTH": "off", "TSAPI_RATE_LIMITS": "off"}
-os.environ.update(OPEN_ACCESS)
 
 
 @pytest.fixture(scope="session")
@@ -116,6 +109,12 @@ def clients_by_backend(database_urls, redis_server):
     yield clients
     for app in apps:
         app.extensions["tsapi"].db.dispose()
+
+
+@pytest.fixture
+def secure_app(make_app):
+    """An app that requires API keys (the others run with OPEN_ACCESS)."""
+    return make_app(TSAPI_AUTH="required")
 
 
 @pytest.fixture

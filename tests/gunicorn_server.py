@@ -10,13 +10,15 @@ import sys
 import time
 from pathlib import Path
 
+from helpers import OPEN_ACCESS
 from services import HOST, _die_with_parent, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 class GunicornServer:
-    """`gunicorn -c gunicorn.conf.py wsgi:app` against the given database; stderr to a file."""
+    """`gunicorn -c gunicorn.conf.py wsgi:app` against the given database; stderr to a file.
+    Runs with OPEN_ACCESS unless `env` says otherwise."""
 
     def __init__(self, database_url: str, redis_url: str, workdir: Path, *, workers: int = 2,
                  **env: str):
@@ -24,6 +26,7 @@ class GunicornServer:
         self.log_path = workdir / f"gunicorn-{self.port}.log"
         self.env = {
             **os.environ,
+            **OPEN_ACCESS,
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
             "GUNICORN_BIND": f"{HOST}:{self.port}",

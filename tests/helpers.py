@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
 
 import pytest
+import sqlalchemy as sa
+
+# The suite at large tests behaviour, not access control: every app a test builds (make_app,
+# create_app with this mapping) and every server it starts (GunicornServer) runs without keys
+# and rate limits unless the test asks for them; passed explicitly, never put in os.environ.
+OPEN_ACCESS = {"TSAPI_AUTH": "off", "TSAPI_RATE_LIMITS": "off"}
 
 
 def point(time: str, metric: str, value, **tags):
@@ -27,7 +34,34 @@ def query(client, expect: int = 200, **body):
     return response.get_json()
 
 
-# --- added for the HTTP contract tests ---------------------------------------------------
+def ask(client, headers=None, **body):
+    """POST /query and return the response, whatever its status."""
+    return client.post("/query", json=body, headers=headers or {})
+
+
+def get_metrics(client) -> list[dict]:
+    """GET /metrics, checked to be a JSON 200."""
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    return response.get_json()
+
+
+def stored_metrics(client) -> list[str]:
+    """The names GET /metrics lists."""
+    return [m["name"] for m in get_metrics(client)]
+
+
+def stored_series(app) -> set[tuple[str, tuple]]:
+    """(metric, sorted tag pairs) of every stored series, read from the database itself."""
+    engine = app.extensions["tsapi"].db.engine
+    with engine.connect() as conn:
+        result = conn.execute(sa.text(
+            "SELECT m.name, s.tags FROM series s JOIN metrics m ON m.id = s.metric_id"))
+        return {(name, tuple(sorted(tags.items()))) for name, tags in result}
+
+
+# --- problems, times and buckets ---------------------------------------------------------
 
 
 PROBLEM_JSON = "application/problem+json"
@@ -114,17 +148,16 @@ def expected_buckets(points_, how: str, start: datetime, end: datetime, **bucket
 
 
 def rows_as_pairs(rows: list[dict]) -> list[tuple[datetime, object]]:
-    """Query rows as (aware UTC datetime, value), checking each time is stamped in UTC."""
-    out = []
-    for row in rows:
+    """time_value_pairs of plain rows, checking each has only time and value and each time is
+    stamped in UTC."""
+    out = time_value_pairs(rows)
+    for row, (t, _) in zip(rows, out, strict=True):
         assert set(row) == {"time", "value"}, row
-        t = datetime.fromisoformat(row["time"])
         assert t.utcoffset() == timedelta(0), row
-        out.append((t, row["value"]))
     return out
 
 
-# --- reference computations for the query-power tests (plain Python, no SQL) ---------------
+# --- reference computations for query results (plain Python, no SQL) --------------------
 
 
 def percentile_cont(values: list[float], fraction: float) -> float:
@@ -164,7 +197,18 @@ def hour_of(t: datetime) -> datetime:
 
 
 def time_value_pairs(rows: list[dict]) -> list[tuple[datetime, object]]:
+    """Query rows (which may also carry metric and tags) as (aware datetime, value)."""
     return [(parse_row_time(r), r["value"]) for r in rows]
+
+
+def rows_by_group(rows: list[dict], keys: list[str]) -> dict:
+    """Grouped rows as {(group values, time): value}; no (group, time) twice."""
+    out = {}
+    for row in rows:
+        key = (tuple(row["tags"][k] for k in keys), parse_row_time(row))
+        assert key not in out, f"duplicate row {key}"
+        out[key] = row["value"]
+    return out
 
 
 def assert_values_match(got: list, want: list, context=None) -> None:
@@ -218,3 +262,40 @@ def reference_aggregate(how: str, values: list):
     if how.startswith("p"):
         return percentile_cont(values, float(how[1:]) / 100)
     raise ValueError(how)
+
+
+# --- HTML pages ----------------------------------------------------------------------------
+
+
+class PageAssets(HTMLParser):
+    """The script and stylesheet URLs an HTML page loads."""
+
+    def __init__(self):
+        super().__init__()
+        self.scripts: list[str] = []
+        self.styles: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "script" and attrs.get("src"):
+            self.scripts.append(attrs["src"])
+        if tag == "link" and attrs.get("href") and "stylesheet" in (attrs.get("rel") or ""):
+            self.styles.append(attrs["href"])
+
+
+# --- three hosts writing at the same times -------------------------------------------------
+
+HOSTS = ("a", "b", "c")
+HOSTS_START = datetime(2024, 3, 10, tzinfo=UTC)
+
+
+def same_time_points(times: int = 10) -> list[tuple[str, datetime, float]]:
+    """(host, time, value): every host has a point at each of the same times (a minute apart
+    from HOSTS_START); values are unique, so each point can be told apart."""
+    return [(h, HOSTS_START + timedelta(minutes=i), float(i * 10 + j))
+            for i in range(times) for j, h in enumerate(HOSTS)]
+
+
+def ingest_points(client, data, metric="cpu"):
+    """Ingest (host, time, value) triples as points of `metric` tagged with their host."""
+    ingest(client, [point(iso(t), metric, v, host=h) for h, t, v in data])

@@ -32,11 +32,6 @@ GRANTS = {"read": {"read"}, "write": {"write"}, "admin": {"read", "write", "admi
 
 
 @pytest.fixture
-def secure_app(make_app):
-    return make_app(TSAPI_AUTH="required")
-
-
-@pytest.fixture
 def tokens(secure_app):
     """One token per kind of key, and the guarded metric holding one point."""
     made = {}
@@ -248,3 +243,10 @@ def test_an_influxdb_client_writes_with_its_token_header(secure_app, tokens):
                                content_type="text/plain"), 401)
     names = client.get("/metrics", headers=bearer(tokens["read"])).get_json()
     assert "weather.temp" in [m["name"] for m in names]
+
+
+def test_nul_characters_in_a_token_are_a_401(make_app):
+    app = make_app(TSAPI_AUTH="required")
+    basic = base64.b64encode(b"user:tsapi_ab\x00c_x").decode()
+    response = app.test_client().get("/metrics", headers={"Authorization": f"Basic {basic}"})
+    assert_problem(response, 401)

@@ -6,9 +6,8 @@ from __future__ import annotations
 import gzip
 from datetime import UTC, datetime
 
-import sqlalchemy as sa
 from conftest import reset_state
-from helpers import assert_problem, query, utc
+from helpers import assert_problem, query, stored_series, utc
 
 DAY_START = "2024-03-10T00:00:00Z"
 DAY_END = "2024-03-11T00:00:00Z"
@@ -24,13 +23,6 @@ def rows(client, metric):
             for r in query(client, metric=metric, start_time=DAY_START, end_time=DAY_END)]
 
 
-def series_tags(app) -> set[tuple[str, tuple]]:
-    with app.extensions["tsapi"].db.engine.connect() as conn:
-        result = conn.execute(sa.text(
-            "SELECT m.name, s.tags FROM series s JOIN metrics m ON m.id = s.metric_id"))
-        return {(name, tuple(sorted(tags.items()))) for name, tags in result}
-
-
 def at(hour: int, minute: int = 0) -> datetime:
     return datetime(2024, 3, 10, hour, minute, tzinfo=UTC)
 
@@ -44,7 +36,7 @@ def test_csv_points_are_stored_with_tag_columns_and_empty_cells_leave_tags_out(a
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["ingested_count"] == 3
     assert rows(client, "temp") == [(at(1), 21.5), (at(2), 22.0), (at(3), -10.0)]
-    assert series_tags(app) == {("temp", (("floor", "1"), ("room", "kitchen"))),
+    assert stored_series(app) == {("temp", (("floor", "1"), ("room", "kitchen"))),
                                 ("temp", (("room", "kitchen"),)), ("temp", ())}
 
 
@@ -177,3 +169,10 @@ def test_malformed_quoting_names_the_line(client):
     text = 'time,metric,value\n2024-03-10T01:00:00Z,t,1\n2024-03-10T02:00:00Z,t,"2"x\n'
     problem = assert_problem(post_csv(client, text), 422)
     assert problem["errors"][0]["line"] == 3 and "not valid CSV" in problem["detail"]
+
+
+def test_a_csv_cell_of_thousands_of_digits_is_an_invalid_point(client):
+    body = "time,metric,value\n2024-01-01T00:00:00Z,m," + "1" * 5000 + "\n"
+    response = client.post("/ingest", data=body, content_type="text/csv")
+    assert_problem(response, 422)
+    assert client.get("/metrics").get_json() == []

@@ -1,7 +1,7 @@
 """Real outages: the test stops and restarts the PostgreSQL and Redis processes it owns."""
 
 from conftest import migrate
-from helpers import ingest, point, query
+from helpers import OPEN_ACCESS, ingest, point, query
 from services import PostgresServer
 
 from tsapi import create_app
@@ -12,7 +12,7 @@ T1 = "2024-03-02T00:00:00Z"
 
 def test_redis_down_everything_but_cache_info_still_works(database_urls, own_redis):
     app = create_app({"DATABASE_URL": database_urls["timescaledb"],
-                      "REDIS_URL": own_redis.url(), "TESTING": True})
+                      "REDIS_URL": own_redis.url(), "TESTING": True, **OPEN_ACCESS})
     client = app.test_client()
     ingest(client, [point(T0, "redis_down_metric", 1.0)])
     assert client.get("/metrics").status_code == 200  # cached now
@@ -51,7 +51,7 @@ def test_database_down_gives_503_and_recovers_without_restart(redis_server):
         url = server.create_database("outage")
         migrate(url, "on")
         app = create_app({"DATABASE_URL": url, "REDIS_URL": redis_server.url(),
-                          "TESTING": True})
+                          "TESTING": True, **OPEN_ACCESS})
         client = app.test_client()
         ingest(client, [point(T0, "outage_metric", 1.0)])
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
-from helpers import assert_problem, error_fields, ingest, point, post_raw, query
+from helpers import assert_problem, error_fields, ingest, point, post_raw, query, stored_metrics
 
 from tsapi.formats.validation import MAX_STRING_VALUE
 from tsapi.store.writer import SMALL_BATCH
@@ -22,7 +22,7 @@ def everything(client, metric):
 
 
 def nothing_stored(client) -> bool:
-    return client.get("/metrics").get_json() == []
+    return stored_metrics(client) == []
 
 
 def filler(n, metric):

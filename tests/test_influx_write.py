@@ -7,8 +7,7 @@ import gzip
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import sqlalchemy as sa
-from helpers import assert_problem, query, utc
+from helpers import assert_problem, query, stored_series, utc
 from live import serving
 
 DAY_START = "2020-07-12T00:00:00Z"
@@ -27,15 +26,6 @@ def write(client, body, path="/api/v2/write?org=o&bucket=b", headers=None, **kwa
 def rows(client, metric, start=DAY_START, end=DAY_END):
     return [(utc(r["time"]), r["value"])
             for r in query(client, metric=metric, start_time=start, end_time=end)]
-
-
-def stored_series(app) -> set[tuple[str, tuple]]:
-    """(metric, sorted tag pairs) of every stored series, read from the database itself."""
-    engine = app.extensions["tsapi"].db.engine
-    with engine.connect() as conn:
-        result = conn.execute(sa.text(
-            "SELECT m.name, s.tags FROM series s JOIN metrics m ON m.id = s.metric_id"))
-        return {(name, tuple(sorted(tags.items()))) for name, tags in result}
 
 
 def influx_problem(response, status):

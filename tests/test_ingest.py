@@ -1,12 +1,21 @@
 """POST /ingest: accepted shapes, validation (all or nothing), time handling, duplicates,
-series, batch limits and error format."""
+series and error format (size limits are in test_limits.py)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from helpers import assert_problem, error_fields, ingest, point, post_raw, query, utc
+from helpers import (
+    assert_problem,
+    error_fields,
+    ingest,
+    point,
+    post_raw,
+    query,
+    stored_metrics,
+    utc,
+)
 
 DAY_START = "2024-03-10T00:00:00Z"
 DAY_END = "2024-03-11T00:00:00Z"
@@ -14,12 +23,6 @@ DAY_END = "2024-03-11T00:00:00Z"
 
 def raw_rows(client, metric, start=DAY_START, end=DAY_END):
     return query(client, metric=metric, start_time=start, end_time=end)
-
-
-def stored_metrics(client) -> list[str]:
-    response = client.get("/metrics")
-    assert response.status_code == 200
-    return [m["name"] for m in response.get_json()]
 
 
 # --- success -------------------------------------------------------------------------------
@@ -41,6 +44,14 @@ def test_empty_batch_is_accepted_with_zero_count_and_stores_nothing(client):
     body = ingest(client, [])
     assert body == {"message": "Successfully ingested 0 data points", "ingested_count": 0}
     assert stored_metrics(client) == []
+
+
+def test_ingest_then_query_round_trip(client):
+    body = ingest(client, [point("2024-01-01T00:00:00Z", "temp", 1.5, device="a")])
+    assert body == {"message": "Successfully ingested 1 data points", "ingested_count": 1}
+    rows = query(client, metric="temp", start_time="2024-01-01T00:00:00Z",
+                 end_time="2024-01-02T00:00:00Z")
+    assert rows == [{"time": "2024-01-01T00:00:00+00:00", "value": 1.5}]
 
 
 def test_ingested_points_are_returned_by_a_raw_query(client):
@@ -359,7 +370,7 @@ def test_a_failed_batch_does_not_lose_later_points_of_its_new_series(client):
     ]
 
 
-# --- request shape and limits ------------------------------------------------------------------
+# --- request shape -----------------------------------------------------------------------------
 
 
 def test_invalid_json_is_a_400_problem(client):
@@ -383,30 +394,6 @@ def test_body_without_data_is_a_422_problem(client, body):
 def test_data_that_is_not_a_list_is_a_422_problem(client, data):
     problem = assert_problem(client.post("/ingest", json={"data": data}), 422)
     assert "data" in error_fields(problem)
-
-
-@pytest.fixture
-def small_batch_client(make_app):
-    return make_app(TSAPI_MAX_BATCH_POINTS=5).test_client()
-
-
-def test_batch_at_the_limit_is_accepted(small_batch_client):
-    points = [point(f"2024-03-10T00:00:0{i}Z", "temp", float(i)) for i in range(5)]
-    assert ingest(small_batch_client, points)["ingested_count"] == 5
-
-
-def test_batch_over_the_limit_is_413_and_stores_nothing(small_batch_client):
-    points = [point(f"2024-03-10T00:00:0{i}Z", "temp", float(i)) for i in range(6)]
-    problem = assert_problem(small_batch_client.post("/ingest", json={"data": points}), 413)
-    assert "5" in problem["detail"]
-    assert stored_metrics(small_batch_client) == []
-
-
-def test_body_over_the_byte_limit_is_413(make_app):
-    client = make_app(TSAPI_MAX_BODY_BYTES=200).test_client()
-    points = [point(f"2024-03-10T00:00:0{i}Z", "temp", float(i)) for i in range(6)]
-    assert_problem(client.post("/ingest", json={"data": points}), 413)
-    assert stored_metrics(client) == []
 
 
 def test_wrong_method_on_ingest_is_a_405_problem(client):

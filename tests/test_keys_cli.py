@@ -1,12 +1,6 @@
 """`tsapi keys create | list | revoke`."""
 
-import pytest
 from helpers import assert_problem
-
-
-@pytest.fixture
-def secure_app(make_app):
-    return make_app(TSAPI_AUTH="required")
 
 
 def create(runner, *args):

@@ -1,6 +1,6 @@
 """8 writers against a real gunicorn: every acknowledged point is stored exactly once.
 
-The writers run for SOAK_SECONDS (10 s; TSAPI_SOAK_SECONDS=30 for the issue's full 30 s).
+The writers run for SOAK_SECONDS (10 s; TSAPI_SOAK_SECONDS=30 for a full 30 s run).
 They share metrics, series and points, create new series and metrics as they go, and mix
 small batches (INSERT path) with large ones (COPY path). Every point's value is a function
 of its (metric, tags, time), so whichever writer wins a race the stored value is known.

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 
 import pytest
-from helpers import PROBLEM_JSON, assert_problem
+from helpers import PROBLEM_JSON, PageAssets, assert_problem
 
 import tsapi
 
@@ -229,25 +228,11 @@ def test_openapi_documented_error_responses_have_the_problem_schema(spec):
 # --- Swagger UI --------------------------------------------------------------------------
 
 
-class _Assets(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.scripts: list[str] = []
-        self.styles: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "script" and attrs.get("src"):
-            self.scripts.append(attrs["src"])
-        if tag == "link" and attrs.get("href") and "stylesheet" in (attrs.get("rel") or ""):
-            self.styles.append(attrs["href"])
-
-
 def test_docs_page_is_html_whose_assets_load_from_this_server(client):
     response = client.get("/docs")
     assert response.status_code == 200
     assert response.mimetype == "text/html"
-    parser = _Assets()
+    parser = PageAssets()
     parser.feed(response.get_data(as_text=True))
     assert parser.scripts, "no script assets"
     for url in parser.scripts + parser.styles:

@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin
 
+from helpers import PageAssets
+
 ROOT = Path(__file__).resolve().parents[1]
 VENDOR = ROOT / "tsapi" / "static" / "ui" / "vendor"
-
-
-class _Assets(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.urls: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "script" and attrs.get("src"):
-            self.urls.append(attrs["src"])
-        if tag == "link" and "stylesheet" in (attrs.get("rel") or ""):
-            self.urls.append(attrs["href"])
 
 
 def test_ui_is_an_html_page_locked_to_this_origin(client):
@@ -35,13 +23,13 @@ def test_ui_is_an_html_page_locked_to_this_origin(client):
 
 
 def test_ui_assets_are_served_by_this_service(client):
-    parser = _Assets()
+    parser = PageAssets()
     parser.feed(client.get("/ui").get_data(as_text=True))
-    paths = {urljoin("http://localhost/ui", url) for url in parser.urls}
+    paths = {urljoin("http://localhost/ui", url) for url in parser.scripts + parser.styles}
     assert {"http://localhost/ui/assets/vendor/uPlot.iife.min.js",
             "http://localhost/ui/assets/vendor/uPlot.min.css",
             "http://localhost/ui/assets/explorer.js"} <= paths
-    for url in parser.urls:
+    for url in parser.scripts + parser.styles:
         assert not re.match(r"^(https?:)?//", url), f"asset from another host: {url}"
         asset = client.get(urljoin("/ui", url))
         assert asset.status_code == 200, url

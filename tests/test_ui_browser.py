@@ -7,20 +7,20 @@ import math
 import os
 import shlex
 import shutil
-import threading
 import urllib.request
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from helpers import expected_buckets, ingest, iso, utc
+from live import serving
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
-from werkzeug.serving import make_server
 
 # Debian's chromium and chromium-driver (tools/dev test installs them): one source package,
 # so the driver always matches the browser and nothing is downloaded.
@@ -58,9 +58,6 @@ METRICS = ["door", "humidity", "power", "temperature"]
 def browser(tmp_path_factory):
     for path in (CHROMIUM, CHROMEDRIVER):
         assert os.access(path, os.X_OK), f"{path} missing: `tools/dev test` installs it"
-    # Belt and braces: should Selenium ever reach for its driver manager, keep it offline.
-    os.environ.setdefault("SE_OFFLINE", "true")
-    os.environ.setdefault("SE_AVOID_STATS", "true")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for arg in CHROMIUM_ARGS:
@@ -68,7 +65,11 @@ def browser(tmp_path_factory):
     # Kept for failure messages: a script error shows up in the browser's console log.
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    with pytest.MonkeyPatch.context() as env:
+        # Belt and braces: should Selenium ever reach for its driver manager, keep it offline.
+        env.setenv("SE_OFFLINE", os.environ.get("SE_OFFLINE", "true"))
+        env.setenv("SE_AVOID_STATS", os.environ.get("SE_AVOID_STATS", "true"))
+        driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
     try:
         driver.set_page_load_timeout(WAIT_SECONDS)
         driver.set_script_timeout(WAIT_SECONDS)
@@ -81,22 +82,14 @@ def browser(tmp_path_factory):
 def serve(make_app):
     """serve(**config) -> URL: an app with the sample ingested, served in a thread on a free
     127.0.0.1 port until the test ends."""
-    servers = []
+    with ExitStack() as servers:
 
-    def start(**overrides) -> str:
-        app = make_app(**overrides)
-        ingest(app.test_client(), SAMPLE)
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        servers.append((server, thread))
-        return f"http://127.0.0.1:{server.server_port}"
+        def start(**overrides) -> str:
+            app = make_app(**overrides)
+            ingest(app.test_client(), SAMPLE)
+            return servers.enter_context(serving(app))
 
-    yield start
-    for server, thread in servers:
-        server.shutdown()
-        thread.join(WAIT_SECONDS)
-        server.server_close()
+        yield start
 
 
 @pytest.fixture
@@ -284,35 +277,29 @@ def test_explorer_sends_the_api_key_when_auth_is_required(browser, make_app):
     response = client.post("/ingest", json={"data": SAMPLE},
                            headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200, response.get_json()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        url = f"http://127.0.0.1:{server.server_port}"
-        browser.get(f"{url}/ui")
-        browser.execute_script("sessionStorage.clear()")
-        browser.get(f"{url}/ui")
-        state, text = wait_for_status(browser)
-        assert state == "error" and text.startswith("401 "), text
+        with serving(app) as url:
+            browser.get(f"{url}/ui")
+            browser.execute_script("sessionStorage.clear()")
+            browser.get(f"{url}/ui")
+            state, text = wait_for_status(browser)
+            assert state == "error" and text.startswith("401 "), text
 
-        # Tab out, as a person would: the input's change event reloads the metrics.
-        browser.find_element(By.ID, "api-key").send_keys(token + Keys.TAB)
-        WebDriverWait(browser, WAIT_SECONDS).until(
-            lambda d: d.find_element(By.ID, "status").get_attribute("data-state") == "ready")
-        names = [o.get_attribute("value") for o in
-                 Select(browser.find_element(By.ID, "metric")).options]
-        assert sorted(names) == sorted({p["metric"] for p in SAMPLE})
-        Select(browser.find_element(By.ID, "metric")).select_by_value("temperature")
-        # The tag picker loads through the keyed API too.
-        assert [o.text for o in tag_picker(browser, "site").options] == ["lab"]
-        assert input_time(browser, "start") == START  # the range of the picked metric
-        state, text = run_query(browser)
-        assert state == "done", text
-        assert chart_points(browser) == len(TEMPERATURES), text
-        command = browser.find_element(By.ID, "curl").text
-        assert "$TSAPI_API_KEY" in command and token not in command
+            # Tab out, as a person would: the input's change event reloads the metrics.
+            browser.find_element(By.ID, "api-key").send_keys(token + Keys.TAB)
+            WebDriverWait(browser, WAIT_SECONDS).until(
+                lambda d: d.find_element(By.ID, "status").get_attribute("data-state") == "ready")
+            names = [o.get_attribute("value") for o in
+                     Select(browser.find_element(By.ID, "metric")).options]
+            assert sorted(names) == sorted({p["metric"] for p in SAMPLE})
+            Select(browser.find_element(By.ID, "metric")).select_by_value("temperature")
+            # The tag picker loads through the keyed API too.
+            assert [o.text for o in tag_picker(browser, "site").options] == ["lab"]
+            assert input_time(browser, "start") == START  # the range of the picked metric
+            state, text = run_query(browser)
+            assert state == "done", text
+            assert chart_points(browser) == len(TEMPERATURES), text
+            command = browser.find_element(By.ID, "curl").text
+            assert "$TSAPI_API_KEY" in command and token not in command
     finally:
         browser.execute_script("sessionStorage.clear()")
-        server.shutdown()
-        thread.join(WAIT_SECONDS)
-        server.server_close()

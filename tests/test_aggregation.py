@@ -1,6 +1,6 @@
-"""POST /query, issue 4 features: tag filters, group_by, the new aggregations (percentiles,
-string-friendly ones, counters) and interval shorthand. Expectations are computed in Python;
-time zones and fill are in test_query_power_time.py."""
+"""POST /query aggregations: order statistics (first, last, median, percentiles), spread,
+distinct counts, the string-friendly ones, and counters (increase, rate, delta). Expectations
+are computed in Python."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from helpers import (
+    ask,
     assert_problem,
     assert_tags_then_time_order,
     assert_values_match,
     counter_steps,
-    expected_buckets,
     hour_of,
     ingest,
     iso,
@@ -24,173 +24,80 @@ from helpers import (
     point,
     query,
     reference_aggregate,
+    rows_as_pairs,
+    rows_by_group,
 )
 from helpers import time_value_pairs as pairs
 
+START = "2024-03-10T00:00:00Z"
+END = "2024-03-11T00:00:00Z"
 T0 = datetime(2024, 3, 10, tzinfo=UTC)
 HOUR = timedelta(hours=1)
+AGGREGATIONS = ("avg", "sum", "min", "max", "count")
 
 
-def ask(client, **body):
-    return client.post("/query", json=body)
+# --- avg, sum, min, max and count -----------------------------------------------------------
+
+WHOLE_RANGE_VALUES = [4.0, -2.5, 10.25, 0.0, 7.75, -2.5]
 
 
-# --- a metric of several series with different tag sets -------------------------------------
-
-SERIES = {
-    "s1": {"host": "a", "dc": "x"},
-    "s2": {"host": "b", "dc": "x"},
-    "s3": {"host": "a", "dc": "y"},
-    "s4": {"host": "c"},
-    "s5": {"dc": "y"},
-    "s6": {},
-}
-TAGGED_END = T0 + 4 * HOUR
-
-
-def tagged_points() -> list[tuple[str, datetime, float]]:
-    """(series, time, value): every series has its own minute offset, so times are unique;
-    some hours are left empty; one point before the range and one at its end per series."""
-    out = []
-    for idx, name in enumerate(SERIES):
-        for h in range(4):
-            if (idx + h) % 4 != 3:
-                out.append((name, T0 + h * HOUR + timedelta(minutes=idx * 7 + 1),
-                            float(idx * 10 + h) + 0.5))
-        out.append((name, T0 - timedelta(minutes=idx + 1), 1000.0 + idx))
-        out.append((name, TAGGED_END, -1000.0 - idx))
-    return out
+def test_aggregation_without_interval_is_one_row_stamped_with_start_time(client):
+    times = [T0 + timedelta(hours=h, minutes=7) for h in range(len(WHOLE_RANGE_VALUES))]
+    data = list(zip(times, WHOLE_RANGE_VALUES, strict=True))
+    outside = [(T0 - timedelta(seconds=1), 1000.0), (T0 + timedelta(days=1), -1000.0)]
+    ingest(client, [point(iso(t), "temp", v) for t, v in data + outside])
+    values = [v for _, v in data]
+    expected = {"avg": sum(values) / len(values), "sum": sum(values), "min": min(values),
+                "max": max(values), "count": len(values)}
+    for how in AGGREGATIONS:
+        rows = query(client, metric="temp", start_time="2024-03-10T02:00:00+02:00",
+                     end_time=END, aggregation=how)
+        assert rows_as_pairs(rows) == [(T0, expected[how])], how
+    assert isinstance(rows[0]["value"], int)  # count, the last one
 
 
-@pytest.fixture
-def tagged(client):
-    data = tagged_points()
-    ingest(client, [point(iso(t), "temp", v, **SERIES[s]) for s, t, v in data])
-    return [(s, t, v) for s, t, v in data if T0 <= t < TAGGED_END]
+def test_aggregation_of_an_empty_range_is_an_empty_list(client):
+    ingest(client, [point(START, "temp", 1.0), point("2024-03-13T00:00:00Z", "temp", 2.0)])
+    for how in AGGREGATIONS:
+        for interval in (None, "1 hour", "1 month"):
+            body = {"metric": "temp", "start_time": "2024-03-12T00:00:00Z",
+                    "end_time": "2024-03-13T00:00:00Z", "aggregation": how}
+            if interval:
+                body["interval"] = interval
+            assert query(client, **body) == [], (how, interval)
 
 
-def matches(tags: dict, wanted: dict) -> bool:
-    for key, value in wanted.items():
-        allowed = [value] if isinstance(value, str) else value
-        if tags.get(key) not in allowed:
-            return False
-    return True
+def test_numeric_aggregation_of_a_string_metric_is_400(client):
+    ingest(client, [point("2024-03-10T01:00:00Z", "state", "on")])
+    for how in ("avg", "sum", "min", "max"):
+        for interval in (None, "1 hour"):
+            body = {"metric": "state", "start_time": START, "end_time": END,
+                    "aggregation": how}
+            if interval:
+                body["interval"] = interval
+            problem = assert_problem(client.post("/query", json=body), 400)
+            assert "only supported for numeric metrics" in problem["detail"], (how, interval)
 
 
-RANGE = {"start_time": iso(T0), "end_time": iso(TAGGED_END)}
+def test_count_of_a_string_metric_is_allowed(client):
+    ingest(client, [point("2024-03-10T01:00:00Z", "state", "on"),
+                    point("2024-03-10T01:30:00Z", "state", "off"),
+                    point("2024-03-10T03:00:00Z", "state", "on")])
+    assert query(client, metric="state", start_time=START, end_time=END,
+                 aggregation="count") == [{"time": "2024-03-10T00:00:00+00:00", "value": 3}]
+    assert query(client, metric="state", start_time=START, end_time=END, aggregation="count",
+                 interval="1 hour") == [{"time": "2024-03-10T01:00:00+00:00", "value": 2},
+                                        {"time": "2024-03-10T03:00:00+00:00", "value": 1}]
 
 
-# --- tags filter ---------------------------------------------------------------------------
+def test_sum_overflowing_the_double_range_is_not_a_server_error(client):
+    ingest(client, [point("2024-03-10T01:00:00Z", "temp", 1.7976931348623157e308),
+                    point("2024-03-10T02:00:00Z", "temp", 1.7976931348623157e308)])
+    response = ask(client, metric="temp", start_time=START, end_time=END, aggregation="sum")
+    assert response.status_code < 500, response.get_json()
 
 
-TAG_FILTERS = [{"host": "a"}, {"host": ["a", "b"]}, {"host": ["a", "c"], "dc": "x"},
-               {"dc": "y"}, {"dc": ["y"], "host": ["a", "zzz"]}]
-
-
-def test_tag_filter_returns_only_points_of_matching_series(client, tagged):
-    # Equality, any-of, both together, and two lists.
-    for wanted in TAG_FILTERS:
-        rows = query(client, metric="temp", tags=wanted, **RANGE)
-        want = sorted((t, v) for s, t, v in tagged if matches(SERIES[s], wanted))
-        assert want, "the filter must select something for this test to mean anything"
-        assert pairs(rows) == want, wanted
-
-
-def test_tag_filter_matching_nothing_gives_no_rows(client, tagged):
-    # An unknown value, unknown values, an unknown key, and two keys no series has together.
-    for wanted in ({"host": "zzz"}, {"host": ["zzz", "yyy"]}, {"rack": "a"},
-                   {"host": "a", "dc": "z"}):
-        assert query(client, metric="temp", tags=wanted, **RANGE) == [], wanted
-        assert query(client, metric="temp", tags=wanted, aggregation="sum", **RANGE) == [], \
-            wanted
-        assert query(client, metric="temp", tags=wanted, aggregation="count",
-                     interval="1 hour", **RANGE) == [], wanted
-
-
-def test_tag_filter_combines_with_aggregation(client, tagged):
-    wanted = {"host": ["a", "b"]}
-    chosen = [(t, v) for s, t, v in tagged if matches(SERIES[s], wanted)]
-    hourly = expected_buckets(chosen, "sum", T0, TAGGED_END, width=HOUR)
-    rows = query(client, metric="temp", tags=wanted, aggregation="sum", interval="1 hour",
-                 **RANGE)
-    assert pairs(rows) == hourly
-    whole = query(client, metric="temp", tags=wanted, aggregation="avg", **RANGE)
-    assert pairs(whole) == [(T0, pytest.approx(sum(v for _, v in chosen) / len(chosen)))]
-
-
-# --- group_by ------------------------------------------------------------------------------
-
-
-def group_of(series_name: str, keys: list[str]) -> tuple:
-    return tuple(SERIES[series_name].get(k) for k in keys)
-
-
-def grouped_expectation(data, keys, how, bucket_of):
-    groups: dict[tuple, list] = defaultdict(list)
-    for s, t, v in sorted(data, key=lambda p: p[1]):
-        groups[(group_of(s, keys), bucket_of(t))].append(v)
-    agg = {"sum": sum, "count": len, "avg": lambda vs: sum(vs) / len(vs), "max": max}[how]
-    return {key: agg(vs) for key, vs in groups.items()}
-
-
-def rows_by_group(rows: list[dict], keys: list[str]) -> dict:
-    out = {}
-    for row in rows:
-        key = (tuple(row["tags"][k] for k in keys), parse_row_time(row))
-        assert key not in out, f"duplicate row {key}"
-        out[key] = row["value"]
-    return out
-
-
-def test_group_by_with_interval_gives_a_row_per_group_and_bucket(client, tagged):
-    for keys, how in ((["host"], "sum"), (["dc", "host"], "count"), (["dc"], "max")):
-        rows = query(client, metric="temp", group_by=keys, aggregation=how,
-                     interval="1 hour", **RANGE)
-        assert_tags_then_time_order(rows, keys)
-        want = grouped_expectation(tagged, keys, how, hour_of)
-        assert rows_by_group(rows, keys) == want, keys
-        # Series lacking a key form their own group, shown as null.
-        assert any(None in group for group, _ in want)
-
-
-def test_group_by_without_interval_gives_one_row_per_group_stamped_with_start(client, tagged):
-    keys = ["host"]
-    start = T0 + timedelta(minutes=30)
-    inside = [p for p in tagged if p[1] >= start]
-    rows = query(client, metric="temp", group_by=keys, aggregation="avg",
-                 start_time=iso(start), end_time=iso(TAGGED_END))
-    assert_tags_then_time_order(rows, keys)
-    want = grouped_expectation(inside, keys, "avg", lambda _t: start)
-    got = rows_by_group(rows, keys)
-    assert got.keys() == want.keys()
-    for key, value in want.items():
-        assert got[key] == pytest.approx(value), key
-    assert {g for g, _ in got} == {("a",), ("b",), ("c",), (None,)}
-
-
-def test_group_by_on_raw_points_tags_each_point_and_orders_by_tags_then_time(client, tagged):
-    keys = ["host", "dc"]
-    rows = query(client, metric="temp", group_by=keys, **RANGE)
-    assert_tags_then_time_order(rows, keys, strict=False)
-
-    def neutral(x):  # any total order, for comparing as multisets
-        return (tuple((g is None, g or "") for g in x[0]), x[1], x[2])
-
-    got = [(tuple(r["tags"][k] for k in keys), parse_row_time(r), r["value"]) for r in rows]
-    want = [(group_of(s, keys), t, v) for s, t, v in tagged]
-    assert sorted(got, key=neutral) == sorted(want, key=neutral)
-
-
-def test_group_by_combines_with_a_tag_filter(client, tagged):
-    rows = query(client, metric="temp", tags={"dc": "x"}, group_by=["host"], aggregation="sum",
-                 interval="1 hour", **RANGE)
-    chosen = [p for p in tagged if SERIES[p[0]].get("dc") == "x"]
-    assert rows_by_group(rows, ["host"]) == grouped_expectation(chosen, ["host"], "sum",
-                                                                 hour_of)
-    assert {tuple(r["tags"].values()) for r in rows} == {("a",), ("b",)}
-
-
-# --- the new aggregations ------------------------------------------------------------------
+# --- order statistics, spread, distinct counts and delta ----------------------------------
 
 AGG_END = T0 + 5 * HOUR
 POINTS_PER_HOUR = {0: 7, 1: 12, 2: 1, 4: 5}  # hour 3 stays empty
@@ -209,11 +116,11 @@ def numeric_points(seed: int = 7) -> list[tuple[str, datetime, float]]:
     return out
 
 
-NEW_AGGREGATIONS = ["first", "last", "median", "stddev", "p90", "p95", "p99", "p99.9",
+REFERENCE_AGGREGATIONS = ["first", "last", "median", "stddev", "p90", "p95", "p99", "p99.9",
                     "count_distinct", "delta"]
 
 
-def test_new_aggregations_per_bucket_and_over_the_range(client):
+def test_each_aggregation_matches_python_per_bucket_and_over_the_range(client):
     data = numeric_points()
     outside = [("a", T0 - timedelta(microseconds=1), 1000.0), ("b", AGG_END, -1000.0)]
     ingest(client, [point(iso(t), "load", v, host=h) for h, t, v in data + outside])
@@ -221,11 +128,11 @@ def test_new_aggregations_per_bucket_and_over_the_range(client):
     by_hour: dict[datetime, list] = defaultdict(list)
     for _, t, v in in_order:
         by_hour[hour_of(t)].append(v)
-    for how in NEW_AGGREGATIONS:
-        check_new_aggregation(client, how, in_order, by_hour)
+    for how in REFERENCE_AGGREGATIONS:
+        check_aggregation(client, how, in_order, by_hour)
 
 
-def check_new_aggregation(client, how, in_order, by_hour):
+def check_aggregation(client, how, in_order, by_hour):
     rows = query(client, metric="load", aggregation=how, interval="1 hour",
                  start_time=iso(T0), end_time=iso(AGG_END))
     assert [parse_row_time(r) for r in rows] == sorted(by_hour), how
@@ -393,28 +300,3 @@ def test_delta_is_last_minus_first_within_the_bucket(client, counters):
     whole = counter_query(client, aggregation="delta", tags={"host": "a"})
     assert pairs(whole) == [(T0, 50.0 - 100.0)]
 
-
-# --- interval shorthand ----------------------------------------------------------------------
-
-
-SHORTHANDS = [
-    ("15m", "15 minutes", {"width": timedelta(minutes=15)}),
-    ("1h", "1 hour", {"width": HOUR}),
-    ("1d", "1 day", {"width": timedelta(days=1)}),
-    ("1w", "1 week", {"width": timedelta(weeks=1)}),
-    ("1mo", "1 month", {"months": 1}),
-]
-
-
-def test_interval_shorthand_equals_the_word_form(client):
-    start = datetime(2024, 2, 20, tzinfo=UTC)
-    data = [(start + timedelta(minutes=37 * i), float(i % 13)) for i in range(1500)]
-    ingest(client, [point(iso(t), "temp", v) for t, v in data])
-    end = datetime(2024, 3, 25, tzinfo=UTC)
-    body = {"metric": "temp", "start_time": iso(start), "end_time": iso(end),
-            "aggregation": "sum"}
-    for short, words, bucket in SHORTHANDS:
-        by_short = query(client, interval=short, **body)
-        by_words = query(client, interval=words, **body)
-        assert by_short == by_words, short
-        assert pairs(by_short) == expected_buckets(data, "sum", start, end, **bucket), short
