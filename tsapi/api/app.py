@@ -29,7 +29,8 @@ REDIS_TIMEOUTS = {"socket_connect_timeout": 0.5, "socket_timeout": 1.0}
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then the environment, then `config` (tests pass a mapping)."""
-    app = Flask("tsapi")
+    # No app-wide /static route: the explorer and Swagger UI serve their own assets.
+    app = Flask("tsapi", static_folder=None)
     app.config.update(load_config(config))
     app.config["MAX_CONTENT_LENGTH"] = app.config["TSAPI_MAX_BODY_BYTES"]
     configure_logging(app)
