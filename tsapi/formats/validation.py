@@ -65,7 +65,8 @@ class _TimeParser:
         if isinstance(raw, bool) or raw is None:
             return "must be an ISO-8601 date-time string or Unix seconds"
         if isinstance(raw, int | float):
-            if not math.isfinite(raw):
+            # Only floats can be non-finite; math.isfinite of a 400-digit int would overflow.
+            if isinstance(raw, float) and not math.isfinite(raw):
                 return "must be a finite number of Unix seconds"
             try:
                 return datetime.fromtimestamp(raw, tz=UTC)
