@@ -79,6 +79,17 @@ def test_deep_nesting_in_a_query_body_is_a_400(client, depth):
     assert error_fields(problem) == ["body"]
 
 
+@pytest.mark.parametrize("depth", [500, 900, 950, 990])
+@pytest.mark.parametrize("field", ["metric", "tags", "unknown"])
+def test_nesting_just_within_the_parser_limit_is_a_4xx_problem(client, depth, field):
+    # Deep enough to reach every later step (schema, error rendering) with a deep value.
+    nested = "[" * depth + "]" * depth
+    response = raw_query(client, f'"metric": "m", "{field}": {nested}'.replace(
+        '"metric": "m", "metric"', '"metric"'))
+    problem = assert_problem(response, response.status_code)
+    assert response.status_code in (400, 422), problem
+
+
 HUGE_TIME = "1" + "0" * 399  # 400 digits: seconds far beyond year 9999
 
 

@@ -10,7 +10,6 @@ fields then refuse them by name (tsapi.api.names), which tells a client which fi
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import flask_smorest
@@ -20,11 +19,11 @@ from tsapi.errors import BadRequest, field_error
 
 
 class _JsonArgumentsParser(FlaskParser):
-    def _raw_load_json(self, req: Any) -> Any:
+    def load_json(self, req: Any, schema: Any) -> Any:
+        # load_json is the parser's public hook for reading JSON; webargs itself answers
+        # syntax errors with a 400 inside it, and lets these two through.
         try:
-            return super()._raw_load_json(req)
-        except json.JSONDecodeError:
-            raise  # webargs answers these itself, with a 400
+            return super().load_json(req, schema)
         except RecursionError:
             raise _unreadable("is nested too deeply") from None
         except ValueError:  # "Exceeds the limit (4300 digits) for integer string conversion"
