@@ -12,11 +12,13 @@ from tsapi.api.auth import init_auth
 from tsapi.api.extensions import cache
 from tsapi.api.logs import configure_logging
 from tsapi.api.monitoring import init_monitoring
+from tsapi.api.names import init_path_checks
 from tsapi.api.openapi import init_api
 from tsapi.api.problems import register_error_handlers
 from tsapi.api.ratelimits import init_rate_limits
 from tsapi.api.resources import register_resources
 from tsapi.api.runtime import install_runtime
+from tsapi.api.timing import init_timing
 from tsapi.config import load_config
 from tsapi.services.response_cache import KEY_PREFIX, ResponseCache
 from tsapi.services.runtime import Limits, LineProtocolNaming, Runtime
@@ -33,6 +35,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask("tsapi", static_folder=None)
     app.config.update(load_config(config))
     app.config["MAX_CONTENT_LENGTH"] = app.config["TSAPI_MAX_BODY_BYTES"]
+    init_timing(app)  # first: the request's time includes every other hook
     configure_logging(app)
     init_monitoring(app)
     install_runtime(app, Runtime(
@@ -48,6 +51,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     init_auth(app)  # before the limiter: limits are counted per authenticated key
     init_rate_limits(app)
+    init_path_checks(app)  # after auth: an anonymous caller learns nothing from a path
     register_resources(init_api(app, __version__))
     return app
 

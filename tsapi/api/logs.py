@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 import uuid
 from datetime import UTC, datetime
 
 import orjson
 from flask import Flask, Response, g, has_request_context, request
+
+from tsapi.api.timing import request_seconds
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # A client's id is echoed and logged: accept only short ids of harmless characters, so no one
@@ -68,14 +69,13 @@ def request_id() -> str:
 
 def _start_request() -> None:
     # Returns None: a before_request hook that returns a value would answer the request.
-    g.request_started = time.perf_counter()
     request_id()
 
 
 def _finish_request(response: Response) -> Response:
     response.headers[REQUEST_ID_HEADER] = request_id()
-    started = g.get("request_started")
-    duration_ms = round((time.perf_counter() - started) * 1000, 3) if started else None
+    seconds = request_seconds()
+    duration_ms = None if seconds is None else round(seconds * 1000, 3)
     rule = request.url_rule
     access_log.info(
         "%s %s %s", request.method, request.path, response.status_code,

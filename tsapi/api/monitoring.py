@@ -9,9 +9,8 @@ live in this process's default registry.
 from __future__ import annotations
 
 import os
-import time
 
-from flask import Blueprint, Flask, Response, g, request
+from flask import Blueprint, Flask, Response, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -23,6 +22,7 @@ from prometheus_client import (
 )
 
 from tsapi.api.auth import SCOPE_ATTRIBUTE
+from tsapi.api.timing import request_seconds
 
 METRICS_PATH = "/internal/metrics"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -60,12 +60,7 @@ setattr(scrape, SCOPE_ATTRIBUTE, "admin")
 
 def init_monitoring(app: Flask) -> None:
     app.register_blueprint(blp)
-    app.before_request(_start_timer)
     app.after_request(_observe)
-
-
-def _start_timer() -> None:
-    g.monitoring_started = time.perf_counter()
 
 
 def _observe(response: Response) -> Response:
@@ -74,7 +69,7 @@ def _observe(response: Response) -> Response:
     endpoint = request.url_rule.rule if request.url_rule else "unmatched"
     method = request.method if request.method in _METHODS else "other"
     REQUESTS.labels(endpoint, method, str(response.status_code)).inc()
-    started = g.get("monitoring_started")
-    if started is not None:
-        LATENCY.labels(endpoint, method).observe(time.perf_counter() - started)
+    seconds = request_seconds()
+    if seconds is not None:
+        LATENCY.labels(endpoint, method).observe(seconds)
     return response

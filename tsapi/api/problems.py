@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import psycopg2
 from flask import Flask, Response, request
+from gunicorn.http.errors import NoMoreData, ParseException
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -143,6 +144,15 @@ def register_error_handlers(app: Flask) -> None:
             members.setdefault("message", exc.detail)
         return problem_response(status, exc.detail, errors=exc.errors,
                                 headers=getattr(exc, "headers", None), members=members)
+
+    # Under gunicorn a chunked body is parsed as the view reads it: a bad chunk size, a missing
+    # terminator or a body cut short surfaces here, from inside the view, not in gunicorn.
+    @app.errorhandler(ParseException)
+    @app.errorhandler(NoMoreData)
+    def _broken_framing(exc: Exception) -> Response:
+        message = "is not framed as its headers say (chunk sizes, terminators, length)"
+        return problem_response(400, f"The request body {message}; nothing was stored.",
+                                errors=[field_error("body", message)])
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(PoolTimeoutError)

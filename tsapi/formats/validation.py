@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tsapi.errors import InvalidInput, field_error
+from tsapi.formats.names import name_problem, text_problem
 
 MAX_METRIC_NAME = 255
 MAX_TAGS = 32
@@ -24,7 +25,6 @@ MAX_REPORTED_ERRORS = 1000
 MAX_EXACT_INT = 2**53
 WIDE_INT = float(2**63)
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SUBMICRO = re.compile(r"[.,]\d{6}(\d+)")
 _UNCHECKED = object()
 
@@ -65,7 +65,8 @@ class _TimeParser:
         if isinstance(raw, bool) or raw is None:
             return "must be an ISO-8601 date-time string or Unix seconds"
         if isinstance(raw, int | float):
-            if not math.isfinite(raw):
+            # Only floats can be non-finite; math.isfinite of a 400-digit int would overflow.
+            if isinstance(raw, float) and not math.isfinite(raw):
                 return "must be a finite number of Unix seconds"
             try:
                 return datetime.fromtimestamp(raw, tz=UTC)
@@ -101,9 +102,7 @@ def check_value(value: Any) -> str | None:
     if isinstance(value, str):
         if len(value) > MAX_STRING_VALUE:
             return f"is longer than {MAX_STRING_VALUE} characters"
-        if "\x00" in value:
-            return "must not contain the NUL character (PostgreSQL text cannot hold it)"
-        return None
+        return text_problem(value)
     if value is None:
         return "is required"
     return "must be a number or a string"
@@ -116,9 +115,7 @@ def check_metric_name(name: Any) -> str | None:
         return "must be non-empty, without leading or trailing spaces"
     if len(name) > MAX_METRIC_NAME:
         return f"is longer than {MAX_METRIC_NAME} characters"
-    if _CONTROL.search(name):
-        return "must not contain control characters"
-    return None
+    return name_problem(name)
 
 
 _BAD_TAG_KEY = f"tag keys must be 1 to {MAX_TAG_KEY} characters without control characters"
@@ -128,11 +125,11 @@ _BAD_TAG_VALUE = (f"tag values must be at most {MAX_TAG_VALUE} characters withou
 
 def check_tag(key: str, value: Any) -> str | None:
     """Why a tag cannot be stored, or None when it can."""
-    if not key or len(key) > MAX_TAG_KEY or _CONTROL.search(key):
+    if not key or len(key) > MAX_TAG_KEY or name_problem(key):
         return _BAD_TAG_KEY
     if not isinstance(value, str):
         return "tag values must be strings"
-    if len(value) > MAX_TAG_VALUE or _CONTROL.search(value):
+    if len(value) > MAX_TAG_VALUE or name_problem(value):
         return _BAD_TAG_VALUE
     return None
 

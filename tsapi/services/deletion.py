@@ -7,8 +7,6 @@ from tsapi.store.lifecycle import delete_metric
 
 
 def delete_metric_named(rt: Runtime, name: str) -> None:
-    if "\x00" in name:  # no metric is named so; PostgreSQL cannot even bind it
-        raise metric_not_found(name)
     with rt.db.engine.begin() as conn:
         found = delete_metric(conn, name)
     if not found:

@@ -13,6 +13,7 @@ from tsapi.formats.validation import (
     check_metric_name,
     validate_points,
 )
+from tsapi.formats.value_types import type_conflicts, value_type
 from tsapi.services.instruments import INGESTED_POINTS, REJECTED_POINTS
 from tsapi.services.response_cache import CATALOG
 from tsapi.services.runtime import Runtime
@@ -83,22 +84,18 @@ def store_batch(rt: Runtime, batch: PointBatch) -> WriteResult | None:
 
 
 def _value_kind(point: Any) -> tuple[str, str] | None:
-    """(metric, "number" | "string") of a point whose metric and value are well formed."""
+    """(metric, value type) of a point whose metric and value are well formed."""
     if not isinstance(point, dict) or check_metric_name(point.get("metric")) is not None:
         return None  # a malformed name (e.g. with NUL, which no query can carry) is not looked up
-    value = point.get("value")
-    if isinstance(value, str):
-        return point["metric"], "string"
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return point["metric"], "number"
-    return None
+    kind = value_type(point.get("value"))
+    return (point["metric"], kind) if kind else None
 
 
 def _with_type_conflicts(rt: Runtime, exc: InvalidInput, data: Any) -> InvalidInput:
     """Add type mismatches to a rejected batch's errors, so one answer lists every problem.
 
     The writer checks types against the database only for batches that pass validation;
-    a batch that already failed is checked here, read-only, as the writer would.
+    a batch that already failed is checked here, read-only, by the writer's own rule.
     """
     if not isinstance(data, list) or not exc.errors or len(exc.errors) >= MAX_REPORTED_ERRORS:
         return exc
@@ -109,15 +106,7 @@ def _with_type_conflicts(rt: Runtime, exc: InvalidInput, data: Any) -> InvalidIn
     with rt.db.engine.connect() as conn:
         expected = metric_types(conn, names)
     flagged = {e["field"] for e in exc.errors}
-    errors = list(exc.errors)
-    for i, kind in enumerate(kinds):
-        if kind is None:
-            continue
-        name, actual = kind
-        want = expected.setdefault(name, actual)  # a new metric: its first point decides
-        field = f"data[{i}].value"
-        if actual != want and field not in flagged:
-            errors.append(field_error(
-                field, f"metric '{name}' holds {want} values; got a {actual}", index=i))
+    conflicts = type_conflicts(((i, *kind) for i, kind in enumerate(kinds) if kind), expected)
+    errors = list(exc.errors) + [e for e in conflicts if e["field"] not in flagged]
     errors.sort(key=lambda e: e.get("index", -1))
     return batch_error(errors)

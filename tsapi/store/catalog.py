@@ -126,8 +126,6 @@ def resolve_series(
 
 
 def get_metric(conn: Connection, name: str) -> Metric | None:
-    if "\x00" in name:
-        return None  # no metric can be named so (ingest refuses it); PostgreSQL cannot bind it
     row = conn.execute(
         select(metrics.c.id, metrics.c.name, metrics.c.value_type).where(metrics.c.name == name)
     ).first()

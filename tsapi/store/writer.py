@@ -29,8 +29,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import CreateTable
 
-from tsapi.errors import field_error
 from tsapi.formats.validation import PointBatch, batch_error
+from tsapi.formats.value_types import NUMBER, STRING, type_conflicts, value_type
 from tsapi.store.catalog import Metric, RetryableConflict, SeriesCache, lock_metrics, resolve_series
 from tsapi.store.schema import metrics, points
 
@@ -119,10 +119,10 @@ def _write(
         elif time > span[1]:
             span[1] = time
     known = lock_metrics(
-        conn, {n: "string" if t else "number" for n, t in first_is_text.items()}
+        conn, {n: STRING if t else NUMBER for n, t in first_is_text.items()}
     )
     suspect = mixed | {
-        n for n, t in first_is_text.items() if (known[n].value_type == "string") is not t
+        n for n, t in first_is_text.items() if (known[n].value_type == STRING) is not t
     }
     if suspect:
         _check_types(batch, known, suspect)
@@ -146,18 +146,12 @@ def _write(
 
 
 def _check_types(batch: PointBatch, known: dict[str, Metric], suspect: set[str]) -> None:
-    errors = []
-    for i, (name, value) in enumerate(zip(batch.metrics, batch.values, strict=True)):
-        if name not in suspect:
-            continue
-        expected = known[name].value_type
-        actual = "string" if isinstance(value, str) else "number"
-        if actual != expected:
-            errors.append(field_error(
-                f"data[{i}].value",
-                f"metric '{name}' holds {expected} values; got a {actual}",
-                index=i,
-            ))
+    points = (
+        (i, name, value_type(value))
+        for i, (name, value) in enumerate(zip(batch.metrics, batch.values, strict=True))
+        if name in suspect
+    )
+    errors = type_conflicts(points, {name: known[name].value_type for name in suspect})
     if errors:
         raise batch_error(errors)
 

@@ -2,9 +2,9 @@
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from redis.exceptions import RedisError
 
+from tsapi.api.arguments import Blueprint
 from tsapi.api.auth import requires
 from tsapi.api.openapi import problem_doc
 from tsapi.api.resources.cache.schemas import CacheInfoSchema, CacheKeysSchema, MessageSchema

@@ -2,8 +2,8 @@
 
 from flask import Response
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from tsapi.api.arguments import Blueprint
 from tsapi.api.auth import requires
 from tsapi.api.bodies import body_bytes
 from tsapi.api.openapi import problem_doc

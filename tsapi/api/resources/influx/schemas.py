@@ -2,6 +2,7 @@
 
 import marshmallow as ma
 
+from tsapi.api.names import NAME
 from tsapi.services.line_protocol_write import PRECISIONS
 
 _PRECISION = ma.validate.OneOf(list(PRECISIONS))
@@ -12,8 +13,8 @@ class V2WriteArgsSchema(ma.Schema):
     class Meta:
         unknown = ma.EXCLUDE  # orgID and whatever else clients send
 
-    org = ma.fields.String(metadata={"description": "Accepted and ignored"})
-    bucket = ma.fields.String(metadata={"description": "Recorded as a tag when "
+    org = ma.fields.String(validate=NAME, metadata={"description": "Accepted and ignored"})
+    bucket = ma.fields.String(validate=NAME, metadata={"description": "Recorded as a tag when "
                                         "TSAPI_INFLUX_BUCKET_TAG is set"})
     precision = ma.fields.String(load_default="ns", validate=_PRECISION)
     accept_partial = ma.fields.Boolean(load_default=False, metadata={"description": _PARTIAL})
@@ -23,7 +24,7 @@ class V1WriteArgsSchema(ma.Schema):
     class Meta:
         unknown = ma.EXCLUDE  # rp, u, p, consistency
 
-    db = ma.fields.String(metadata={"description": "Recorded as a tag when "
+    db = ma.fields.String(validate=NAME, metadata={"description": "Recorded as a tag when "
                                     "TSAPI_INFLUX_BUCKET_TAG is set"})
     precision = ma.fields.String(load_default="n", validate=_PRECISION)
     accept_partial = ma.fields.Boolean(load_default=False, metadata={"description": _PARTIAL})

@@ -1,8 +1,8 @@
 """POST /ingest: store a batch of points."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from tsapi.api.arguments import Blueprint
 from tsapi.api.auth import requires
 from tsapi.api.bodies import read_points_body
 from tsapi.api.openapi import problem_doc

@@ -3,8 +3,8 @@
 import orjson
 from flask import Response
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from tsapi.api.arguments import Blueprint
 from tsapi.api.auth import requires
 from tsapi.api.openapi import problem_doc
 from tsapi.api.resources.metrics.schemas import (

@@ -2,6 +2,8 @@
 
 import marshmallow as ma
 
+from tsapi.api.names import NAME
+
 
 class MetricSchema(ma.Schema):
     name = ma.fields.String(metadata={"example": "temperature"})
@@ -13,9 +15,7 @@ class MetricSchema(ma.Schema):
 
 
 class MetricListArgs(ma.Schema):
-    prefix = ma.fields.String(validate=[ma.validate.Length(min=1, max=255),
-                                        ma.validate.Regexp(r"^[^\x00]*$",
-                                                           error="must not contain NUL")],
+    prefix = ma.fields.String(validate=[ma.validate.Length(min=1, max=255), NAME],
                               metadata={"description": "Only names starting with this"})
     limit = ma.fields.Integer(validate=ma.validate.Range(min=1, max=100_000))
 
@@ -34,8 +34,8 @@ class TagValuesSchema(ma.Schema):
 
 class LatestArgs(ma.Schema):
     tag = ma.fields.List(
-        ma.fields.String(validate=ma.validate.Regexp(r"^[^=\x00]+=[^\x00]*$",
-                                                     error="must be key=value, without NUL")),
+        ma.fields.String(validate=[ma.validate.Regexp(r"^[^=]+=", error="must be key=value"),
+                                   NAME]),
         metadata={"description": "Tag filter as key=value; repeat for several keys",
                   "example": ["device=b8:27:eb:bf:9d:51"]},
     )

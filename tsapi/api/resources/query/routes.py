@@ -2,8 +2,8 @@
 
 from flask import Response, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from tsapi.api.arguments import Blueprint
 from tsapi.api.auth import requires
 from tsapi.api.openapi import problem_doc
 from tsapi.api.resources.query.schemas import QueryRequestSchema, QueryRowSchema

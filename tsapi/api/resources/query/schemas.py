@@ -1,21 +1,20 @@
 """Schemas of /query."""
 
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import marshmallow as ma
 
+from tsapi.api.names import NAME, name_errors
 from tsapi.formats import aggregations
 from tsapi.formats.fill import FILL_MODES
 from tsapi.formats.intervals import IntervalError, parse_interval
 from tsapi.formats.rendering import MIMETYPES
+from tsapi.formats.timezones import timezone_problem
 from tsapi.services.query import QueryRequest
 
 MAX_METRICS = 20
 TIME_FLOOR = datetime(1, 1, 3, tzinfo=UTC)
 TIME_CEILING = datetime(9999, 12, 29, tzinfo=UTC)
-# PostgreSQL text cannot hold U+0000: such a name can match nothing, and cannot be bound.
-NO_NUL = ma.validate.Regexp(r"^[^\x00]*$", error="must not contain the NUL character")
 MAX_GROUP_BY = 8
 
 
@@ -47,10 +46,9 @@ class AggregationField(ma.fields.Field):
 class TimezoneField(ma.fields.String):
     def _deserialize(self, value, attr, data, **kwargs):
         name = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ma.ValidationError(f"'{name[:64]}' is not an IANA time zone name") from None
+        problem = timezone_problem(name)
+        if problem:
+            raise ma.ValidationError(problem)
         return name
 
 
@@ -72,16 +70,17 @@ class TagFilterField(ma.fields.Field):
                     f"tag '{key[:64]}' must be a string or a non-empty list of strings")
         texts = [k for k in out] + [v for vals in out.values()
                                     for v in ((vals,) if isinstance(vals, str) else vals)]
-        if any("\x00" in text for text in texts):
-            raise ma.ValidationError("tags must not contain the NUL character")
+        problem = name_errors(texts)
+        if problem:
+            raise ma.ValidationError(f"tags {problem}")
         return out
 
 
 class QueryRequestSchema(ma.Schema):
     metric = ma.fields.String(
-        validate=[ma.validate.Length(min=1), NO_NUL], metadata={"example": "temperature"})
+        validate=[ma.validate.Length(min=1), NAME], metadata={"example": "temperature"})
     metrics = ma.fields.List(
-        ma.fields.String(validate=[ma.validate.Length(min=1), NO_NUL]),
+        ma.fields.String(validate=[ma.validate.Length(min=1), NAME]),
         validate=ma.validate.Length(min=1, max=MAX_METRICS),
         metadata={"description": "Several metrics, same range and options; rows carry "
                   "`metric`. Give `metric` or `metrics`."},
@@ -111,7 +110,7 @@ class QueryRequestSchema(ma.Schema):
                   "list for any of"},
     )
     group_by = ma.fields.List(
-        ma.fields.String(validate=[ma.validate.Length(min=1, max=128), NO_NUL]),
+        ma.fields.String(validate=[ma.validate.Length(min=1, max=128), NAME]),
         validate=ma.validate.Length(max=MAX_GROUP_BY),
         metadata={"example": ["device"],
                   "description": "Tag keys; each row then carries its `tags`, rows ordered by "
@@ -135,7 +134,7 @@ class QueryRequestSchema(ma.Schema):
     order = ma.fields.String(validate=ma.validate.OneOf(("asc", "desc")),
                              metadata={"description": "Raw queries: time order"})
     cursor = ma.fields.String(
-        validate=ma.validate.Length(min=1, max=512),
+        validate=[ma.validate.Length(min=1, max=512), NAME],
         metadata={"description": "Raw queries: the X-Tsapi-Next-Cursor of the previous page"},
     )
     format = ma.fields.String(

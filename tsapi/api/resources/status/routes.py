@@ -3,9 +3,9 @@
 import orjson
 from flask import Response
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy.exc import SQLAlchemyError
 
+from tsapi.api.arguments import Blueprint
 from tsapi.api.resources.status.schemas import HealthSchema, RootSchema
 from tsapi.api.runtime import runtime
 from tsapi.store.engine import ping

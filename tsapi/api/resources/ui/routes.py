@@ -4,7 +4,8 @@ from pathlib import Path
 
 from flask import send_from_directory
 from flask.views import MethodView
-from flask_smorest import Blueprint
+
+from tsapi.api.arguments import Blueprint
 
 STATIC_DIR = Path(__file__).resolve().parents[3] / "static" / "ui"
 
