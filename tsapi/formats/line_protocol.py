@@ -9,8 +9,11 @@ splits; the others are scanned character by character, so escapes and quoted str
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
+
+from tsapi.errors import PayloadTooLarge
 
 FieldValue = float | int | bool | str
 
@@ -49,11 +52,22 @@ class _Bad(ValueError):
 
 def parse(text: str) -> tuple[list[Line], list[LineError]]:
     """Every well-formed line, and every malformed one with its number and reason."""
-    lines: list[Line] = []
     errors: list[LineError] = []
+    lines = list(scan(text, errors))
+    return lines, errors
+
+
+def scan(text: str, errors: list[LineError], max_lines: int | None = None) -> Iterator[Line]:
+    """The well-formed lines one at a time, adding each malformed one to errors: a reader
+    can stop early (at the batch limit) without parsing the rest. More than max_lines lines
+    of points (good or bad) is PayloadTooLarge."""
     heads: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {}
     pos, number, size = 0, 0, len(text)
+    yielded = 0
     while pos < size:
+        if max_lines is not None and yielded + len(errors) > max_lines:
+            raise PayloadTooLarge(f"Body has more than {max_lines} lines of points; the "
+                                  f"limit is {max_lines} points per request")
         number += 1
         end = text.find("\n", pos)
         if end < 0:
@@ -64,24 +78,32 @@ def parse(text: str) -> tuple[list[Line], list[LineError]]:
             try:
                 parsed = scanner.line()
             except _Bad as exc:
-                errors.append(LineError(number, str(exc), line.rstrip("\r")))
+                errors.append(LineError(number, str(exc), _shown(line.rstrip("\r"))))
                 parsed = None
             # A quoted string may hold newlines: go on after the line's real end.
             end = scanner.pos
             number += text.count("\n", pos, end)
             pos = end + 1
             if parsed is not None:
-                lines.append(parsed)
+                yielded += 1
+                yield parsed
             continue
         pos = end + 1
         line = line.strip()
         if not line or line[0] == "#":
             continue
         try:
-            lines.append(_fast_line(line, number, heads))
+            parsed = _fast_line(line, number, heads)
         except _Bad as exc:
-            errors.append(LineError(number, str(exc), line))
-    return lines, errors
+            errors.append(LineError(number, str(exc), _shown(line)))
+            continue
+        yielded += 1
+        yield parsed
+
+
+def _shown(text: str) -> str:
+    """As much of a bad line as its error shows: a body of long bad lines stays small."""
+    return text if len(text) <= 81 else text[:81]
 
 
 def _fast_line(line: str, number: int, heads: dict) -> Line:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tsapi.errors import BadRequest, InvalidInput, PayloadTooLarge
-from tsapi.formats.line_protocol import Line, LineError, parse
+from tsapi.formats.line_protocol import Line, LineError, scan
 from tsapi.formats.validation import MAX_TAGS, PointBatch, check_metric_name, check_tag, check_value
 from tsapi.services.ingest import naming_lines, store_batch
 from tsapi.services.runtime import Runtime
@@ -26,25 +26,29 @@ MAX_REPORTED_LINES = 100
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def write_line_protocol(rt: Runtime, raw: bytes, precision: str, bucket: str | None,
-                        accept_partial: bool) -> int:
-    """Store the points of a line-protocol body; returns how many were stored.
+def write_line_protocol(rt: Runtime, body: Iterable[bytes], precision: str,
+                        bucket: str | None, accept_partial: bool) -> int:
+    """Store the points of a line-protocol body (its decompressed chunks, which the reader
+    has already capped in size); returns how many were stored.
 
     All or nothing unless accept_partial: then the good lines are stored and the bad ones
-    reported in the error raised afterwards.
+    reported in the error raised afterwards. Parsing stops at the first point (or bad line)
+    over the batch limit.
     """
+    raw = bytearray()
+    for chunk in body:
+        raw += chunk
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         raise BadRequest(f"line {line}: is not valid UTF-8") from None
+    del raw
     naming = rt.line_protocol
     extra = ((naming.bucket_tag, bucket),) if naming.bucket_tag and bucket else ()
-    batch, numbers, errors = line_protocol_batch(
-        text, precision, naming.default_measurement, extra)
     limit = rt.limits.max_batch_points
-    if len(batch) > limit:
-        raise PayloadTooLarge(f"Body has {len(batch)} points; the limit is {limit} per request")
+    batch, numbers, errors = line_protocol_batch(
+        text, precision, naming.default_measurement, extra, max_points=limit)
     if errors and not accept_partial:
         raise _bad_lines(errors, "nothing was stored")
     try:
@@ -58,12 +62,14 @@ def write_line_protocol(rt: Runtime, raw: bytes, precision: str, bucket: str | N
 
 
 def line_protocol_batch(text: str, precision: str, default_measurement: str = "tsapi",
-                        extra_tags: tuple[tuple[str, str], ...] = ()
+                        extra_tags: tuple[tuple[str, str], ...] = (),
+                        max_points: int | None = None
                         ) -> tuple[PointBatch, list[int], list[LineError]]:
-    """The checked points of every good line, each point's line number, and the bad lines."""
-    lines, errors = parse(text)
+    """The checked points of every good line, each point's line number, and the bad lines;
+    PayloadTooLarge as soon as points and bad lines together pass max_points."""
+    errors: list[LineError] = []
     converter = _Converter(PRECISIONS[precision], default_measurement, extra_tags)
-    batch, numbers = converter.batch(lines, errors)
+    batch, numbers = converter.batch(scan(text, errors, max_points), errors, max_points)
     return batch, numbers, errors
 
 
@@ -87,8 +93,8 @@ class _Converter:
         self.metrics: dict[tuple[str, str], str] = {}
         self.tag_sets: dict[tuple, tuple[tuple[str, str], ...]] = {}
 
-    def batch(self, lines: Iterable[Line], errors: list[LineError]
-              ) -> tuple[PointBatch, list[int]]:
+    def batch(self, lines: Iterable[Line], errors: list[LineError],
+              max_points: int | None = None) -> tuple[PointBatch, list[int]]:
         """The batch of every good line's points, and each point's line number."""
         batch = PointBatch()
         numbers: list[int] = []
@@ -108,6 +114,9 @@ class _Converter:
                 values.append(value)
                 tags_col.append(tags)
                 numbers.append(line.number)
+            if max_points is not None and len(times) + len(errors) > max_points:
+                raise PayloadTooLarge(f"Body has more than {max_points} points (or bad lines); "
+                                      f"the limit is {max_points} per request")
         return batch, numbers
 
     def time(self, timestamp: int | None) -> datetime:
