@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from flask import current_app, request
-from werkzeug.exceptions import ClientDisconnected
 
 from tsapi.api.problems import HttpError
 from tsapi.errors import BadRequest
@@ -33,13 +32,15 @@ def raw_chunks() -> Iterator[bytes]:
     while True:
         try:
             chunk = stream.read(CHUNK_BYTES)
-        except TimeoutError:
-            raise RequestTimeout(
-                f"The request body did not arrive in time ({received} bytes received); "
-                "nothing was stored", headers={"Connection": "close"}) from None
-        except (ClientDisconnected, OSError, ValueError) as exc:
-            # A client gone mid-body, or chunked framing the server cannot read (its parser
-            # raises IOError or ValueError subclasses): the body is not whole.
+        except Exception as exc:
+            # A client gone mid-body (werkzeug's ClientDisconnected, raised while handling
+            # the server's error), a read past the deadline (tsapi.api.worker), or chunked
+            # framing the WSGI server cannot read (gunicorn raises its own ParseException
+            # subclasses, others IOError or ValueError): the body is not whole.
+            if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
+                raise RequestTimeout(
+                    f"The request body did not arrive in time ({received} bytes received); "
+                    "nothing was stored", headers={"Connection": "close"}) from None
             raise BadRequest(f"The request body ended early or its framing is invalid "
                              f"({received} bytes received): nothing was stored. "
                              f"({type(exc).__name__})") from None
