@@ -44,6 +44,8 @@ class Settings:
     TSAPI_RATE_LIMIT_WRITE: str = "600/minute"
     TSAPI_RATE_LIMIT_READ: str = "1200/minute"
     TSAPI_RATE_LIMIT_ADMIN: str = "60/minute"
+    # Requests answered 401 per client address; over it, 429 before any key lookup.
+    TSAPI_RATE_LIMIT_UNAUTHORIZED: str = "30/minute"
 
 
 _TIMESCALEDB_MODES = {"auto", "on", "off"}
@@ -133,7 +135,7 @@ def validate_config(config: Mapping[str, Any]) -> None:
     if config.get("TSAPI_RATE_LIMITS") not in {"on", "off"}:
         raise ConfigError(
             f"TSAPI_RATE_LIMITS must be on or off; got {config.get('TSAPI_RATE_LIMITS')!r}")
-    for name in RATE_LIMIT_CLASSES.values():
+    for name in (*RATE_LIMIT_CLASSES.values(), "TSAPI_RATE_LIMIT_UNAUTHORIZED"):
         _check_rate_limit(name, config.get(name))
 
 
