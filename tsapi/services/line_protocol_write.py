@@ -7,12 +7,14 @@ the microsecond, the resolution tsapi stores.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import codecs
+import itertools
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tsapi.errors import BadRequest, InvalidInput, PayloadTooLarge
-from tsapi.formats.line_protocol import Line, LineError, scan
+from tsapi.formats.line_protocol import Line, LineError, LineReader, scan
 from tsapi.formats.validation import MAX_TAGS, PointBatch, check_metric_name, check_tag, check_value
 from tsapi.services.ingest import naming_lines, store_batch
 from tsapi.services.runtime import Runtime
@@ -33,22 +35,15 @@ def write_line_protocol(rt: Runtime, body: Iterable[bytes], precision: str,
 
     All or nothing unless accept_partial: then the good lines are stored and the bad ones
     reported in the error raised afterwards. Parsing stops at the first point (or bad line)
-    over the batch limit.
+    over the batch limit, as the body arrives.
     """
-    raw = bytearray()
-    for chunk in body:
-        raw += chunk
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise BadRequest(f"line {line}: is not valid UTF-8") from None
-    del raw
     naming = rt.line_protocol
     extra = ((naming.bucket_tag, bucket),) if naming.bucket_tag and bucket else ()
     limit = rt.limits.max_batch_points
-    batch, numbers, errors = line_protocol_batch(
-        text, precision, naming.default_measurement, extra, max_points=limit)
+    errors: list[LineError] = []
+    converter = _Converter(PRECISIONS[precision], naming.default_measurement, extra)
+    batch, numbers = converter.batch(LineReader(errors, limit).lines(_text_pieces(body)),
+                                     errors, limit)
     if errors and not accept_partial:
         raise _bad_lines(errors, "nothing was stored")
     try:
@@ -59,6 +54,21 @@ def write_line_protocol(rt: Runtime, body: Iterable[bytes], precision: str,
     if errors:
         raise _bad_lines(errors, f"the other {stored} point(s) were stored")
     return stored
+
+
+def _text_pieces(body: Iterable[bytes]) -> Iterator[str]:
+    """The body's chunks as text, decoded as they come; a 400 naming the line at bad UTF-8."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines_before = 0
+    for chunk, final in itertools.chain(((c, False) for c in body), ((b"", True),)):
+        try:
+            text = decoder.decode(chunk, final=final)
+        except UnicodeDecodeError as exc:
+            line = lines_before + chunk.count(b"\n", 0, max(exc.start, 0)) + 1
+            raise BadRequest(f"line {line}: is not valid UTF-8") from None
+        lines_before += text.count("\n")
+        if text:
+            yield text
 
 
 def line_protocol_batch(text: str, precision: str, default_measurement: str = "tsapi",
