@@ -72,7 +72,8 @@ def test_a_body_over_the_point_limit_is_refused_as_it_streams(server, gunicorn_d
 
 
 def test_a_body_over_the_decompressed_limit_is_refused_as_it_streams(server, gunicorn_database):
-    body = b"#" * (65 * 1024 * 1024)  # comments only: no point limit would ever stop it
+    # Comment lines only: no point limit would ever stop it.
+    body = _repeat(b"#" * 99 + b"\n", 65 * 1024 * 1024)
     status, answer, growth = _post(server, "/write?db=d", body, "text/plain")
     assert status == 413, answer[:500]
     assert b"Decompressed body exceeds" in answer
