@@ -44,6 +44,10 @@ class Settings:
     TSAPI_RATE_LIMIT_WRITE: str = "600/minute"
     TSAPI_RATE_LIMIT_READ: str = "1200/minute"
     TSAPI_RATE_LIMIT_ADMIN: str = "60/minute"
+    # on: CSV exports write text cells starting with = + - @ (formulas) with a leading '.
+    TSAPI_CSV_SAFE: str = "off"
+    # Requests answered 401 per client address; over it, 429 before any key lookup.
+    TSAPI_RATE_LIMIT_UNAUTHORIZED: str = "30/minute"
 
 
 _TIMESCALEDB_MODES = {"auto", "on", "off"}
@@ -130,10 +134,13 @@ def validate_config(config: Mapping[str, Any]) -> None:
         raise ConfigError(f"TSAPI_TIMESCALEDB must be one of auto, on, off; got {mode!r}")
     if config.get("TSAPI_AUTH") not in _AUTH_MODES:
         raise ConfigError(f"TSAPI_AUTH must be required or off; got {config.get('TSAPI_AUTH')!r}")
+    if config.get("TSAPI_CSV_SAFE") not in {"on", "off"}:
+        raise ConfigError(
+            f"TSAPI_CSV_SAFE must be on or off; got {config.get('TSAPI_CSV_SAFE')!r}")
     if config.get("TSAPI_RATE_LIMITS") not in {"on", "off"}:
         raise ConfigError(
             f"TSAPI_RATE_LIMITS must be on or off; got {config.get('TSAPI_RATE_LIMITS')!r}")
-    for name in RATE_LIMIT_CLASSES.values():
+    for name in (*RATE_LIMIT_CLASSES.values(), "TSAPI_RATE_LIMIT_UNAUTHORIZED"):
         _check_rate_limit(name, config.get(name))
 
 

@@ -20,6 +20,7 @@ from tsapi.api.resources import register_resources
 from tsapi.api.runtime import install_runtime
 from tsapi.api.timing import init_timing
 from tsapi.config import load_config
+from tsapi.formats.rendering import CSV_SAFE
 from tsapi.services.response_cache import KEY_PREFIX, ResponseCache
 from tsapi.services.runtime import Limits, LineProtocolNaming, Runtime
 from tsapi.store.engine import Database
@@ -49,6 +50,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         line_protocol=LineProtocolNaming.from_settings(app.config),
     ))
     register_error_handlers(app)
+    csv_safe = app.config["TSAPI_CSV_SAFE"] == "on"
+
+    @app.before_request
+    def _csv_mode() -> None:
+        CSV_SAFE.set(csv_safe)  # read by the CSV renderer, which knows no settings
     init_auth(app)  # before the limiter: limits are counted per authenticated key
     init_rate_limits(app)
     init_path_checks(app)  # after auth: an anonymous caller learns nothing from a path
