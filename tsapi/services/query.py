@@ -64,7 +64,7 @@ def _compute(rt: Runtime, args: dict[str, Any], names: list[str], fmt: str) -> R
     rows: list[dict[str, Any]] = []
     # One snapshot for all of a request's statements: a page and the cursor after it, or
     # buckets and their fill seeds, must not see different data.
-    with db.engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
+    with db.reader().connect().execution_options(isolation_level="REPEATABLE READ") as conn:
         use_timezone(conn, args.get("timezone"))
         if args.get("aggregation") is None:
             return _raw_page(conn, args, _resolve(conn, names, None), group_by, multi, fmt,
@@ -196,11 +196,11 @@ def _stream_export(rt: Runtime, args, names: list[str], fmt: str) -> Iterator[by
     db = rt.db
     multi = "metrics" in args
     group_by = tuple(args.get("group_by") or ())
-    with db.engine.connect() as conn:
+    with db.reader().connect() as conn:
         metrics = _resolve(conn, names, None)
 
     def generate():
-        with db.engine.connect() as conn:
+        with db.reader().connect() as conn:
             use_timezone(conn, args.get("timezone"))
             first = True
             for metric in metrics:
