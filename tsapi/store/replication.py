@@ -1,7 +1,7 @@
 """A read replica (a PostgreSQL streaming standby) and when reads may use it.
 
 The contract: a read sees every write acknowledged before it started, whichever database
-serves it. Each acknowledged write records the primary's WAL position (pg_current_wal_lsn)
+serves it. Each acknowledged write records the primary's WAL position (its insert position)
 as the *watermark*, shared by every node (tsapi.services.consistency keeps it in Redis); a
 read goes to the replica only when the replica has replayed past the watermark
 (pg_last_wal_replay_lsn), is in recovery, and lags its primary by no more than the allowed
@@ -43,8 +43,14 @@ def lsn_number(lsn: str) -> int:
 
 
 def current_wal_lsn(conn: Connection) -> int:
-    """The primary's WAL position now: after a commit, at or past that commit."""
-    return lsn_number(conn.execute(text("SELECT pg_current_wal_lsn()::text")).scalar_one())
+    """The primary's WAL position now: after a commit, past that commit's record.
+
+    The insert position, not pg_current_wal_lsn() (the write position): with
+    synchronous_commit off a commit returns before its record is written, and a standby
+    that replayed up to the write position could still lack it.
+    """
+    return lsn_number(
+        conn.execute(text("SELECT pg_current_wal_insert_lsn()::text")).scalar_one())
 
 
 @dataclass(frozen=True)
@@ -62,12 +68,15 @@ class ReplicaState:
 
 
 # Lag is 0 while everything received is replayed (an idle primary sends nothing, and the
-# age of the last replayed transaction would grow without any lag); otherwise it is the age
-# of the last transaction replayed.
+# age of the last replayed transaction would grow without any lag), and before streaming
+# has started (just after the standby started, it replays its own WAL first); otherwise it
+# is the age of the last transaction replayed. A standby cut off from its primary thus
+# shows no lag: the watermark, not the lag, is what keeps reads from missing writes.
 _STATE = text("""
     SELECT pg_is_in_recovery() AS standby,
            pg_last_wal_replay_lsn()::text AS replayed,
-           CASE WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn()
+           CASE WHEN pg_last_wal_receive_lsn() IS NULL
+                  OR pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn()
                 THEN 0
                 ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)
            END::float8 AS lag
