@@ -95,7 +95,7 @@ def test_reads_use_the_standby_once_it_has_replayed_the_newest_write(app_for):
     client = app.test_client()
     ingest_one(client, "2024-01-01T00:00:00Z", 1.5)
     assert read_values(client) == [1.5]  # whichever database answered, it has the write
-    reader = wait_until(lambda: (r := db.reader()) is not db.engine and r, what="replica used")
+    reader = wait_until(lambda: (r := db.reader()).replica is not None and r, what="replica used")
     assert isinstance(reader, ReadEngine)
     assert served_by_standby(reader)
     assert client.get("/metrics").get_json()[0]["name"] == "m"
@@ -105,10 +105,10 @@ def test_a_standby_behind_the_newest_write_is_not_read(app_for):
     app = app_for()
     db = app.extensions["tsapi"].db
     ingest_one(app.test_client(), "2024-01-01T00:00:00Z", 1.0)
-    wait_until(lambda: db.reader() is not db.engine, what="replica used")
+    wait_until(lambda: db.reader().replica is not None, what="replica used")
     # A write the standby cannot have replayed yet: every read must go to the primary.
     db.watermark.raise_to(2**62)
-    assert db.reader() is db.engine
+    assert db.reader().replica is None
     assert read_values(app.test_client()) == [1.0]
 
 
@@ -129,7 +129,7 @@ def test_without_redis_reads_stay_on_the_primary(app_for):
     app = app_for(REDIS_URL=None)
     db = app.extensions["tsapi"].db
     assert db.replica is not None and db.watermark is None
-    assert db.reader() is db.engine
+    assert db.reader().replica is None
 
 
 def test_a_lagging_standby_is_skipped_and_health_says_so(app_for, replicated):
@@ -137,20 +137,20 @@ def test_a_lagging_standby_is_skipped_and_health_says_so(app_for, replicated):
     app = app_for(TSAPI_MAX_REPLICA_LAG=1)
     db = app.extensions["tsapi"].db
     client = app.test_client()
-    wait_until(lambda: db.reader() is not db.engine, what="replica used")
+    wait_until(lambda: db.reader().replica is not None, what="replica used")
     standby.psql("SELECT pg_wal_replay_pause()")
     try:
         # Written behind the service's back: the watermark does not move, only the lag grows.
         with primary_engine(primary) as conn:
             conn.execute(text("INSERT INTO metrics (name, value_type) VALUES ('x', 'number')"))
-        wait_until(lambda: db.reader() is db.engine, what="lagging replica skipped")
+        wait_until(lambda: db.reader().replica is None, what="lagging replica skipped")
         health = client.get("/health").get_json()
         assert health["replica"]["status"] == "lagging", health
         assert health["replica"]["lag_seconds"] > 1
         assert health["status"] == "degraded"
     finally:
         standby.psql("SELECT pg_wal_replay_resume()")
-    wait_until(lambda: db.reader() is not db.engine, what="replica used again")
+    wait_until(lambda: db.reader().replica is not None, what="replica used again")
     assert client.get("/health").get_json()["replica"]["status"] == "healthy"
 
 
@@ -160,7 +160,7 @@ def test_a_stopped_standby_is_skipped_and_used_again_when_back(app_for, replicat
     db = app.extensions["tsapi"].db
     client = app.test_client()
     ingest_one(client, "2024-01-01T00:00:00Z", 1.0)
-    wait_until(lambda: db.reader() is not db.engine, what="replica used")
+    wait_until(lambda: db.reader().replica is not None, what="replica used")
     standby.stop()
     try:
         # Reads keep working at once, from the primary, and health names the problem.
@@ -170,10 +170,10 @@ def test_a_stopped_standby_is_skipped_and_used_again_when_back(app_for, replicat
         health = client.get("/health").get_json()
         assert health["replica"]["status"] == "unhealthy", health
         assert health["database"] == "healthy" and health["status"] == "degraded"
-        assert db.reader() is db.engine
+        assert db.reader().replica is None
     finally:
         standby.start()
-    reader = wait_until(lambda: (r := db.reader()) is not db.engine and r, what="replica back")
+    reader = wait_until(lambda: (r := db.reader()).replica is not None and r, what="replica back")
     assert served_by_standby(reader)
     assert read_values(client) == [1.0, 2.0]
     assert client.get("/health").get_json()["replica"]["status"] == "healthy"

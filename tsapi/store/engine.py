@@ -49,18 +49,18 @@ class Database:
         self._storage: StorageInfo | None = None
         self._lock = threading.Lock()
 
-    def reader(self) -> Engine | ReadEngine:
+    def reader(self) -> ReadEngine:
         """What a read should connect through (see tsapi.store.replication for the contract).
 
         The primary without a replica, or when the newest acknowledged write's position is
         unknown; the replica once it has replayed past it and is healthy.
         """
-        if self.replica is None or self.watermark is None:
-            return self.engine
-        needed = self.watermark.get()
-        if needed is None or not self.replica.serves(needed):
-            return self.engine
-        return ReadEngine(self.engine, self.replica)
+        replica = self.replica if self.watermark is not None else None
+        if replica is not None:
+            needed = self.watermark.get()
+            if needed is None or not replica.serves(needed):
+                replica = None
+        return ReadEngine(self.engine, replica)
 
     def acknowledge_write(self) -> None:
         """Call after a write committed, before answering: reads then wait for it."""

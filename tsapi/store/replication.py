@@ -16,10 +16,15 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from prometheus_client import Counter
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 log = logging.getLogger(__name__)
+
+# What share of the reads the replica takes (GET /internal/metrics, summed over workers).
+READS = Counter("tsapi_db_reads_total", "Reads (queries, discovery, listings) by the database "
+                "that served them", ["database"])
 
 # How long one probe of the replica's state is believed: a replica that stops (or falls
 # behind) is skipped within this, plus one connect attempt.
@@ -159,7 +164,11 @@ class ReadEngine:
     def connect(self) -> Connection:
         if self.replica is not None:
             try:
-                return self.replica.engine.connect()
+                conn = self.replica.engine.connect()
             except SQLAlchemyError as exc:
                 self.replica.mark_down(type(exc.orig or exc).__name__)
+            else:
+                READS.labels("replica").inc()
+                return conn
+        READS.labels("primary").inc()
         return self.primary.connect()
