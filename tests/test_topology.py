@@ -322,3 +322,15 @@ def test_a_spoofed_forwarded_for_does_not_change_the_rate_limit_bucket(topo):
     other = Client(topo.nginx.port, source="127.0.0.2")
     assert other.request("POST", "/cache/clear")[0] == 200
     other.close()
+
+
+def test_a_body_over_the_limit_gets_a_problem_from_nginx_before_any_node_sees_it(topo):
+    with socket.create_connection((HOST, topo.nginx.port), timeout=60) as s:
+        s.sendall(b"POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n" % (64 * 1024 * 1024 + 1))
+        response = http.client.HTTPResponse(s)
+        response.begin()
+        body = orjson.loads(response.read())
+    assert response.status == 413
+    assert response.getheader("Content-Type") == "application/problem+json"
+    assert body["status"] == 413 and "67108864 bytes" in body["detail"]
