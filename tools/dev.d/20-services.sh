@@ -189,6 +189,7 @@ serve_cluster() {
     local count=$1 port=${PORT:-8000} i node_port
     local dir=$LOCAL/nginx nodes=() pids=()
     mkdir -p "$dir"
+    rm -f "$dir"/node-*.pid # tools/tier_cost.py finds the nodes by these
     chmod 755 "$dir" # nginx's workers (nobody, when run as root) write temporary files here
     # nginx appends the client's address to X-Forwarded-For; the nodes believe that one entry.
     export TSAPI_TRUSTED_PROXIES=1
@@ -197,7 +198,7 @@ serve_cluster() {
         nodes+=(--node "127.0.0.1:$node_port")
         # Each node its own Prometheus directory (gunicorn.conf.py makes one when unset).
         env -u PROMETHEUS_MULTIPROC_DIR GUNICORN_BIND="127.0.0.1:$node_port" \
-            "$VENV/bin/gunicorn" wsgi:app &
+            "$VENV/bin/gunicorn" wsgi:app --pid "$dir/node-$i.pid" &
         pids+=($!)
     done
     "$VENV/bin/python" tools/nginx_conf.py --dir "$dir" --listen "127.0.0.1:$port" \
