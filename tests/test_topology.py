@@ -77,6 +77,7 @@ class Client:
     def __init__(self, port: int, source: str | None = None):
         self.port, self.source = port, source
         self.conn: http.client.HTTPConnection | None = None
+        self.reconnects = 0  # requests sent again because the connection had been closed
 
     def request(self, method, path, body=None, headers=None):
         for attempt in range(2):
@@ -92,6 +93,7 @@ class Client:
                 # nginx closed an idle keep-alive connection: not a failed request.
                 self.conn.close()
                 self.conn = None
+                self.reconnects += 1
                 if attempt:
                     raise
         raise AssertionError("unreachable")
@@ -131,6 +133,7 @@ def kill_node(node: GunicornServer) -> None:
 def test_every_acknowledged_point_is_stored_once_while_a_node_is_killed(topo):
     metric, size, batches_per_writer, writers = "killed", 20, 40, 3
     results: list[tuple[int, int]] = []  # (first point, status)
+    reconnects: list[int] = []
     progress = threading.Semaphore(0)
 
     def writer(w: int):
@@ -142,6 +145,7 @@ def test_every_acknowledged_point_is_stored_once_while_a_node_is_killed(topo):
                 results.append((start, status))
                 progress.release()
         finally:
+            reconnects.append(client.reconnects)
             client.close()
 
     threads = [threading.Thread(target=writer, args=(w,)) for w in range(writers)]
@@ -160,6 +164,7 @@ def test_every_acknowledged_point_is_stored_once_while_a_node_is_killed(topo):
     # No request failed: whatever the dead node did not answer, nginx retried on the other.
     assert len(results) == writers * batches_per_writer
     assert {status for _, status in results} == {200}, sorted(results)
+    assert reconnects == [0] * writers  # and no request had to be sent twice by the client
     # Every acknowledged point is stored, once, with its own value.
     stored = topo.count("""SELECT count(*) FROM points p JOIN series s ON s.id = p.series_id
                            JOIN metrics m ON m.id = s.metric_id WHERE m.name = :m""", m=metric)
