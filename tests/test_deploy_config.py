@@ -1,5 +1,6 @@
 """The nginx template, its renderer and compose.yaml agree with each other and the settings."""
 
+import os
 import re
 import subprocess
 import sys
@@ -51,3 +52,29 @@ def test_compose_gives_nginx_every_placeholder_and_the_api_its_proxy_settings():
     assert api_env["TSAPI_TRUSTED_PROXIES"] == "1"
     assert "@db-replica:" in api_env["DATABASE_READ_URL"]
     assert "ports" not in services["api"]  # clients reach the API only through nginx
+
+
+@pytest.mark.parametrize("nodes", ["0", "abc", "100"])
+def test_dev_up_refuses_a_bad_node_count_before_doing_anything(nodes):
+    result = subprocess.run([str(ROOT / "tools" / "dev"), "up", "--nodes", nodes],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "--nodes must be a number from 1 to 99" in result.stderr
+
+
+def test_tier_cost_reads_cpu_of_a_process_tree_and_finds_tools_dev_pid_files(tmp_path):
+    import tier_cost
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert child.pid in tier_cost.tree(os.getpid())
+        assert tier_cost.cpu_seconds(os.getpid()) > 0
+        assert tier_cost.cpu_seconds(2**22 + 1) == 0.0  # no such process
+        (tmp_path / "nginx").mkdir()
+        (tmp_path / "nginx" / "nginx.pid").write_text(f"{os.getpid()}\n")
+        (tmp_path / "nginx" / "node-1.pid").write_text(f"{child.pid}\n")
+        (tmp_path / "nginx" / "node-2.pid").write_text("not a pid\n")
+        assert tier_cost.discover(tmp_path) == {"nginx": [os.getpid()], "gunicorn": [child.pid]}
+    finally:
+        child.kill()
+        child.wait()
