@@ -40,7 +40,7 @@ def _metric_list_rounded(rt: Runtime, prefix: str | None, limit: int | None) -> 
         body = cache.get(key)
         if body is not None:
             return body
-    with rt.db.engine.connect() as conn:
+    with rt.db.reader().connect() as conn:
         body = orjson.dumps(list_metrics(conn, prefix, limit))
     if key and len(body) <= rt.limits.max_cached_bytes:
         cache.set(key, body)
@@ -55,16 +55,16 @@ def _metric(conn, name: str) -> Metric:
 
 
 def describe_metric(rt: Runtime, name: str) -> dict[str, Any]:
-    with rt.db.engine.connect() as conn:
+    with rt.db.reader().connect() as conn:
         return metric_details(conn, _metric(conn, name))
 
 
 def metric_tag_values(rt: Runtime, name: str, key: str) -> dict[str, Any]:
-    with rt.db.engine.connect() as conn:
+    with rt.db.reader().connect() as conn:
         values = tag_values(conn, _metric(conn, name), key)
     return {"metric": name, "key": key, "values": values}
 
 
 def latest(rt: Runtime, name: str, tags: dict[str, str]) -> list[dict[str, Any]]:
-    with rt.db.engine.connect() as conn:
+    with rt.db.reader().connect() as conn:
         return latest_points(conn, Selection(_metric(conn, name), tags))
