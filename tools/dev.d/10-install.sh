@@ -14,6 +14,7 @@ install_all() {
     flock 9
     ensure_system_packages
     [[ ${1:-} != test ]] || ensure_test_browser
+    [[ ${1:-} != test ]] || ensure_test_influxdb
     ensure_timescaledb
     ensure_venv
     # Release the lock (and close fd 9 so the exec'd gunicorn does not keep holding it).
@@ -74,6 +75,12 @@ ensure_system_packages() {
 # (same source package, so the versions always agree; nothing is downloaded at test time).
 ensure_test_browser() {
     [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]] || apt_install chromium chromium-driver
+}
+
+# The InfluxQL tests compare tsapi's /query with InfluxDB 1.x's own answers: Debian's influxd
+# is the oracle, started by the tests on a loopback port with a private data directory.
+ensure_test_influxdb() {
+    [[ -x /usr/bin/influxd ]] || apt_install influxdb
 }
 
 # Print "URI KEYRING" of this machine's main Debian archive (the entry carrying the bare
