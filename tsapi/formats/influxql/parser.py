@@ -7,6 +7,8 @@ of the parser, so no input can make it recurse deeply or run long.
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from tsapi.formats.influxql import ast
 from tsapi.formats.influxql.tokens import ParseError, Token, tokenize
 
@@ -227,7 +229,10 @@ class _Parser:
             self.expect_op("(")
             if self.tok.kind != "STRING":
                 self.fail("string")
-            timezone = self.advance().value
+            token = self.advance()
+            timezone = token.value
+            if not valid_timezone(timezone):
+                raise ParseError(f"unable to find time zone {timezone[:64]}", token.pos)
             self.expect_op(")")
         return ast.SelectStatement(tuple(fields), sources, condition, fill=fill,
                                    descending=descending, limit=limit, offset=offset,
@@ -425,3 +430,13 @@ class _Parser:
         self.depth -= 1
         self.expect_op(")")
         return ast.Call(name, tuple(args))
+
+
+def valid_timezone(name: str) -> bool:
+    if not name or len(name) > 64 or "\x00" in name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ValueError, KeyError, OSError):
+        return False
+    return True

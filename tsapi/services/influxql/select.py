@@ -327,12 +327,21 @@ def _aggregate_series(stmt, info: MeasurementInfo, columns: list[Column], predic
         by_time = [dict(result.get(key, [])) for result in per_column]
         times = grid if grid is not None else sorted({t for m in by_time for t in m})
         values = [[m.get(t) for t in times] for m in by_time]
-        filled = [fill_column(times, col, stmt.fill) for col in values]
+        filled = [fill_column(times, col, _fill_for(c, stmt.fill))
+                  for c, col in zip(columns, values, strict=True)]
         rows = [[t, *(col[i] for col in filled)] for i, t in enumerate(times)]
         if interval is not None and stmt.fill.mode == "none":
             rows = [r for r in rows if any(v is not None for v in r[1:])]
         out[key] = rows
     return out
+
+
+def _fill_for(column: Column, fill: ast.Fill) -> ast.Fill:
+    # InfluxDB counts an empty bucket as 0 rather than null.
+    if fill.mode == "null" and column.function in ("count", "count_distinct") \
+            and not column.derivative:
+        return ast.Fill("value", 0)
+    return fill
 
 
 def _column_rows(column: Column, metric: str, tags, group_keys, source: QuerySource,
