@@ -193,6 +193,8 @@ def matches(expr, tags: Mapping[str, str]) -> bool:
 # that backtrack exponentially), and a bounded number of quantifiers overall.
 MAX_QUANTIFIERS = 16
 _QUANTIFIER = re.compile(r"[*+?]|\{\d*,?\d*\}")
+# (?i) (?is) set flags; (?:  (?i:  (?P<name> open a group.
+_GROUP_FLAGS = re.compile(r"\(\?(?:[imsU]+\)|[imsU]*:|P<[A-Za-z_][A-Za-z0-9_]*>)")
 
 
 def compile_regex(pattern: str) -> re.Pattern:
@@ -233,17 +235,21 @@ def _check_regex(pattern: str) -> None:
             closed_risky = False
             continue
         if c == "(":
+            closed_risky = False
             if pattern.startswith("(?", i):
-                rest = pattern[i + 2:i + 4]
-                if rest[:1] in ("=", "!", "<", "P") and not rest.startswith("P<"):
-                    raise InfluxQLError("lookaround and named backreferences are not "
-                                        "supported in regular expressions")
-                if rest[:1] not in (":", "i", "s", "m", "P"):
-                    raise InfluxQLError("unsupported group in regular expression")
+                flags = _GROUP_FLAGS.match(pattern, i)
+                if flags is None:
+                    raise InfluxQLError("lookaround, backreferences and this group syntax "
+                                        "are not supported in regular expressions")
+                i = flags.end()
+                if flags.group(0).endswith(")"):
+                    continue  # (?i): flags only, no group
+            else:
+                i += 1
             if len(stack) > 16:
                 raise InfluxQLError("regular expression nested too deeply")
             stack.append(False)
-            closed_risky = False
+            continue
         elif c == ")":
             if len(stack) == 1:
                 raise InfluxQLError("invalid regular expression: unbalanced )")

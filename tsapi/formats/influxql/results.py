@@ -41,23 +41,31 @@ def render_time(ns: int, epoch: str | None, zone: ZoneInfo | None):
 
 def bucket_start(ns: int, interval: int, offset: int, zone: ZoneInfo | None) -> int:
     """The start of the GROUP BY time() bucket holding `ns` (local wall time with tz())."""
-    shift = _utc_offset_ns(ns, zone)
-    local = ns + shift
-    start = (local - offset) // interval * interval + offset
-    return start - _utc_offset_ns(start - shift, zone) if zone else start
+    if zone is None:
+        return (ns - offset) // interval * interval + offset
+    wall = ns + _utc_offset_ns(ns, zone)
+    return _wall_to_utc((wall - offset) // interval * interval + offset, zone)
 
 
 def bucket_grid(start: int, end: int, interval: int, offset: int,
                 zone: ZoneInfo | None) -> list[int]:
-    """Every bucket start from the bucket of `start` to the bucket of `end` (inclusive)."""
-    first = bucket_start(start, interval, offset, zone)
-    last = bucket_start(end, interval, offset, zone)
-    grid, t = [], first
-    while t <= last:
-        grid.append(t)
-        nxt = bucket_start(t + interval, interval, offset, zone)
-        t = nxt if nxt > t else t + interval
-    return grid
+    """Every bucket start from the bucket of `start` to the bucket of `end` (inclusive).
+
+    With tz() buckets step through local wall time, so a day bucket runs from local
+    midnight to local midnight (23 or 25 hours across a DST change)."""
+    if zone is None:
+        first = bucket_start(start, interval, offset, None)
+        return list(range(first, end + 1, interval))
+    wall = start + _utc_offset_ns(start, zone)
+    wall = (wall - offset) // interval * interval + offset
+    grid: list[int] = []
+    while True:
+        t = _wall_to_utc(wall, zone)
+        if t > end:
+            return grid
+        if not grid or t > grid[-1]:
+            grid.append(t)
+        wall += interval
 
 
 def _utc_offset_ns(ns: int, zone: ZoneInfo | None) -> int:
@@ -65,6 +73,13 @@ def _utc_offset_ns(ns: int, zone: ZoneInfo | None) -> int:
         return 0
     offset = from_ns(ns).astimezone(zone).utcoffset() or timedelta(0)
     return int(offset.total_seconds()) * 1_000_000_000
+
+
+def _wall_to_utc(wall_ns: int, zone: ZoneInfo) -> int:
+    """The instant a local wall time names (the earlier one when it is ambiguous)."""
+    naive = from_ns(wall_ns).replace(tzinfo=None)
+    offset = naive.replace(tzinfo=zone).utcoffset() or timedelta(0)
+    return wall_ns - int(offset.total_seconds()) * 1_000_000_000
 
 
 def fill_column(times: list[int], values: list, fill: ast.Fill) -> list:

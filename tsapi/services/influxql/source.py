@@ -111,9 +111,15 @@ def series_filter(predicate, tag_sets: list[dict[str, str]]) -> dict[str, tuple]
             continue  # series without the key pass: no filter on it can keep them
         if values != {tags.get(key, "") for tags in tag_sets}:
             wanted[key] = tuple(sorted(values))
-    chosen = [tags for tags in tag_sets
-              if all(tags.get(k, "") in vals for k, vals in wanted.items())]
-    if len(chosen) != len(passing) or any(len(v) > MAX_TAG_FILTER_VALUES
+    def chosen(filters: dict[str, tuple]) -> int:
+        return sum(all(tags.get(k, "") in vals for k, vals in filters.items())
+                   for tags in tag_sets)
+
+    for key in list(wanted):  # drop the keys that narrow nothing further
+        fewer = {k: v for k, v in wanted.items() if k != key}
+        if chosen(fewer) == len(passing):
+            wanted = fewer
+    if chosen(wanted) != len(passing) or any(len(v) > MAX_TAG_FILTER_VALUES
                                           for v in wanted.values()):
         raise InfluxQLError("unsupported condition: these tag conditions (an OR across tag "
                             "keys, or a test that keeps series lacking a tag) select series "
