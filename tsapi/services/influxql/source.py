@@ -136,6 +136,8 @@ def interval_text(interval_ns: int) -> str:
 def interval_supported(interval_ns: int, offset_ns: int) -> None:
     """tsapi aligns buckets to 2000-01-03 (as time_bucket does); InfluxDB to the epoch plus
     the offset. Both agree when the interval divides the distance between the origins."""
+    if interval_ns <= 0:
+        raise InfluxQLError("time dimension must have a positive duration")
     if interval_ns % 1000 or (interval_ns % 1_000_000_000 and interval_ns >= 10**12):
         raise InfluxQLError("unsupported GROUP BY time(): use whole microseconds (whole "
                             "seconds above 1000 seconds)")
