@@ -212,6 +212,10 @@ def statements() -> list[str]:
         'GROUP BY time(30m), "host" fill(none)',
         'SELECT count("load") FROM "recent" WHERE time >= now() - 1h and time <= now() - 2h',
         'SELECT "usage_user" FROM "cpu" WHERE time >= now() - 1h',
+        f'SELECT mean("usage_user") FROM "cpu" WHERE time <= {E} GROUP BY time(30m)',
+        f'SELECT max("used") FROM "mem" WHERE time <= {E} AND "host" = \'b\' '
+        "GROUP BY time(1h) fill(0)",
+        'SELECT count("usage_user") FROM "cpu" GROUP BY time(1h), "host" fill(none)',
     ]
     errors = [
         "SELEC * FROM cpu",
@@ -244,6 +248,4 @@ UNSUPPORTED = {
         "bucket offsets that break tsapi's alignment",
     f'SELECT mean("usage_user") * 2 FROM "cpu" WHERE {GRAFANA_RANGE}': "arithmetic",
     f'SELECT mode("usage_user") FROM "cpu" WHERE {GRAFANA_RANGE}': "mode()",
-    'SELECT mean("usage_user") FROM "cpu" GROUP BY time(1m)':
-        "GROUP BY time() without a lower time bound",
 }

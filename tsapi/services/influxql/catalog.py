@@ -7,8 +7,10 @@ default measurement under the bare name `f`; this module reads that mapping back
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from tsapi.formats.influxql.conditions import compile_regex
+from tsapi.formats.influxql.results import to_ns
 from tsapi.formats.influxql.tokens import InfluxQLError
 from tsapi.services.discovery import metric_catalog, metric_series
 from tsapi.services.runtime import Runtime
@@ -29,6 +31,7 @@ class MeasurementInfo:
     name: str
     fields: dict[str, str] = field(default_factory=dict)  # field key -> metric name
     types: dict[str, str] = field(default_factory=dict)  # field key -> number | string
+    first_seen: dict[str, int] = field(default_factory=dict)  # field key -> nanoseconds
     series: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # metric -> tags
 
     @property
@@ -70,6 +73,9 @@ class Catalog:
             if measurement == name:
                 info.fields[field_key] = metric["name"]
                 info.types[field_key] = metric["value_type"]
+                if metric.get("first_seen"):
+                    info.first_seen[field_key] = to_ns(
+                        datetime.fromisoformat(metric["first_seen"]))
         if not info.fields:
             return None
         for metric_name in info.fields.values():

@@ -166,10 +166,15 @@ def _call_column(expr: ast.Call, alias: str | None) -> Column:
     raise InfluxQLError(f"unsupported call: {name}")
 
 
-def _window(stmt: ast.SelectStatement, now_ns: int, start, end, aggregated: bool) -> Window:
+def _window(stmt: ast.SelectStatement, info: MeasurementInfo, columns: list[Column],
+            now_ns: int, start, end) -> Window | None:
+    """The statement's range; None when it can hold no point."""
     if stmt.group_interval is not None and start is None:
-        raise InfluxQLError("aggregate functions with GROUP BY time require a WHERE time "
-                            "clause with a lower limit")
+        # As InfluxDB: buckets start from the earliest point of the fields asked for.
+        seen = [info.first_seen[c.field] for c in columns if c.field in info.first_seen]
+        if not seen:
+            return None
+        start = min(seen)
     if end is None:
         end = now_ns if stmt.group_interval is not None else MAX_TIME
     return Window(MIN_TIME if start is None else start, end)
@@ -188,7 +193,9 @@ def _select_measurement(stmt, info: MeasurementInfo, source_for, now_ns, epoch,
     if stmt.group_interval is not None:
         interval_supported(stmt.group_interval, stmt.group_offset)
     raw = all(c.function in (None, "raw") for c in columns)
-    window = _window(stmt, now_ns, time_range.start, time_range.end, not raw)
+    window = _window(stmt, info, columns, now_ns, time_range.start, time_range.end)
+    if window is None:
+        return []
     source: QuerySource = source_for(window, stmt.timezone)
     if raw:
         series = _raw_series(stmt, info, columns, predicate, group_keys, source)
