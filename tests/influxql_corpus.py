@@ -212,6 +212,13 @@ def statements() -> list[str]:
         'GROUP BY time(30m), "host" fill(none)',
         'SELECT count("load") FROM "recent" WHERE time >= now() - 1h and time <= now() - 2h',
         'SELECT "usage_user" FROM "cpu" WHERE time >= now() - 1h',
+        f'SELECT "usage_user" FROM "cpu" WHERE "usage_user" > 95 AND {g}',
+        f'SELECT "usage_user" FROM "cpu" WHERE ("usage_idle" < 5 OR "usage_user" >= 99) '
+        f"AND \"host\" = 'a' AND {g}",
+        f'SELECT * FROM "cpu" WHERE "usage_idle" <= 2 AND {g} GROUP BY "host"',
+        f"SELECT \"state\" FROM \"door\" WHERE \"state\" = 'open' AND {g}",
+        'SELECT "state" FROM "door" WHERE "state" =~ /^c/ OR "room" = \'x\'',
+        f'SELECT "usage_user" FROM "cpu" WHERE 99 < "usage_user" AND {g} LIMIT 2',
         f'SELECT mean("usage_user") FROM "cpu" WHERE time <= {E} GROUP BY time(30m)',
         f'SELECT max("used") FROM "mem" WHERE time <= {E} AND "host" = \'b\' '
         "GROUP BY time(1h) fill(0)",
@@ -238,8 +245,8 @@ def statements() -> list[str]:
 # Statements tsapi answers differently from InfluxDB, by design, with the reason: they are
 # sent to tsapi only, which must answer with an InfluxDB-style error naming the gap.
 UNSUPPORTED = {
-    f'SELECT "usage_user" FROM "cpu" WHERE "usage_user" > 50 AND {GRAFANA_RANGE}':
-        "conditions on field values",
+    f'SELECT mean("usage_user") FROM "cpu" WHERE "usage_user" > 50 AND {GRAFANA_RANGE}':
+        "conditions on field values with functions",
     f'SELECT mean("usage_user") FROM "cpu" WHERE {GRAFANA_RANGE} GROUP BY time(1w)':
         "week buckets (InfluxDB aligns them to a Thursday, tsapi to a Monday)",
     f'SELECT mean("usage_user") FROM "cpu" WHERE {GRAFANA_RANGE} GROUP BY time(1h, 7m)':

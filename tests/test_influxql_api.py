@@ -75,13 +75,15 @@ def test_syntax_errors_are_400_for_the_whole_request(loaded):
 
 def test_statement_errors_are_reported_per_statement(loaded):
     status, body = influxql(loaded, f'SHOW MEASUREMENTS; SELECT mean("usage") * 2 FROM cpu;'
+                            f' SELECT mean("usage") FROM cpu WHERE usage > 2 AND {RANGE};'
                             f' SELECT "usage" FROM cpu WHERE usage > 2 AND {RANGE}')
     assert status == 200
-    first, second, third = body["results"]
+    first, second, third, fourth = body["results"]
     assert first["series"][0]["values"] == [["cpu"], ["door"], ["tsapi"]]
     assert second == {"statement_id": 1, "error": second["error"]}
     assert "unsupported expression" in second["error"]
-    assert "only tag comparisons" in third["error"]
+    assert "field values are only supported in raw queries" in third["error"]
+    assert [v for _, v in fourth["series"][0]["values"]] == [4.0, 2.5, 8.0]
 
 
 def test_epoch_units_and_rfc3339_times(loaded):

@@ -275,3 +275,77 @@ def _check_regex(pattern: str) -> None:
         else:
             closed_risky = False
         i += 1
+
+
+# -- field conditions (raw queries) -------------------------------------------------------------
+def split_fields(predicate, is_field: Callable[[str], bool]) -> tuple[object | None,
+                                                                        object | None]:
+    """(tag predicate, field predicate): the AND terms that read a field value go right."""
+    if predicate is None:
+        return None, None
+    tags, fields = None, None
+    for term in _conjuncts(predicate):
+        if _reads_field(term, is_field):
+            fields = term if fields is None else ast.BinaryExpr("AND", fields, term)
+        else:
+            tags = term if tags is None else ast.BinaryExpr("AND", tags, term)
+    return tags, fields
+
+
+def field_names(expr, is_field: Callable[[str], bool]) -> set[str]:
+    if isinstance(expr, ast.VarRef):
+        return {expr.name} if expr.kind != "tag" and is_field(expr.name) else set()
+    if isinstance(expr, ast.BinaryExpr):
+        return field_names(expr.lhs, is_field) | field_names(expr.rhs, is_field)
+    return set()
+
+
+def _reads_field(expr, is_field: Callable[[str], bool]) -> bool:
+    if isinstance(expr, ast.VarRef):
+        return expr.kind == "field" or (expr.kind is None and is_field(expr.name))
+    if isinstance(expr, ast.BinaryExpr):
+        return _reads_field(expr.lhs, is_field) or _reads_field(expr.rhs, is_field)
+    return False
+
+
+_COMPARE = {
+    "=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+}
+
+
+def row_matches(expr, tags: Mapping[str, str], values: Mapping[str, object],
+                is_field: Callable[[str], bool]) -> bool:
+    """Whether one raw row (a series' tags, its field values at one time) passes."""
+    if isinstance(expr, ast.BinaryExpr) and expr.op in ("AND", "OR"):
+        left = row_matches(expr.lhs, tags, values, is_field)
+        if expr.op == "AND":
+            return left and row_matches(expr.rhs, tags, values, is_field)
+        return left or row_matches(expr.rhs, tags, values, is_field)
+    if not _reads_field(expr, is_field):
+        return matches(expr, tags)
+    if not isinstance(expr, ast.BinaryExpr):
+        raise InfluxQLError("unsupported condition: compare a field with a number or string")
+    op, lhs, rhs = expr.op, expr.lhs, expr.rhs
+    if not isinstance(lhs, ast.VarRef):
+        op, lhs, rhs = _FLIP.get(op, op), rhs, lhs
+    if not isinstance(lhs, ast.VarRef) or isinstance(rhs, ast.VarRef):
+        raise InfluxQLError("unsupported condition: compare a field with a literal")
+    value = values.get(lhs.name)
+    if op in ("=~", "!~"):
+        if not isinstance(rhs, ast.RegexLiteral):
+            raise InfluxQLError(f"unsupported condition: {op} needs a /regex/")
+        if not isinstance(value, str):
+            return False
+        found = compile_regex(rhs.pattern).search(value) is not None
+        return found if op == "=~" else not found
+    if op not in _COMPARE:
+        raise InfluxQLError(f"unsupported condition: {op} on a field")
+    if isinstance(rhs, ast.NumberLiteral):
+        wanted = rhs.value
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+    elif isinstance(rhs, ast.StringLiteral):
+        wanted, ok = rhs.value, isinstance(value, str)
+    else:
+        raise InfluxQLError("unsupported condition: compare a field with a number or string")
+    return ok and _COMPARE[op](value, wanted)

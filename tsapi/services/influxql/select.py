@@ -14,8 +14,11 @@ from tsapi.formats.influxql import ast
 from tsapi.formats.influxql.conditions import (
     MAX_TIME,
     MIN_TIME,
+    field_names,
     predicate_keys,
+    row_matches,
     split_condition,
+    split_fields,
 )
 from tsapi.formats.influxql.results import (
     bucket_grid,
@@ -184,8 +187,13 @@ def _select_measurement(stmt, info: MeasurementInfo, source_for, now_ns, epoch,
                         zone) -> list[dict[str, Any]]:
     time_range, predicate = split_condition(stmt.condition, now_ns)
     columns = _columns(stmt, info)
+
+    def is_field(name: str) -> bool:
+        return name in info.fields
+
+    predicate, field_predicate = split_fields(predicate, is_field)
     if predicate is not None:
-        predicate_keys(predicate)  # refuses field conditions before any query runs
+        predicate_keys(predicate)  # refuses anything but tag tests before any query runs
     group_keys = tuple(sorted(set(info.tag_keys) if stmt.group_all_tags else
                               set(stmt.group_tags)))
     if len(group_keys) > MAX_GROUP_KEYS:
@@ -198,7 +206,11 @@ def _select_measurement(stmt, info: MeasurementInfo, source_for, now_ns, epoch,
         return []
     source: QuerySource = source_for(window, stmt.timezone)
     if raw:
-        series = _raw_series(stmt, info, columns, predicate, group_keys, source)
+        series = _raw_series(stmt, info, columns, predicate, group_keys, source,
+                             field_predicate)
+    elif field_predicate is not None:
+        raise InfluxQLError("unsupported condition: conditions on field values are only "
+                            "supported in raw queries (no functions)")
     else:
         series = _aggregate_series(stmt, info, columns, predicate, group_keys, source,
                                    time_range.start)
@@ -229,10 +241,13 @@ def _select_measurement(stmt, info: MeasurementInfo, source_for, now_ns, epoch,
 
 # -- raw ----------------------------------------------------------------------------------------
 def _raw_series(stmt, info: MeasurementInfo, columns: list[Column], predicate, group_keys,
-                source: QuerySource) -> dict[tuple, list[list]]:
-    """Raw points, one row per series and time; fields of one series at one time share it."""
+                source: QuerySource, field_predicate=None) -> dict[tuple, list[list]]:
+    """Raw points, one row per series and time; fields of one series at one time share it.
+
+    Conditions on field values are tested on these rows (so LIMIT applies after them)."""
     merged: dict[tuple, dict[int, dict[str, Any]]] = defaultdict(dict)
     fetched = {c.field for c in columns if not c.is_tag and c.field in info.fields}
+    fetched |= field_names(field_predicate, lambda n: n in info.fields)
     for field_key in sorted(fetched):
         metric = info.fields[field_key]
         tag_sets = info.series.get(metric, [])
@@ -244,20 +259,22 @@ def _raw_series(stmt, info: MeasurementInfo, columns: list[Column], predicate, g
             raise InfluxQLError(f"raw queries over series with more than {MAX_GROUP_KEYS} "
                                 "tag keys are not supported")
         limit = None
-        if stmt.limit and not all_keys and not any(c.derivative for c in columns):
+        if stmt.limit and not all_keys and len(fetched) == 1 and field_predicate is None \
+                and not any(c.derivative for c in columns):
             limit = stmt.limit + stmt.offset
         for row in source.rows(metric, tags, all_keys, descending=stmt.descending,
                                limit=limit):
             series_tags = {k: v for k, v in zip(all_keys, row.key, strict=True) if v}
-            merged[tuple(sorted(series_tags.items()))][row.time] = merged[
-                tuple(sorted(series_tags.items()))].get(row.time, {})
-            merged[tuple(sorted(series_tags.items()))][row.time][field_key] = row.value
+            merged[tuple(sorted(series_tags.items()))].setdefault(row.time, {})[
+                field_key] = row.value
     grouped: dict[tuple, list[tuple]] = defaultdict(list)
     for series_key, by_time in merged.items():
         tags = dict(series_key)
         group = tuple(tags.get(k, "") for k in group_keys)
         for t, values in by_time.items():
-            grouped[group].append((t, series_key, tags, values))
+            if field_predicate is None or row_matches(field_predicate, tags, values,
+                                                      lambda n: n in info.fields):
+                grouped[group].append((t, series_key, tags, values))
     out: dict[tuple, list[list]] = {}
     for group, entries in grouped.items():
         entries.sort(key=lambda e: (e[0], e[1]))
