@@ -5,14 +5,11 @@ from __future__ import annotations
 import pytest
 
 from tsapi.formats.influxql import ParseError, ast, parse_query
-from tsapi.formats.influxql.conditions import (
-    compile_regex,
-    matches,
-    parse_time_string,
-    split_condition,
-)
 from tsapi.formats.influxql.parser import MAX_DEPTH, MAX_STATEMENTS
+from tsapi.formats.influxql.predicates import matches
+from tsapi.formats.influxql.regex import compile_regex
 from tsapi.formats.influxql.results import bucket_grid, fill_column, render_time
+from tsapi.formats.influxql.timerange import parse_time_string, split_condition
 from tsapi.formats.influxql.tokens import MAX_QUERY_CHARS, MAX_REGEX_CHARS, InfluxQLError
 from tsapi.services.influxql.source import series_filter
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from tsapi.formats.influxql.conditions import compile_regex
+from tsapi.formats.influxql.regex import compile_regex
 from tsapi.formats.influxql.results import to_ns
 from tsapi.formats.influxql.tokens import InfluxQLError
 from tsapi.services.discovery import metric_catalog, metric_series

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from tsapi.formats.influxql import ast
-from tsapi.formats.influxql.conditions import compile_regex, predicate_keys
-from tsapi.formats.influxql.conditions import matches as tags_match
+from tsapi.formats.influxql.predicates import matches as tags_match
+from tsapi.formats.influxql.predicates import predicate_keys
+from tsapi.formats.influxql.regex import compile_regex
 from tsapi.formats.influxql.tokens import InfluxQLError
 from tsapi.services.influxql.catalog import Catalog
 

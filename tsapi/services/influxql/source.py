@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from tsapi.formats.influxql.conditions import matches
+from tsapi.formats.influxql.predicates import matches
 from tsapi.formats.influxql.results import from_ns, to_ns
 from tsapi.formats.influxql.tokens import InfluxQLError
 from tsapi.services.query import run_query
