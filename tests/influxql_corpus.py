@@ -219,6 +219,19 @@ def statements() -> list[str]:
         f"SELECT \"state\" FROM \"door\" WHERE \"state\" = 'open' AND {g}",
         'SELECT "state" FROM "door" WHERE "state" =~ /^c/ OR "room" = \'x\'',
         f'SELECT "usage_user" FROM "cpu" WHERE 99 < "usage_user" AND {g} LIMIT 2',
+        f'SELECT mean("usage_user") FROM "cpu" WHERE {g} GROUP BY time(1w) fill(null)',
+        f'SELECT count("usage_user"), max("usage_idle") FROM "cpu" WHERE {g} '
+        'GROUP BY time(1w), "host"',
+        f'SELECT mean("usage_user") FROM "cpu" WHERE {g} GROUP BY time(1h, 15m) fill(null)',
+        f'SELECT first("usage_user"), last("usage_user") FROM "cpu" WHERE {g} '
+        "GROUP BY time(1h, 15m) fill(none)",
+        f'SELECT spread("usage_user"), min("usage_user") FROM "cpu" WHERE {g} '
+        "GROUP BY time(40m, -20m) fill(previous)",
+        f'SELECT sum("usage_user") FROM "cpu" WHERE {g} GROUP BY time(7m) fill(0)',
+        f'SELECT count("usage_user") FROM "cpu" WHERE {g} GROUP BY time(30d)',
+        f'SELECT count("usage_user") FROM "cpu" WHERE {g} GROUP BY time(1h, 30m) fill(null) '
+        "tz('Asia/Kolkata')",
+        f'SELECT percentile("usage_user", 90) FROM "cpu" WHERE {g} GROUP BY time(1h, 10m)',
         f'SELECT mean("usage_user") FROM "cpu" WHERE time <= {E} GROUP BY time(30m)',
         f'SELECT max("used") FROM "mem" WHERE time <= {E} AND "host" = \'b\' '
         "GROUP BY time(1h) fill(0)",
@@ -247,12 +260,10 @@ def statements() -> list[str]:
 UNSUPPORTED = {
     f'SELECT mean("usage_user") FROM "cpu" WHERE "usage_user" > 50 AND {GRAFANA_RANGE}':
         "conditions on field values with functions",
-    f'SELECT mean("usage_user") FROM "cpu" WHERE {GRAFANA_RANGE} GROUP BY time(1w)':
-        "week buckets (InfluxDB aligns them to a Thursday, tsapi to a Monday)",
-    f'SELECT mean("usage_user") FROM "cpu" WHERE {GRAFANA_RANGE} GROUP BY time(1h, 7m)':
-        "bucket offsets that break tsapi's alignment",
-    f'SELECT mean("usage_user") FROM "cpu" WHERE {GRAFANA_RANGE} GROUP BY time(1h, 30m)':
-        "bucket offsets that break tsapi's alignment",
+    f'SELECT median("usage_user") FROM "cpu" WHERE {GRAFANA_RANGE} GROUP BY time(1w)':
+        "median or stddev in buckets tsapi aligns differently (weeks, offsets)",
+    f'SELECT stddev("usage_user") FROM "cpu" WHERE {GRAFANA_RANGE} GROUP BY time(1h, 7m)':
+        "median or stddev in buckets tsapi aligns differently (weeks, offsets)",
     f'SELECT mean("usage_user") * 2 FROM "cpu" WHERE {GRAFANA_RANGE}': "arithmetic",
     f'SELECT mode("usage_user") FROM "cpu" WHERE {GRAFANA_RANGE}': "mode()",
 }

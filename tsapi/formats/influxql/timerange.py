@@ -114,7 +114,7 @@ def time_value(expr, now_ns: int) -> int:
 
 _TIME_STRING = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?)?"
-    r"(Z|[+-]\d{2}:\d{2})?$")
+    r"(Z|[+-]\d{2}:\d{2})?$", re.ASCII)
 
 
 def parse_time_string(text: str) -> int:

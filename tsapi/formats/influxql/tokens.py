@@ -92,7 +92,7 @@ def tokenize(text: str) -> list[Token]:
         elif c == "'":
             value, j = _quoted(text, i, "'")
             token, i = Token("STRING", value, i, text[i:j]), j
-        elif c.isdigit() or (c == "." and i + 1 < n and text[i + 1].isdigit()):
+        elif _digit(c) or (c == "." and i + 1 < n and _digit(text[i + 1])):
             token, i = _number(text, i)
         elif c == "$":
             j = i + 1
@@ -105,6 +105,11 @@ def tokenize(text: str) -> list[Token]:
                 raise ParseError(f"found {c!r}, unexpected character", i)
             token, i = Token("OP", op, i, op), i + len(op)
         tokens.append(token)
+
+
+def _digit(c: str) -> bool:
+    # ASCII only: str.isdigit() also holds for "²", which int() cannot read.
+    return "0" <= c <= "9"
 
 
 def _in_from(tokens: list[Token]) -> bool:
@@ -159,21 +164,21 @@ def _regex(text: str, start: int) -> tuple[Token, int]:
 
 def _number(text: str, start: int) -> tuple[Token, int]:
     i, n = start, len(text)
-    while i < n and text[i].isdigit():
+    while i < n and _digit(text[i]):
         i += 1
     is_float = False
-    if i < n and text[i] == "." and i + 1 < n and text[i + 1].isdigit():
+    if i < n and text[i] == "." and i + 1 < n and _digit(text[i + 1]):
         is_float = True
         i += 1
-        while i < n and text[i].isdigit():
+        while i < n and _digit(text[i]):
             i += 1
     if i < n and text[i] in "eE" and is_float:
         j = i + 1
         if j < n and text[j] in "+-":
             j += 1
-        if j < n and text[j].isdigit():
+        if j < n and _digit(text[j]):
             i = j
-            while i < n and text[i].isdigit():
+            while i < n and _digit(text[i]):
                 i += 1
     digits = text[start:i]
     if len(digits) > 40:

@@ -28,6 +28,7 @@ from tsapi.services.influxql.source import (
     QuerySource,
     Row,
     series_filter,
+    tsapi_sub_interval,
 )
 
 
@@ -93,17 +94,65 @@ def _column_rows(column: Column, metric: str, tags, group_keys, source: QuerySou
         rows = source.rows(metric, tags, group_keys)
         return _from_raw(column, rows, interval, stmt, stamp, keep_time=point_times)
     if function == "spread":
-        highs = _grouped(source.rows(metric, tags, group_keys, aggregation="max",
-                                     interval_ns=interval), interval, stamp)
-        lows = _grouped(source.rows(metric, tags, group_keys, aggregation="min",
-                                    interval_ns=interval), interval, stamp)
-        return {k: [(t, None if v is None or dict(lows[k]).get(t) is None
-                     else v - dict(lows[k])[t]) for t, v in rows]
-                for k, rows in highs.items()}
-    aggregation = "count_distinct" if function == "count_distinct" else AGGREGATIONS[function]
-    rows = source.rows(metric, tags, group_keys, aggregation=aggregation,
-                       interval_ns=interval)
-    return _grouped(rows, interval, stamp)
+        highs = _bucketed(source, metric, tags, group_keys, "max", interval, stmt, stamp)
+        lows = _bucketed(source, metric, tags, group_keys, "min", interval, stmt, stamp)
+        out = {}
+        for key, rows in highs.items():
+            low = dict(lows.get(key, []))
+            out[key] = [(t, None if v is None or low.get(t) is None else v - low[t])
+                        for t, v in rows]
+        return out
+    return _bucketed(source, metric, tags, group_keys, function, interval, stmt, stamp)
+
+
+# How sub-buckets add up to a bucket, for the functions where they do.
+_COMBINE = {"count": sum, "sum": sum, "min": min, "max": max}
+DECOMPOSABLE = frozenset({"count", "sum", "min", "max", "mean", "first", "last"})
+
+
+def _bucketed(source: QuerySource, metric: str, tags, group_keys, function: str, interval,
+              stmt, stamp: int) -> dict[tuple, list[tuple[int, Any]]]:
+    """(bucket, value) per group of one /query aggregation. Where tsapi's bucket alignment
+    differs from InfluxDB's (weeks, offsets, 30d...), narrower buckets both agree on are
+    asked for and added up here."""
+    sub = tsapi_sub_interval(interval, stmt.group_offset) if interval is not None else None
+    if sub is None or sub == interval:
+        rows = source.rows(metric, tags, group_keys, aggregation=_aggregation(function),
+                           interval_ns=interval)
+        return _grouped(rows, interval, stamp)
+    if function not in DECOMPOSABLE:
+        raise InfluxQLError(f"unsupported GROUP BY time() for {function}(): tsapi aligns "
+                            "buckets to 2000-01-03; with this interval or offset only count, "
+                            "sum, min, max, mean, first, last and spread are supported")
+    zone = check_timezone(stmt.timezone) if stmt.timezone else None
+    parts = ("sum", "count") if function == "mean" else (function,)
+    merged: dict[tuple, dict[int, dict[str, list]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(list)))
+    for part in parts:
+        for row in source.rows(metric, tags, group_keys, aggregation=_aggregation(part),
+                               interval_ns=sub):
+            bucket = bucket_start(row.time, interval, stmt.group_offset, zone)
+            merged[row.key][bucket][part].append((row.time, row.value))
+    out: dict[tuple, list[tuple[int, Any]]] = {}
+    for key, buckets in merged.items():
+        rows = []
+        for bucket in sorted(buckets):
+            got = buckets[bucket]
+            if function == "mean":
+                count = sum(v for _, v in got["count"])
+                value = sum(v for _, v in got["sum"]) / count if count else None
+            elif function in ("first", "last"):
+                points = sorted(got[function], key=lambda p: p[0])
+                value = points[0][1] if function == "first" else points[-1][1]
+            else:
+                value = _COMBINE[function](v for _, v in got[function])
+            rows.append((bucket, value))
+        out[key] = rows
+    return out
+
+
+def _aggregation(function: str) -> str:
+    return "count_distinct" if function == "count_distinct" else AGGREGATIONS[function]
 
 
 def _grouped(rows: list[Row], interval, stamp: int) -> dict[tuple, list[tuple[int, Any]]]:

@@ -3,6 +3,7 @@ would POST to /query, loaded by the /query schema and run by tsapi.services.quer
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -133,18 +134,22 @@ def interval_text(interval_ns: int) -> str:
     return f"{interval_ns // 1000} microseconds"
 
 
-def interval_supported(interval_ns: int, offset_ns: int) -> None:
-    """tsapi aligns buckets to 2000-01-03 (as time_bucket does); InfluxDB to the epoch plus
-    the offset. Both agree when the interval divides the distance between the origins."""
+def check_interval(interval_ns: int) -> None:
+    """A GROUP BY time() width /query can bucket by."""
     if interval_ns <= 0:
         raise InfluxQLError("time dimension must have a positive duration")
     if interval_ns % 1000 or (interval_ns % 1_000_000_000 and interval_ns >= 10**12):
         raise InfluxQLError("unsupported GROUP BY time(): use whole microseconds (whole "
                             "seconds above 1000 seconds)")
-    origin = 946_857_600 * 1_000_000_000
-    if (origin - offset_ns) % interval_ns:
-        raise InfluxQLError("unsupported GROUP BY time(): buckets must be aligned to "
-                            "2000-01-03 as in tsapi (intervals that divide a day, or days "
-                            "dividing 10959, without an offset)")
 
 
+# tsapi aligns buckets to 2000-01-03 (as time_bucket does); InfluxDB to the epoch plus the
+# GROUP BY offset.
+TSAPI_ORIGIN = 946_857_600 * 1_000_000_000
+
+
+def tsapi_sub_interval(interval_ns: int, offset_ns: int) -> int:
+    """The widest bucket both alignments agree on: the interval itself when tsapi's buckets
+    are InfluxDB's (intervals dividing a day, no offset), else a divisor of it (a day for
+    InfluxDB's Thursday-aligned weeks) whose buckets add up to InfluxDB's."""
+    return math.gcd(interval_ns, (TSAPI_ORIGIN - offset_ns) % interval_ns)
