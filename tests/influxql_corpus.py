@@ -118,6 +118,12 @@ def statements() -> list[str]:
         'SHOW SERIES FROM "cpu" WHERE "host" = \'a\'',
         "SHOW SERIES",
         'SHOW TAG VALUES FROM "mem" WITH KEY = "host" LIMIT 1',
+        'SHOW TAG KEYS FROM "cpu" WHERE "host" = \'d\'',
+        f'SHOW TAG VALUES FROM "cpu" WITH KEY = "region" WHERE {g}',
+        'SHOW TAG VALUES WITH KEY != "host"',
+        f'SHOW SERIES FROM "mem" WHERE {g}',
+        "SHOW MEASUREMENTS WHERE time > 0",
+        'SHOW FIELD KEYS FROM "nope"',
     ]
     functions = []
     for fn in ("mean", "median", "count", "sum", "min", "max", "first", "last", "spread",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from tsapi.formats.influxql import ast
 from tsapi.formats.influxql.predicates import matches as tags_match
 from tsapi.formats.influxql.predicates import predicate_keys
 from tsapi.formats.influxql.regex import compile_regex
+from tsapi.formats.influxql.timerange import split_condition
 from tsapi.formats.influxql.tokens import InfluxQLError
 from tsapi.services.influxql.catalog import Catalog
 
@@ -15,6 +17,8 @@ MAX_SHOW_SERIES = 10_000
 
 
 def run_show(stmt, catalog: Catalog, database: str | None) -> list[dict[str, Any]]:
+    if getattr(stmt, "condition", None) is not None:
+        stmt = replace(stmt, condition=_tag_condition(stmt))
     if isinstance(stmt, ast.ShowDatabases):
         return [{"name": "databases", "columns": ["name"],
                  "values": [[database or "tsapi"]]}]
@@ -31,10 +35,12 @@ def run_show(stmt, catalog: Catalog, database: str | None) -> list[dict[str, Any
                                    for f in sorted(info.fields)]}
                        for name, info in _infos(names, catalog)], stmt)
     if isinstance(stmt, ast.ShowTagKeys):
-        _refuse_condition(stmt.condition)
-        return _paged([{"name": name, "columns": ["tagKey"],
-                        "values": [[k] for k in info.tag_keys]}
-                       for name, info in _infos(names, catalog)], stmt)
+        out = []
+        for name, info in _infos(names, catalog):
+            keys = sorted({k for sets in info.series.values() for tags in sets
+                           if tags_match(stmt.condition, tags) for k in tags})
+            out.append({"name": name, "columns": ["tagKey"], "values": [[k] for k in keys]})
+        return _paged(out, stmt)
     if isinstance(stmt, ast.ShowTagValues):
         return _tag_values(stmt, names, catalog)
     if isinstance(stmt, ast.ShowSeries):
@@ -69,9 +75,16 @@ def _paged(series: list[dict], stmt) -> list[dict]:
     return out
 
 
-def _refuse_condition(condition) -> None:
-    if condition is not None:
-        predicate_keys(condition)
+def _tag_condition(stmt):
+    """The tag tests of a SHOW's WHERE. Time bounds are dropped: tsapi does not narrow
+    metadata by time (InfluxDB 1.x's SHOW TAG VALUES and SHOW SERIES may)."""
+    bounds, predicate = split_condition(stmt.condition, 0)
+    if isinstance(stmt, ast.ShowMeasurements) and (bounds.start is not None
+                                                   or bounds.end is not None):
+        raise InfluxQLError("SHOW MEASUREMENTS doesn't support time in WHERE clause")
+    if predicate is not None:
+        predicate_keys(predicate)
+    return predicate
 
 
 def _measurements(stmt: ast.ShowMeasurements, catalog: Catalog) -> list[dict]:
