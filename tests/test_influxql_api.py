@@ -310,3 +310,18 @@ def test_fuzzed_statements_never_get_a_500(loaded, q, epoch):
     assert response.status_code in (200, 400), (q, response.data[:300])
     body = orjson.loads(response.data)
     assert "results" in body or "error" in body
+
+
+def test_last_values_and_limited_raw_reads_stay_small_past_the_raw_row_limit(make_app):
+    app = make_app(TSAPI_MAX_RAW_ROWS=3)
+    client = app.test_client()
+    lines = "\n".join(f"m,host={'ab'[i % 2]} v={i} {T0 + i}000000000" for i in range(20))
+    assert client.post("/write", data=lines).status_code == 204
+    status, body = influxql(client, 'SELECT last("v") FROM m GROUP BY "host"', epoch="s")
+    assert [(s["tags"], s["values"]) for s in body["results"][0]["series"]] == [
+        ({"host": "a"}, [[T0 + 18, 18.0]]), ({"host": "b"}, [[T0 + 19, 19.0]])]
+    status, body = influxql(client, 'SELECT "v" FROM m ORDER BY time DESC LIMIT 2', epoch="s")
+    assert body["results"][0]["series"][0]["values"] == [[T0 + 19, 19.0], [T0 + 18, 18.0]]
+    # What needs every point says so rather than answering from a cut result.
+    status, body = influxql(client, 'SELECT "v" FROM m; SELECT max("v") FROM m')
+    assert all("max-select-point limit exceeded" in r["error"] for r in body["results"])

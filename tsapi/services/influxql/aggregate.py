@@ -46,8 +46,9 @@ def aggregate_series(stmt, info: MeasurementInfo, columns: list[Column], predica
             if tags is not None:
                 if column.function in NUMERIC and info.types[column.field] != "number":
                     raise InfluxQLError(f"unsupported {column.function} iterator type: string")
+                groups = _groups(info.series.get(metric, []), tags, group_keys)
                 result = _column_rows(column, metric, tags, group_keys, source, interval,
-                                      stmt, stamp, alone)
+                                      stmt, stamp, alone, groups)
         if column.derivative:
             result = {k: derive([(t, v) for t, v in rows if v is not None], column)
                       for k, rows in result.items()}
@@ -85,11 +86,44 @@ def _fill_for(column: Column, fill: ast.Fill) -> ast.Fill:
     return fill
 
 
+MAX_GROUP_PROBES = 200
+
+
+def _groups(tag_sets, tags, group_keys) -> list[tuple[str, ...]] | None:
+    """The group values of the series a filter keeps; None when some group cannot be named
+    by a `tags` filter (a series lacks a grouped key) or there are too many to probe."""
+    groups = set()
+    for series_tags in tag_sets:
+        if all(series_tags.get(k, "") in v for k, v in tags.items()):
+            group = tuple(series_tags.get(k, "") for k in group_keys)
+            if "" in group:
+                return None
+            groups.add(group)
+    return sorted(groups) if len(groups) <= MAX_GROUP_PROBES else None
+
+
+def _first_or_last(column: Column, metric: str, tags, group_keys, source: QuerySource,
+                   groups: list[tuple[str, ...]]) -> dict[tuple, list[tuple[int, Any]]]:
+    """first()/last() with the point's time: one raw row per group, newest or oldest first,
+    so a table of each host's last value reads one row per host, not the whole range."""
+    out = {}
+    for group in groups:
+        narrowed = {**tags, **{k: (v,) for k, v in zip(group_keys, group, strict=True)}}
+        rows = source.rows(metric, narrowed, (), descending=column.function == "last",
+                           limit=1)
+        if rows:
+            out[group] = [(rows[0].time, rows[0].value)]
+    return out
+
+
 def _column_rows(column: Column, metric: str, tags, group_keys, source: QuerySource,
-                 interval, stmt, stamp: int, alone: bool) -> dict[tuple, list[tuple[int, Any]]]:
+                 interval, stmt, stamp: int, alone: bool,
+                 groups) -> dict[tuple, list[tuple[int, Any]]]:
     """One column's (time, value) rows per group."""
     function = column.function
     point_times = alone and interval is None and function in SELECTORS
+    if point_times and function in ("first", "last") and groups is not None:
+        return _first_or_last(column, metric, tags, group_keys, source, groups)
     if function in FROM_RAW or point_times:
         rows = source.rows(metric, tags, group_keys)
         return _from_raw(column, rows, interval, stmt, stamp, keep_time=point_times)

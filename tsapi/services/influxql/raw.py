@@ -34,15 +34,18 @@ def raw_series(stmt, info: MeasurementInfo, columns: list[Column], predicate, gr
         if tags is None:
             continue
         all_keys = tuple(sorted({k for t in tag_sets for k in t}))
+        if _one_stream(stmt, columns, fetched, group_keys, field_predicate):
+            # One field, one output series, no tag shown: the newest (or oldest) rows of
+            # all series together, ordered by time, and only as many as LIMIT asks for.
+            rows = source.rows(metric, tags, (), descending=stmt.descending,
+                               limit=stmt.limit + stmt.offset)
+            for n, row in enumerate(rows):
+                merged[((" row", n),)][row.time] = {field_key: row.value}
+            continue
         if len(all_keys) > MAX_GROUP_KEYS:
             raise InfluxQLError(f"raw queries over series with more than {MAX_GROUP_KEYS} "
                                 "tag keys are not supported")
-        limit = None
-        if stmt.limit and not all_keys and len(fetched) == 1 and field_predicate is None \
-                and not any(c.derivative for c in columns):
-            limit = stmt.limit + stmt.offset
-        for row in source.rows(metric, tags, all_keys, descending=stmt.descending,
-                               limit=limit):
+        for row in source.rows(metric, tags, all_keys):
             series_tags = {k: v for k, v in zip(all_keys, row.key, strict=True) if v}
             merged[tuple(sorted(series_tags.items()))].setdefault(row.time, {})[
                 field_key] = row.value
@@ -70,6 +73,12 @@ def raw_series(stmt, info: MeasurementInfo, columns: list[Column], predicate, gr
         if rows:
             out[group] = rows
     return out
+
+
+def _one_stream(stmt, columns: list[Column], fetched: set[str], group_keys,
+                field_predicate) -> bool:
+    return bool(stmt.limit) and not group_keys and len(fetched) == 1 \
+        and field_predicate is None and not any(c.derivative or c.is_tag for c in columns)
 
 
 def _raw_derivative(entries, columns: list[Column]) -> list[list]:
