@@ -166,6 +166,7 @@ def test_influxdb_python_client_reads_with_a_key_as_password(secure):
         port = int(base.rsplit(":", 1)[1])
         client = InfluxDBClient("127.0.0.1", port, username="grafana", password=read,
                                 database="telegraf")
+        assert client.ping() == "1.8.10-tsapi"  # /ping is open, as in InfluxDB
         assert list(client.query("SHOW DATABASES").get_points()) == [{"name": "telegraf"}]
         anonymous = InfluxDBClient("127.0.0.1", port, database="telegraf")
         with pytest.raises(InfluxDBClientError) as refused:

@@ -12,6 +12,7 @@ from flask import Response, request
 from tsapi.api.influxql import influx_error, is_influxql_request
 from tsapi.api.problems import flatten_messages
 from tsapi.api.resources.query.schemas import QueryRequestSchema
+from tsapi.api.resources.status.routes import INFLUXDB_VERSION
 from tsapi.api.runtime import runtime
 from tsapi.errors import InvalidInput
 from tsapi.formats.influxql import ParseError
@@ -48,7 +49,7 @@ def influxql_response() -> Response:
     pretty = (params.get("pretty") or "").lower() in TRUE
     option = orjson.OPT_INDENT_2 if pretty else 0
     return Response(orjson.dumps(body, option=option), mimetype="application/json",
-                    headers={"X-Influxdb-Version": "1.8.10-tsapi"})
+                    headers={"X-Influxdb-Version": INFLUXDB_VERSION})
 
 
 def influxql_unless_json(view: Callable) -> Callable:
