@@ -177,6 +177,8 @@ def test_influxdb_python_client_reads_with_a_key_as_password(secure):
 # Statements at the edges of every limit: each is answered or refused, never a 500.
 EDGES = [
     "²", "SELECT usage FROM cpu WHERE time > ²",
+    "SELECT mean(nofield) FROM cpu WHERE time > 0 GROUP BY time(1u)",
+    "SELECT mean(usage) FROM cpu WHERE time > 0 GROUP BY time(1u) fill(0) tz('Europe/Paris')",
     "SELECT usage FROM cpu WHERE time > '２０２０-01-01'",
     'SELECT mean(usage) FROM cpu WHERE time > 0 GROUP BY time(0s)',
     'SELECT mean(usage) FROM cpu WHERE time > 0 GROUP BY time(1u)',

@@ -31,7 +31,7 @@ def run_influxql(rt: Runtime, text: str, *, database: str | None, epoch: str | N
         try:
             if isinstance(stmt, ast.SelectStatement):
                 def source_for(window, timezone):
-                    return QuerySource(rt, load, window, timezone, rt.limits.max_raw_rows)
+                    return QuerySource(rt, load, window, timezone)
 
                 series = run_select(stmt, catalog, source_for, now, epoch)
             else:

@@ -34,6 +34,8 @@ from tsapi.services.influxql.source import (
 
 def aggregate_series(stmt, info: MeasurementInfo, columns: list[Column], predicate,
                       group_keys, source: QuerySource, start) -> dict[tuple, list[list]]:
+    """Rows [time, value per column] per group: per bucket with GROUP BY time() (every
+    bucket of the range unless fill(none)), else one row stamped with the range's start."""
     interval = stmt.group_interval
     stamp = start if start is not None else 0
     per_column: list[dict[tuple, list[tuple[int, Any]]]] = []
@@ -55,8 +57,11 @@ def aggregate_series(stmt, info: MeasurementInfo, columns: list[Column], predica
         per_column.append(result)
     keys = sorted({k for result in per_column for k, rows in result.items() if rows})
     grid = None
-    if interval is not None and stmt.fill.mode != "none":
+    if keys and interval is not None and stmt.fill.mode != "none":
         window = source.window
+        if (window.end - window.start) // interval > source.max_buckets:
+            raise InfluxQLError(f"max-select-buckets limit exceeded: more than "
+                                f"{source.max_buckets} buckets of GROUP BY time()")
         zone = check_timezone(stmt.timezone) if stmt.timezone else None
         grid = bucket_grid(window.start, window.end, interval, stmt.group_offset, zone)
         if any(c.derivative for c in columns):

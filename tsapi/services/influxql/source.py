@@ -49,12 +49,13 @@ class Row:
 
 class QuerySource:
     def __init__(self, rt: Runtime, load: QueryLoader, window: Window,
-                 timezone: str | None, max_raw_rows: int):
+                 timezone: str | None):
         self.rt = rt
         self.load = load
         self.window = window
         self.timezone = timezone
-        self.max_raw_rows = max_raw_rows
+        self.max_raw_rows = rt.limits.max_raw_rows
+        self.max_buckets = rt.limits.max_query_buckets
 
     def rows(self, metric: str, tags: Mapping[str, Any], group_by: tuple[str, ...], *,
              aggregation: str | None = None, interval_ns: int | None = None,
