@@ -8,7 +8,11 @@ from flask_smorest import Blueprint
 from tsapi.api.auth import requires
 from tsapi.api.openapi import problem_doc
 from tsapi.api.resources.query.influxql import influxql_response, influxql_unless_json
-from tsapi.api.resources.query.schemas import QueryRequestSchema, QueryRowSchema
+from tsapi.api.resources.query.schemas import (
+    InfluxQLErrorSchema,
+    QueryRequestSchema,
+    QueryRowSchema,
+)
 from tsapi.api.runtime import runtime
 from tsapi.formats.influxql.results import EPOCH_UNITS
 from tsapi.formats.rendering import FORMAT_FOR_ACCEPT, MIMETYPES
@@ -47,6 +51,9 @@ class Query(MethodView):
         "description": "InfluxDB 1.x results: `{\"results\": [{\"statement_id\", "
                        "\"series\": [{\"name\", \"tags\", \"columns\", \"values\"}]}]}`",
         "content": {"application/json": {"schema": {"type": "object"}}}}})
+    @blp.alt_response(400, schema=InfluxQLErrorSchema, content_type="application/json",
+                      description="No `q`, a bad `epoch`, or a syntax error (InfluxDB's "
+                      "`{\"error\"}` body; a statement's own error is in its result)")
     def get(self):
         """InfluxQL query (InfluxDB 1.x API), for Grafana and InfluxDB clients
 
