@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections import defaultdict
 from typing import Any
 
@@ -160,9 +161,10 @@ def _bucketed(source: QuerySource, metric: str, tags, group_keys, function: str,
                            interval_ns=interval)
         return _grouped(rows, interval, stamp)
     if function not in DECOMPOSABLE:
-        raise InfluxQLError(f"unsupported GROUP BY time() for {function}(): tsapi aligns "
-                            "buckets to 2000-01-03; with this interval or offset only count, "
-                            "sum, min, max, mean, first, last and spread are supported")
+        # median, stddev, count(distinct()): no sum of parts gives them; bucket raw points.
+        rows = source.rows(metric, tags, group_keys)
+        return _from_raw(Column(function, function, ""), rows, interval, stmt, stamp,
+                         keep_time=False)
     zone = check_timezone(stmt.timezone) if stmt.timezone else None
     parts = ("sum", "count") if function == "mean" else (function,)
     merged: dict[tuple, dict[int, dict[str, list]]] = defaultdict(
@@ -222,7 +224,15 @@ def _from_raw(column: Column, rows: list[Row], interval, stmt, stamp: int,
 
 
 def _select(column: Column, points: list[tuple[int, Any]]) -> list[tuple[int, Any]]:
+    """The value(s) a function picks or computes from one bucket's points, with times."""
     function = column.function
+    if function == "median":
+        return [(points[0][0], statistics.median(v for _, v in points))]
+    if function == "stddev":
+        values = [v for _, v in points]
+        return [(points[0][0], statistics.stdev(values) if len(values) > 1 else None)]
+    if function == "count_distinct":
+        return [(points[0][0], len({v for _, v in points}))]
     if function == "distinct":
         seen = []
         for _, value in points:
