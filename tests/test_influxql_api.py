@@ -304,7 +304,9 @@ STATEMENTS = st.one_of(selects(), SHOWS, st.text(max_size=80),
                                max_size=120))
 
 
-@settings(max_examples=250, deadline=None,
+# Derandomized, as tests/test_schemathesis.py: the same 250 statements on every run, so a
+# red build always means a regression (widen the strategies to explore further).
+@settings(max_examples=250, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(q=STATEMENTS, epoch=st.sampled_from([None, "ms", "ns"]))
 def test_fuzzed_statements_never_get_a_500(loaded, q, epoch):

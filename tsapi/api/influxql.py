@@ -1,7 +1,8 @@
 """Which /query requests speak InfluxDB 1.x's dialect, and its error body.
 
 `POST /query` with a JSON body is tsapi's own query; `GET /query`, and `POST /query` with a
-form body or none, are InfluxQL (what Grafana, Chronograf and InfluxDB's clients send).
+form body, with none, or with `q` in the URL, are InfluxQL (what Grafana, Chronograf and
+InfluxDB's clients send).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ def is_influxql_request() -> bool:
         return True
     if request.method != "POST":
         return False
-    if request.mimetype in FORM_TYPES:
+    if request.mimetype in FORM_TYPES or "q" in request.args:
+        # InfluxDB's own client POSTs `q` in the URL with `Content-Type: application/json`
+        # and no body; tsapi's JSON query never has URL parameters.
         return True
     return not request.mimetype and not request.content_length
 
