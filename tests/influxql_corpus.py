@@ -97,6 +97,13 @@ def statements() -> list[str]:
         f'WHERE {g} GROUP BY "host"',
         # template variables and the query editor's metadata queries
         "SHOW MEASUREMENTS",
+        'SHOW MEASUREMENTS ON "telegraf" LIMIT 1',
+        'SHOW TAG KEYS ON "telegraf" FROM "cpu"',
+        'SHOW FIELD KEYS ON "telegraf" FROM "cpu"',
+        f'SELECT mean("usage_user") FROM "cpu" WHERE ("host"::tag =~ /^(a|b)$/) AND {g} '
+        'GROUP BY time(15m), "region"::tag fill(null)',
+        f'SELECT last("usage_user") FROM "cpu" WHERE "host"::tag = \'c\' AND {g} '
+        "GROUP BY time(1h)",
         "SHOW MEASUREMENTS LIMIT 100",
         "SHOW MEASUREMENTS WITH MEASUREMENT =~ /(?i)cp/ LIMIT 100",
         "SHOW MEASUREMENTS WITH MEASUREMENT =~ /m/",

@@ -299,8 +299,9 @@ class _Parser:
                 self.expect_op(")")
             elif token.kind == "IDENT":
                 tags.append(self.advance().value)
-                if self.op("::"):
-                    self.ident()
+                # "host"::tag, as Grafana writes it
+                if self.op("::") and not self.keyword("TAG", "FIELD"):
+                    self.ident("tag")
             elif token.kind == "REGEX":
                 raise ParseError("GROUP BY a regex is not supported", token.pos)
             else:
