@@ -155,6 +155,8 @@ def statements() -> list[str]:
         'GROUP BY time(30m), "host" fill(none)',
         f'SELECT mean("usage_user") AS "u", count("usage_user") AS "n" FROM "cpu" WHERE {g}',
         f'SELECT sum("usage_user") FROM "cpu" WHERE {g}',
+        f'SELECT max("usage_user"), max("usage_idle"), mean("usage_user") AS "max_1" '
+        f'FROM "cpu" WHERE {g} GROUP BY time(1h)',
         f'SELECT count(distinct("room")) FROM "tsapi" WHERE {g}',
         f'SELECT count(distinct("state")) FROM "door" WHERE {g}',
         f'SELECT distinct("state") FROM "door" WHERE {g}',

@@ -208,3 +208,11 @@ def test_fill_previous_and_linear_stay_within_the_series():
     assert fill_column(times, values, ast.Fill("previous")) == [None, 1.0, 1.0, 3.0, 3.0]
     assert fill_column(times, values, ast.Fill("linear")) == [None, 1.0, 2.0, 3.0, None]
     assert fill_column(times, values, ast.Fill("value", 0)) == [0, 1.0, 0, 3.0, 0]
+
+
+def test_repeated_column_names_get_influxdb_suffixes_around_aliases():
+    from tsapi.formats.influxql.results import column_names
+    assert column_names(["max", "max", "max_1"], [False, False, True]) == [
+        "max", "max_2", "max_1"]
+    assert column_names(["max", "max", "max"], [False] * 3) == ["max", "max_1", "max_2"]
+    assert column_names(["u", "u"], [False, False]) == ["u", "u_1"]

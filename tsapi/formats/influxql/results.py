@@ -105,22 +105,25 @@ def fill_column(times: list[int], values: list, fill: ast.Fill) -> list:
     return out
 
 
-def column_names(fields: tuple[ast.Field, ...], names: list[str]) -> list[str]:
-    """Column names, made unique as InfluxDB does (`mean`, `mean_1`)."""
-    seen: dict[str, int] = {}
+def column_names(names: list[str], aliased: list[bool]) -> list[str]:
+    """Column names made unique as InfluxDB does: aliases are kept as written, and a repeated
+    default name gets the first free suffix (`max`, `max_1`, `max_2`)."""
+    taken = {name for name, alias in zip(names, aliased, strict=True) if alias}
+    suffixes: dict[str, int] = {}
     out = []
-    for name in names:
-        if name in seen:
-            seen[name] += 1
-            candidate = f"{name}_{seen[name]}"
-            while candidate in seen:
-                seen[name] += 1
-                candidate = f"{name}_{seen[name]}"
-            out.append(candidate)
-            seen[candidate] = 0
-        else:
-            seen[name] = 0
+    for name, alias in zip(names, aliased, strict=True):
+        if alias:
             out.append(name)
+            continue
+        unique, n = name, suffixes.get(name, 0)
+        if name in suffixes or name in taken:
+            n = max(n, 1)
+            while f"{name}_{n}" in taken:
+                n += 1
+            unique = f"{name}_{n}"
+        suffixes[name] = n + 1
+        taken.add(unique)
+        out.append(unique)
     return out
 
 

@@ -36,10 +36,13 @@ class Column:
 
 
 def plan_columns(stmt: ast.SelectStatement, info: MeasurementInfo) -> list[Column]:
+    """The columns a SELECT's fields ask for, named as InfluxDB names them."""
     columns: list[Column] = []
+    aliased: list[bool] = []
     tag_keys = set(info.tag_keys)
     for item in stmt.fields:
         expr = item.expr
+        before = len(columns)
         if isinstance(expr, ast.Wildcard):
             if stmt.group_interval is not None:
                 raise InfluxQLError("GROUP BY time() needs an aggregate function")
@@ -57,6 +60,7 @@ def plan_columns(stmt: ast.SelectStatement, info: MeasurementInfo) -> list[Colum
         else:
             raise InfluxQLError("unsupported expression in SELECT: only fields, tags, * and "
                                 "functions of one field (no arithmetic, no literals)")
+        aliased.extend([item.alias is not None] * (len(columns) - before))
     if not columns:
         raise InfluxQLError("at least 1 non-time field must be queried")
     raw = [c for c in columns if c.function is None]
@@ -70,7 +74,7 @@ def plan_columns(stmt: ast.SelectStatement, info: MeasurementInfo) -> list[Colum
                             "functions or fields")
     if raw and stmt.group_interval is not None:
         raise InfluxQLError("GROUP BY requires at least one aggregate function")
-    names = column_names(stmt.fields, [c.name for c in columns])
+    names = column_names([c.name for c in columns], aliased)
     return [Column(n, c.function, c.field, c.percentile, c.derivative, c.unit, c.is_tag)
             for n, c in zip(names, columns, strict=True)]
 
