@@ -1,0 +1,68 @@
+"""The rollup invalidation log: what writes and deletions record, in their own transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    DateTime,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from tsapi.store.schema import metrics, rollup_invalidations, rollup_tables, series
+
+TS = DateTime(timezone=True)
+
+# Three arrays, one row per series: one statement per batch, compiled once.
+_LOG_SPANS = insert(rollup_invalidations).from_select(
+    ["series_id", "lo", "hi"],
+    select(
+        func.unnest(
+            cast(bindparam("sids"), ARRAY(BigInteger)),
+            cast(bindparam("los"), ARRAY(TS)),
+            cast(bindparam("his"), ARRAY(TS)),
+        ).table_valued("sid", "lo", "hi").render_derived(name="span")
+    ),
+)
+
+
+def log_series_spans(conn: Connection, spans: dict[int, list[datetime]]) -> None:
+    """Record that each series' points in [lo, hi] (both included) changed."""
+    if not spans:
+        return
+    sids = list(spans)
+    conn.execute(_LOG_SPANS, {"sids": sids, "los": [spans[s][0] for s in sids],
+                              "his": [spans[s][1] for s in sids]})
+
+
+def log_cut(conn: Connection, cut: datetime, *, only: list[int] | None = None,
+            excluding: list[int] | None = None) -> None:
+    """Retention: every numeric series of the metrics that may lose points before `cut`
+    has changed from its metric's first point up to the cut."""
+    stmt = (
+        select(series.c.id, metrics.c.first_seen, literal(cut, TS))
+        .join(metrics, metrics.c.id == series.c.metric_id)
+        .where(metrics.c.value_type == "number", metrics.c.first_seen < cut)
+    )
+    if only is not None:
+        stmt = stmt.where(metrics.c.id.in_(only))
+    if excluding:
+        stmt = stmt.where(metrics.c.id.not_in(excluding))
+    conn.execute(insert(rollup_invalidations).from_select(["series_id", "lo", "hi"], stmt))
+
+
+def forget_metric(conn: Connection, metric_id: int) -> None:
+    """A deleted metric's rollup rows and pending invalidations go with its series."""
+    ids = select(series.c.id).where(series.c.metric_id == metric_id).scalar_subquery()
+    for table in rollup_tables.values():
+        conn.execute(delete(table).where(table.c.series_id.in_(ids)))
+    conn.execute(delete(rollup_invalidations).where(rollup_invalidations.c.series_id.in_(ids)))

@@ -1,0 +1,298 @@
+"""Materializing rollups: closed buckets past each level's watermark, and logged changes.
+
+Every step is one bounded transaction holding a transaction-level advisory lock, so two
+refreshers take turns and never see each other's half-done work. Within a step the
+invalidations are read before the points are: a write that commits later keeps its own
+log entry, so nothing is lost between reading the log and deleting what was read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    DateTime,
+    Engine,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from tsapi.config import ROLLUP_LEVELS, RollupLevel
+from tsapi.formats.intervals import BucketInterval
+from tsapi.store.buckets import bucket_expression
+from tsapi.store.engine import StorageInfo
+from tsapi.store.schema import (
+    metrics,
+    points,
+    rollup_invalidations,
+    rollup_tables,
+    rollup_watermarks,
+    series,
+)
+
+TS = DateTime(timezone=True)
+# pg_advisory_xact_lock key: any constant no other tsapi lock uses ("tsapiRU" in ASCII).
+LOCK_KEY = 0x74_73_61_70_69_52_55
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ROLLUP_COLUMNS = ("series_id", "bucket", "count", "sum", "min", "max", "first_time",
+                  "first_value", "last_time", "last_value", "mean", "m2")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What one transaction may take on: so many hours of buckets, so many log entries."""
+
+    span: timedelta = timedelta(days=1)
+    invalidations: int = 2000
+
+
+@dataclass
+class RefreshReport:
+    steps: int = 0
+    invalidations: int = 0
+    watermarks: dict[str, datetime | None] = field(default_factory=dict)
+
+
+def floor_to(t: datetime, level: RollupLevel) -> datetime:
+    width = timedelta(seconds=level.seconds)
+    return EPOCH + ((t - EPOCH) // width) * width
+
+
+def ceil_to(t: datetime, level: RollupLevel) -> datetime:
+    low = floor_to(t, level)
+    return low if low == t else low + timedelta(seconds=level.seconds)
+
+
+def _aggregates(storage: StorageInfo, level: RollupLevel, windows):
+    """Per window (sid, lo, hi) and bucket of the level: the rollup row of its points."""
+    value, time = points.c.value_num, points.c.time
+    interval = BucketInterval(micros=level.seconds * 1_000_000)
+    bucket = bucket_expression(storage, interval, time).label("bucket")
+    if storage.timescaledb:
+        first, last = func.first(value, time), func.last(value, time)
+    else:
+        first = func.array_agg(aggregate_order_by(value, time))[1]
+        last = func.array_agg(aggregate_order_by(value, time.desc()))[1]
+    n = func.count()
+    per_bucket = (
+        select(
+            bucket, n.label("count"), func.sum(value).label("sum"),
+            func.min(value).label("min"), func.max(value).label("max"),
+            func.min(time).label("first_time"), first.label("first_value"),
+            func.max(time).label("last_time"), last.label("last_value"),
+            func.avg(value).label("mean"),
+            # var_samp is PostgreSQL's stable (Youngs-Cramer) update; times n-1 it is M2.
+            func.coalesce(func.var_samp(value) * (n - 1), 0.0).label("m2"),
+        )
+        .where(points.c.series_id == windows.c.sid, time >= windows.c.lo, time < windows.c.hi)
+        .group_by(bucket)
+        .lateral("agg")
+    )
+    return select(windows.c.sid, *[per_bucket.c[c] for c in ROLLUP_COLUMNS[1:]]).select_from(
+        windows.join(per_bucket, true()))
+
+
+def _rematerialize(conn: Connection, storage: StorageInfo, level: RollupLevel, windows) -> None:
+    table = rollup_tables[level.name]
+    conn.execute(delete(table).where(table.c.series_id == windows.c.sid,
+                                     table.c.bucket >= windows.c.lo,
+                                     table.c.bucket < windows.c.hi))
+    conn.execute(insert(table).from_select(list(ROLLUP_COLUMNS),
+                                           _aggregates(storage, level, windows)))
+
+
+def _window_arrays(windows: Iterable[tuple[int, datetime, datetime]]):
+    rows = list(windows)
+    return func.unnest(
+        cast(bindparam("w_sids", [r[0] for r in rows]), ARRAY(BigInteger)),
+        cast(bindparam("w_los", [r[1] for r in rows]), ARRAY(TS)),
+        cast(bindparam("w_his", [r[2] for r in rows]), ARRAY(TS)),
+    ).table_valued("sid", "lo", "hi").render_derived(name="win")
+
+
+def _all_numeric_series(lo: datetime, hi: datetime, metric_id: int | None = None):
+    stmt = (select(series.c.id.label("sid"), literal(lo, TS).label("lo"),
+                   literal(hi, TS).label("hi"))
+            .join(metrics, metrics.c.id == series.c.metric_id)
+            .where(metrics.c.value_type == "number"))
+    if metric_id is not None:
+        stmt = stmt.where(metrics.c.id == metric_id)
+    return stmt.subquery("win")
+
+
+def _begin_step(conn: Connection) -> dict[str, datetime | None]:
+    """Take the refresh lock, lift the request time limit, and read the watermarks."""
+    conn.execute(select(func.set_config("statement_timeout", "0", True)))
+    conn.execute(select(func.pg_advisory_xact_lock(LOCK_KEY)))
+    conn.execute(pg_insert(rollup_watermarks).values(
+        [{"level": lv.name} for lv in ROLLUP_LEVELS]).on_conflict_do_nothing())
+    rows = conn.execute(select(rollup_watermarks.c.level, rollup_watermarks.c.materialized_until))
+    return {r.level: r.materialized_until for r in rows}
+
+
+def merge_windows(windows: list[tuple[int, datetime, datetime]]):
+    """Per series, overlapping or touching [lo, hi) windows joined: no point counted twice."""
+    merged: list[list] = []
+    for sid, lo, hi in sorted(windows):
+        if merged and merged[-1][0] == sid and lo <= merged[-1][2]:
+            merged[-1][2] = max(merged[-1][2], hi)
+        else:
+            merged.append([sid, lo, hi])
+    return [tuple(w) for w in merged]
+
+
+def level_windows(spans, level: RollupLevel, lo_bound: datetime | None,
+                  hi_bound: datetime | None):
+    """Logged spans [lo, hi] (both included) as the level's whole buckets they touch,
+    clipped to [lo_bound, hi_bound), merged per series."""
+    width = timedelta(seconds=level.seconds)
+    out = []
+    for sid, lo, hi in spans:
+        a, b = floor_to(lo, level), floor_to(hi, level) + width
+        if lo_bound is not None:
+            a = max(a, lo_bound)
+        if hi_bound is not None:
+            b = min(b, hi_bound)
+        if a < b:
+            out.append((sid, a, b))
+    return merge_windows(out)
+
+
+def _consume_invalidations(conn: Connection, storage: StorageInfo, marks, budget: Budget) -> int:
+    log = rollup_invalidations
+    rows = conn.execute(select(log.c.id, log.c.series_id, log.c.lo, log.c.hi)
+                        .order_by(log.c.id).limit(budget.invalidations)).all()
+    if not rows:
+        return 0
+    spans = [(r.series_id, r.lo, r.hi) for r in rows]
+    for level in ROLLUP_LEVELS:
+        mark = marks.get(level.name)
+        if mark is None:
+            continue  # nothing materialized yet: the watermark's advance reads the points
+        windows = level_windows(spans, level, None, mark)
+        if windows:
+            _rematerialize(conn, storage, level, _window_arrays(windows))
+    conn.execute(delete(log).where(log.c.id.in_([r.id for r in rows])))
+    return len(rows)
+
+
+def _advance(conn: Connection, storage: StorageInfo, level: RollupLevel,
+             mark: datetime | None, target: datetime, budget: Budget) -> bool:
+    """Materialize from the watermark towards target; True if target is not reached yet."""
+    if mark is None:
+        first = conn.execute(select(func.min(metrics.c.first_seen))
+                             .where(metrics.c.value_type == "number")).scalar()
+        mark = floor_to(first, level) if first is not None else target
+    new_mark = min(target, max(mark, ceil_to(mark + budget.span, level)))
+    if new_mark > mark:
+        _rematerialize(conn, storage, level, _all_numeric_series(mark, new_mark))
+    conn.execute(update(rollup_watermarks).where(rollup_watermarks.c.level == level.name)
+                 .values(materialized_until=max(mark, new_mark), refreshed_at=func.now()))
+    return new_mark < target
+
+
+def refresh_step(engine: Engine, storage: StorageInfo, now: datetime, lag: timedelta,
+                 budget: Budget, report: RefreshReport) -> bool:
+    """One transaction of refreshing; True if more work is waiting."""
+    with engine.begin() as conn:
+        marks = _begin_step(conn)
+        consumed = _consume_invalidations(conn, storage, marks, budget)
+        more = consumed == budget.invalidations
+        for level in ROLLUP_LEVELS:
+            target = floor_to(now - lag, level)
+            more |= _advance(conn, storage, level, marks.get(level.name), target, budget)
+    report.steps += 1
+    report.invalidations += consumed
+    return more
+
+
+def refresh(engine: Engine, storage: StorageInfo, lag: timedelta, *, now: datetime | None = None,
+            budget: Budget = Budget()) -> RefreshReport:
+    """Refresh until caught up with `now - lag` and the log is drained (as of the start)."""
+    now = now or datetime.now(UTC)
+    report = RefreshReport()
+    while refresh_step(engine, storage, now, lag, budget, report):
+        pass
+    report.watermarks = watermarks(engine)
+    return report
+
+
+def watermarks(engine: Engine) -> dict[str, datetime | None]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(rollup_watermarks.c.level,
+                                   rollup_watermarks.c.materialized_until))
+        return {r.level: r.materialized_until for r in rows}
+
+
+def forget_all(engine: Engine) -> None:
+    """Drop every rollup row and watermark: the next refresh materializes from the start."""
+    with engine.begin() as conn:
+        _begin_step(conn)
+        for table in rollup_tables.values():
+            conn.execute(delete(table))
+        conn.execute(update(rollup_watermarks).values(materialized_until=None))
+        conn.execute(delete(rollup_invalidations))
+
+
+def rebuild_metric(engine: Engine, storage: StorageInfo, metric_id: int,
+                   budget: Budget = Budget()) -> int:
+    """Materialize one metric's buckets below the watermarks again, a day per transaction;
+    returns the transactions taken."""
+    steps = 0
+    for level in ROLLUP_LEVELS:
+        start = None
+        while True:
+            with engine.begin() as conn:
+                marks = _begin_step(conn)
+                mark = marks.get(level.name)
+                if start is None:
+                    first = conn.execute(select(metrics.c.first_seen)
+                                         .where(metrics.c.id == metric_id)).scalar()
+                    if first is None or mark is None:
+                        break
+                    start = floor_to(first, level)
+                if start >= mark:
+                    break
+                stop = min(mark, ceil_to(start + budget.span, level))
+                _rematerialize(conn, storage, level, _all_numeric_series(start, stop, metric_id))
+                steps += 1
+                start = stop
+    return steps
+
+
+@dataclass(frozen=True)
+class RollupStatus:
+    watermarks: dict[str, datetime | None]
+    lag_seconds: dict[str, float | None]  # now minus the watermark
+    pending_invalidations: int
+    oldest_pending_seconds: float | None
+
+
+def rollup_status(conn: Connection) -> RollupStatus:
+    now = conn.execute(select(func.now())).scalar()
+    marks = {r.level: r.materialized_until for r in conn.execute(
+        select(rollup_watermarks.c.level, rollup_watermarks.c.materialized_until))}
+    marks = {lv.name: marks.get(lv.name) for lv in ROLLUP_LEVELS}
+    log = rollup_invalidations
+    pending, oldest = conn.execute(select(func.count(), func.min(log.c.logged_at))).one()
+    return RollupStatus(
+        marks,
+        {k: (now - v).total_seconds() if v else None for k, v in marks.items()},
+        pending,
+        (now - oldest).total_seconds() if oldest else None,
+    )
+
+
