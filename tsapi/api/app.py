@@ -43,6 +43,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         cache=_response_cache(app),
         limits=Limits.from_settings(app.config),
         line_protocol=LineProtocolNaming.from_settings(app.config),
+        rollups=app.config["TSAPI_ROLLUPS"] == "on",
     ))
     register_error_handlers(app)
     init_auth(app)  # before the limiter: limits are counted per authenticated key

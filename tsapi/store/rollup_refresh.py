@@ -114,13 +114,15 @@ def _rematerialize(conn: Connection, storage: StorageInfo, level: RollupLevel, w
                                            _aggregates(storage, level, windows)))
 
 
-def _window_arrays(windows: Iterable[tuple[int, datetime, datetime]]):
+def window_arrays(windows: Iterable[tuple[int, datetime, datetime]], name: str = "win"):
+    """Windows (series id, lo, hi) as a table of three unnested arrays: one statement text
+    whatever their number."""
     rows = list(windows)
     return func.unnest(
-        cast(bindparam("w_sids", [r[0] for r in rows]), ARRAY(BigInteger)),
-        cast(bindparam("w_los", [r[1] for r in rows]), ARRAY(TS)),
-        cast(bindparam("w_his", [r[2] for r in rows]), ARRAY(TS)),
-    ).table_valued("sid", "lo", "hi").render_derived(name="win")
+        cast(bindparam(f"{name}_sids", [r[0] for r in rows]), ARRAY(BigInteger)),
+        cast(bindparam(f"{name}_los", [r[1] for r in rows]), ARRAY(TS)),
+        cast(bindparam(f"{name}_his", [r[2] for r in rows]), ARRAY(TS)),
+    ).table_valued("sid", "lo", "hi").render_derived(name=name)
 
 
 def _all_numeric_series(lo: datetime, hi: datetime, metric_id: int | None = None):
@@ -184,7 +186,7 @@ def _consume_invalidations(conn: Connection, storage: StorageInfo, marks, budget
             continue  # nothing materialized yet: the watermark's advance reads the points
         windows = level_windows(spans, level, None, mark)
         if windows:
-            _rematerialize(conn, storage, level, _window_arrays(windows))
+            _rematerialize(conn, storage, level, window_arrays(windows))
     conn.execute(delete(log).where(log.c.id.in_([r.id for r in rows])))
     return len(rows)
 
