@@ -208,3 +208,27 @@ def test_two_refreshers_and_four_writers_lose_no_invalidation(store):
                                              at(0), at(2 * 3600))
         assert used
         assert_same(agg, raw, rolled)
+
+
+# --- visible: /health and the Prometheus gauges --------------------------------------------
+
+
+def test_health_and_gauges_show_refresh_lag_and_pending_invalidations(make_app, database_urls,
+                                                                        backend):
+    client = make_app().test_client()
+    store = Store(database_urls[backend])
+    try:
+        _fill(store, hours=1)
+        pending = client.get("/health").get_json()["rollups"]
+        assert pending["pending_invalidations"] == 2  # one batch, two series
+        assert pending["levels"]["1h"]["materialized_until"] is None
+        refresh(store.engine, store.storage, timedelta(0), now=at(3 * 3600))
+        done = client.get("/health").get_json()["rollups"]
+        assert done["pending_invalidations"] == 0
+        assert done["levels"]["1h"]["materialized_until"].startswith("2026-03-28T23:00:00")
+        assert done["levels"]["1m"]["lag_seconds"] > 0
+        scraped = client.get("/internal/metrics").get_data(as_text=True)
+        assert "tsapi_rollup_pending_invalidations 0.0" in scraped
+        assert 'tsapi_rollup_lag_seconds{level="1h"}' in scraped
+    finally:
+        store.dispose()

@@ -6,6 +6,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy.exc import SQLAlchemyError
 
+from tsapi.api.monitoring import rollup_health
 from tsapi.api.resources.status.schemas import HealthSchema, RootSchema
 from tsapi.api.runtime import runtime
 from tsapi.store.engine import ping
@@ -66,4 +67,8 @@ class Health(MethodView):
             hypertable=storage.hypertable,
             postgres_version=storage.postgres_version,
         )
+        rollups = rollup_health(runtime())
+        if rollups is not None:
+            body["rollups"] = rollups
         return body
+

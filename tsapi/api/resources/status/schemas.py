@@ -12,6 +12,20 @@ class RootSchema(ma.Schema):
     links = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
 
 
+class RollupLevelSchema(ma.Schema):
+    materialized_until = ma.fields.DateTime(allow_none=True, metadata={
+        "description": "every bucket of this level ending by then is materialized"})
+    lag_seconds = ma.fields.Float(allow_none=True, metadata={
+        "description": "now minus materialized_until: the head queries read raw"})
+
+
+class RollupHealthSchema(ma.Schema):
+    levels = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Nested(RollupLevelSchema))
+    pending_invalidations = ma.fields.Integer(metadata={
+        "description": "logged changes the refresher has not consumed yet"})
+    oldest_pending_seconds = ma.fields.Float(allow_none=True)
+
+
 class HealthSchema(ma.Schema):
     status = ma.fields.String(metadata={"enum": ["healthy", "degraded", "unhealthy"]})
     database = ma.fields.String(metadata={"enum": ["healthy", "unhealthy"]})
@@ -21,3 +35,5 @@ class HealthSchema(ma.Schema):
     hypertable = ma.fields.Boolean()
     postgres_version = ma.fields.String()
     version = ma.fields.String()
+    rollups = ma.fields.Nested(RollupHealthSchema, metadata={
+        "description": "refresh lag per level and pending invalidations (`tsapi rollups run`)"})
