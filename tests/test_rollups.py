@@ -232,3 +232,36 @@ def test_health_and_gauges_show_refresh_lag_and_pending_invalidations(make_app, 
         assert 'tsapi_rollup_lag_seconds{level="1h"}' in scraped
     finally:
         store.dispose()
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+def test_rollups_commands_refresh_and_rebuild(make_app, database_urls, backend):
+    app = make_app(TSAPI_ROLLUP_LAG_SECONDS=60)
+    runner = app.test_cli_runner()
+    store = Store(database_urls[backend])
+    try:
+        _fill(store, hours=2)
+        result = runner.invoke(args=["rollups", "refresh"])
+        assert result.exit_code == 0, result.output
+        assert "2 invalidations consumed" in result.output
+        assert "rollup-1h: materialized until 20" in result.output
+        # A rollup row spoiled behind the refresher's back: rebuild puts it right.
+        with store.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE rollups_1h SET count = count + 5, sum = sum + 1"))
+        raw, rolled, used, _ = store.answers("temp", "count", "1h", None, (), at(0), at(7200))
+        assert used and raw != rolled
+        result = runner.invoke(args=["rollups", "rebuild", "--metric", "temp"])
+        assert result.exit_code == 0, result.output
+        raw, rolled, used, _ = store.answers("temp", "count", "1h", None, (), at(0), at(7200))
+        assert used and raw == rolled
+        result = runner.invoke(args=["rollups", "rebuild", "--metric", "nope"])
+        assert result.exit_code != 0 and "nope" in result.output
+        result = runner.invoke(args=["rollups", "rebuild"])
+        assert result.exit_code == 0, result.output
+        raw, rolled, used, _ = store.answers("temp", "sum", "1h", None, (), at(0), at(7200))
+        assert used
+        assert_same("sum", raw, rolled)
+    finally:
+        store.dispose()

@@ -198,12 +198,27 @@ def _advance(conn: Connection, storage: StorageInfo, level: RollupLevel,
         first = conn.execute(select(func.min(metrics.c.first_seen))
                              .where(metrics.c.value_type == "number")).scalar()
         mark = floor_to(first, level) if first is not None else target
+    if mark < target:
+        # Skip a stretch without points (a pause in ingest, or data that starts late) in
+        # one step rather than a day per transaction.
+        nxt = _next_point_time(conn, mark)
+        mark = target if nxt is None else max(mark, min(floor_to(nxt, level), target))
     new_mark = min(target, max(mark, ceil_to(mark + budget.span, level)))
     if new_mark > mark:
         _rematerialize(conn, storage, level, _all_numeric_series(mark, new_mark))
     conn.execute(update(rollup_watermarks).where(rollup_watermarks.c.level == level.name)
                  .values(materialized_until=max(mark, new_mark), refreshed_at=func.now()))
     return new_mark < target
+
+
+def _next_point_time(conn: Connection, after: datetime) -> datetime | None:
+    """The earliest numeric point at or after `after`: one index probe per series."""
+    per_series = (select(func.min(points.c.time))
+                  .where(points.c.series_id == series.c.id, points.c.time >= after)
+                  .scalar_subquery())
+    return conn.execute(select(func.min(per_series))
+                        .select_from(series.join(metrics, metrics.c.id == series.c.metric_id))
+                        .where(metrics.c.value_type == "number")).scalar()
 
 
 def refresh_step(engine: Engine, storage: StorageInfo, now: datetime, lag: timedelta,
@@ -251,24 +266,25 @@ def forget_all(engine: Engine) -> None:
 
 def rebuild_metric(engine: Engine, storage: StorageInfo, metric_id: int,
                    budget: Budget = Budget()) -> int:
-    """Materialize one metric's buckets below the watermarks again, a day per transaction;
-    returns the transactions taken."""
+    """Materialize one metric's buckets below the watermarks again, a day per transaction
+    up to its last point, the rest (rows only, no points) in one; returns the transactions."""
     steps = 0
     for level in ROLLUP_LEVELS:
         start = None
         while True:
             with engine.begin() as conn:
-                marks = _begin_step(conn)
-                mark = marks.get(level.name)
+                mark = _begin_step(conn).get(level.name)
                 if start is None:
-                    first = conn.execute(select(metrics.c.first_seen)
-                                         .where(metrics.c.id == metric_id)).scalar()
+                    first, last = conn.execute(select(metrics.c.first_seen, metrics.c.last_seen)
+                                               .where(metrics.c.id == metric_id)).one()
                     if first is None or mark is None:
                         break
                     start = floor_to(first, level)
                 if start >= mark:
                     break
                 stop = min(mark, ceil_to(start + budget.span, level))
+                if stop > last:
+                    stop = mark
                 _rematerialize(conn, storage, level, _all_numeric_series(start, stop, metric_id))
                 steps += 1
                 start = stop
