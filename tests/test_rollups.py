@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from datetime import timedelta
@@ -263,5 +264,61 @@ def test_rollups_commands_refresh_and_rebuild(make_app, database_urls, backend):
         raw, rolled, used, _ = store.answers("temp", "sum", "1h", None, (), at(0), at(7200))
         assert used
         assert_same("sum", raw, rolled)
+    finally:
+        store.dispose()
+
+
+# --- through HTTP: fill, several metrics, a deleted and recreated metric --------------------
+
+
+def _close(a, b) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    return a == b
+
+
+@pytest.mark.parametrize("fill", ["null", "zero", "previous", "linear"])
+def test_fill_and_several_metrics_answer_alike_from_rollups_and_raw(make_app, database_urls,
+                                                                     backend, fill):
+    rolled = make_app(REDIS_URL=None).test_client()
+    raw = make_app(REDIS_URL=None, TSAPI_ROLLUPS="off").test_client()
+    store = Store(database_urls[backend])
+    try:
+        # Gaps of whole hours, so that fill has buckets to fill.
+        store.write([(at(m * 60 + 5 + k * 0.000001), metric, (m * 13 + k) % 17 / 2, "ab"[k])
+                     for m in range(8 * 60) if (m // 60) % 3 != 1
+                     for k in range(2) for metric in ("temp", "hum")])
+        refresh(store.engine, store.storage, timedelta(0), now=at(6 * 3600))
+        for agg in ("avg", "max", "stddev", "last"):
+            body = {"metrics": ["temp", "hum"], "start_time": "2026-03-28T19:30:00Z",
+                    "end_time": "2026-03-29T04:10:00Z", "aggregation": agg, "interval": "1h",
+                    "fill": fill, "group_by": ["device"], "timezone": "Europe/Berlin"}
+            a, b = rolled.post("/query", json=body), raw.post("/query", json=body)
+            assert a.status_code == b.status_code == 200, a.get_json()
+            assert a.headers["X-Tsapi-Answered-From"] == "rollup-1h"
+            assert b.headers["X-Tsapi-Answered-From"] == "raw"
+            assert _close(a.get_json(), b.get_json()), agg
+    finally:
+        store.dispose()
+
+
+def test_a_deleted_metric_leaves_no_rollups_behind(make_app, database_urls, backend):
+    client = make_app(REDIS_URL=None).test_client()
+    store = Store(database_urls[backend])
+    try:
+        _fill(store, hours=3)
+        refresh(store.engine, store.storage, timedelta(0), now=at(4 * 3600))
+        assert client.delete("/metrics/temp").status_code in (200, 204)
+        with store.engine.connect() as conn:
+            for table in ("rollups_1m", "rollups_1h", "rollup_invalidations"):
+                assert conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar() == 0
+        store.cache.clear()
+        store.write([(at(3600 + 1), "temp", 5.0, "a")])  # the name again, a new series
+        answer = _hourly(client, aggregation="count")
+        assert answer.get_json() == [{"time": "2026-03-28T21:00:00+00:00", "value": 1}]
     finally:
         store.dispose()
