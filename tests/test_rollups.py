@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import math
+import os
 import random
+import signal
+import subprocess
+import sys
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -322,3 +327,35 @@ def test_a_deleted_metric_leaves_no_rollups_behind(make_app, database_urls, back
         assert answer.get_json() == [{"time": "2026-03-28T21:00:00+00:00", "value": 1}]
     finally:
         store.dispose()
+
+
+def test_the_refresher_process_consumes_writes_and_stops_on_sigterm(make_app, database_urls,
+                                                                    backend):
+    make_app()  # empties the tables
+    store = Store(database_urls[backend])
+    env = {**os.environ, "DATABASE_URL": database_urls[backend],
+           "TSAPI_ROLLUP_INTERVAL_SECONDS": "1", "TSAPI_ROLLUP_LAG_SECONDS": "1"}
+    env.pop("REDIS_URL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "tsapi.cli", "rollups", "run"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "rollup refresher running"
+        _fill(store, hours=1)
+        pending = None
+        for _ in range(600):  # waits for the refresher; how long it takes is not the test
+            with store.engine.connect() as conn:
+                pending = conn.execute(sa.text(
+                    "SELECT count(*) FROM rollup_invalidations")).scalar()
+                marks = conn.execute(sa.text(
+                    "SELECT count(*) FROM rollup_watermarks "
+                    "WHERE materialized_until > '2026-03-28T21:00:00Z'")).scalar()
+            if pending == 0 and marks == 2:
+                break
+            time.sleep(0.1)
+        assert (pending, marks) == (0, 2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=60)[0]
+        store.dispose()
+    assert proc.returncode == 0, output
+    assert "rollup refresher stopped" in output
