@@ -9,14 +9,8 @@ from datetime import timedelta
 from tsapi.errors import metric_not_found
 from tsapi.services.runtime import Runtime
 from tsapi.store.catalog import get_metric
-from tsapi.store.rollup_refresh import (
-    RefreshReport,
-    RollupStatus,
-    forget_all,
-    rebuild_metric,
-    refresh,
-    rollup_status,
-)
+from tsapi.store.rollup_log import RollupStatus, rollup_status
+from tsapi.store.rollup_refresh import RefreshReport, forget_all, rebuild_metric, refresh
 
 log = logging.getLogger(__name__)
 

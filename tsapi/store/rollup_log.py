@@ -1,7 +1,9 @@
-"""The rollup invalidation log: what writes and deletions record, in their own transaction."""
+"""The rollup invalidation log (what writes and deletions record, in their own transaction),
+and what is pending: the log's length and each level's watermark."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import (
@@ -18,9 +20,20 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from tsapi.store.schema import metrics, rollup_invalidations, rollup_tables, series
+from tsapi.config import ROLLUP_LEVELS
+from tsapi.store.schema import (
+    metrics,
+    rollup_invalidations,
+    rollup_tables,
+    rollup_watermarks,
+    series,
+)
 
 TS = DateTime(timezone=True)
+# pg_advisory_xact_lock key: any constant no other tsapi lock uses ("tsapiRU" in ASCII).
+# Refresh steps hold it, and so does deleting a metric, so no step materializes rows for
+# series deleted under it.
+LOCK_KEY = 0x74_73_61_70_69_52_55
 
 # Three arrays, one row per series: one statement per batch, compiled once.
 _LOG_SPANS = insert(rollup_invalidations).from_select(
@@ -62,7 +75,31 @@ def log_cut(conn: Connection, cut: datetime, *, only: list[int] | None = None,
 
 def forget_metric(conn: Connection, metric_id: int) -> None:
     """A deleted metric's rollup rows and pending invalidations go with its series."""
+    conn.execute(select(func.pg_advisory_xact_lock(LOCK_KEY)))
     ids = select(series.c.id).where(series.c.metric_id == metric_id).scalar_subquery()
     for table in rollup_tables.values():
         conn.execute(delete(table).where(table.c.series_id.in_(ids)))
     conn.execute(delete(rollup_invalidations).where(rollup_invalidations.c.series_id.in_(ids)))
+
+
+@dataclass(frozen=True)
+class RollupStatus:
+    watermarks: dict[str, datetime | None]
+    lag_seconds: dict[str, float | None]  # now minus the watermark
+    pending_invalidations: int
+    oldest_pending_seconds: float | None
+
+
+def rollup_status(conn: Connection) -> RollupStatus:
+    now = conn.execute(select(func.now())).scalar()
+    marks = {r.level: r.materialized_until for r in conn.execute(
+        select(rollup_watermarks.c.level, rollup_watermarks.c.materialized_until))}
+    marks = {lv.name: marks.get(lv.name) for lv in ROLLUP_LEVELS}
+    log = rollup_invalidations
+    pending, oldest = conn.execute(select(func.count(), func.min(log.c.logged_at))).one()
+    return RollupStatus(
+        marks,
+        {k: (now - v).total_seconds() if v else None for k, v in marks.items()},
+        pending,
+        (now - oldest).total_seconds() if oldest else None,
+    )

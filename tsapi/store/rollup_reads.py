@@ -34,7 +34,8 @@ from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from tsapi.config import RollupLevel
 from tsapi.store.buckets import TS, BucketQuery, bucket_expression, fetch_buckets
 from tsapi.store.engine import StorageInfo
-from tsapi.store.rollup_refresh import (
+from tsapi.store.rollup_windows import (
+    Window,
     ceil_to,
     floor_to,
     level_windows,
@@ -52,8 +53,6 @@ from tsapi.store.schema import (
 _BIGINT_ARRAY = ARRAY(BigInteger)
 # What the rollup path can answer: every one of them combines exactly across buckets.
 COMBINABLE = frozenset({"count", "sum", "avg", "min", "max", "first", "last", "stddev"})
-
-Window = tuple[int, datetime, datetime]
 
 
 @dataclass(frozen=True)

@@ -8,17 +8,12 @@ log entry, so nothing is lost between reading the log and deleting what was read
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
-    BigInteger,
     Connection,
-    DateTime,
     Engine,
-    bindparam,
-    cast,
     delete,
     func,
     insert,
@@ -27,13 +22,21 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from tsapi.config import ROLLUP_LEVELS, RollupLevel
 from tsapi.formats.intervals import BucketInterval
 from tsapi.store.buckets import bucket_expression
 from tsapi.store.engine import StorageInfo
+from tsapi.store.rollup_log import LOCK_KEY
+from tsapi.store.rollup_windows import (
+    TS,
+    ceil_to,
+    floor_to,
+    level_windows,
+    window_arrays,
+)
 from tsapi.store.schema import (
     metrics,
     points,
@@ -43,10 +46,6 @@ from tsapi.store.schema import (
     series,
 )
 
-TS = DateTime(timezone=True)
-# pg_advisory_xact_lock key: any constant no other tsapi lock uses ("tsapiRU" in ASCII).
-LOCK_KEY = 0x74_73_61_70_69_52_55
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ROLLUP_COLUMNS = ("series_id", "bucket", "count", "sum", "min", "max", "first_time",
                   "first_value", "last_time", "last_value", "mean", "m2")
 
@@ -64,16 +63,6 @@ class RefreshReport:
     steps: int = 0
     invalidations: int = 0
     watermarks: dict[str, datetime | None] = field(default_factory=dict)
-
-
-def floor_to(t: datetime, level: RollupLevel) -> datetime:
-    width = timedelta(seconds=level.seconds)
-    return EPOCH + ((t - EPOCH) // width) * width
-
-
-def ceil_to(t: datetime, level: RollupLevel) -> datetime:
-    low = floor_to(t, level)
-    return low if low == t else low + timedelta(seconds=level.seconds)
 
 
 def _aggregates(storage: StorageInfo, level: RollupLevel, windows):
@@ -114,17 +103,6 @@ def _rematerialize(conn: Connection, storage: StorageInfo, level: RollupLevel, w
                                            _aggregates(storage, level, windows)))
 
 
-def window_arrays(windows: Iterable[tuple[int, datetime, datetime]], name: str = "win"):
-    """Windows (series id, lo, hi) as a table of three unnested arrays: one statement text
-    whatever their number."""
-    rows = list(windows)
-    return func.unnest(
-        cast(bindparam(f"{name}_sids", [r[0] for r in rows]), ARRAY(BigInteger)),
-        cast(bindparam(f"{name}_los", [r[1] for r in rows]), ARRAY(TS)),
-        cast(bindparam(f"{name}_his", [r[2] for r in rows]), ARRAY(TS)),
-    ).table_valued("sid", "lo", "hi").render_derived(name=name)
-
-
 def _all_numeric_series(lo: datetime, hi: datetime, metric_id: int | None = None):
     stmt = (select(series.c.id.label("sid"), literal(lo, TS).label("lo"),
                    literal(hi, TS).label("hi"))
@@ -143,34 +121,6 @@ def _begin_step(conn: Connection) -> dict[str, datetime | None]:
         [{"level": lv.name} for lv in ROLLUP_LEVELS]).on_conflict_do_nothing())
     rows = conn.execute(select(rollup_watermarks.c.level, rollup_watermarks.c.materialized_until))
     return {r.level: r.materialized_until for r in rows}
-
-
-def merge_windows(windows: list[tuple[int, datetime, datetime]]):
-    """Per series, overlapping or touching [lo, hi) windows joined: no point counted twice."""
-    merged: list[list] = []
-    for sid, lo, hi in sorted(windows):
-        if merged and merged[-1][0] == sid and lo <= merged[-1][2]:
-            merged[-1][2] = max(merged[-1][2], hi)
-        else:
-            merged.append([sid, lo, hi])
-    return [tuple(w) for w in merged]
-
-
-def level_windows(spans, level: RollupLevel, lo_bound: datetime | None,
-                  hi_bound: datetime | None):
-    """Logged spans [lo, hi] (both included) as the level's whole buckets they touch,
-    clipped to [lo_bound, hi_bound), merged per series."""
-    width = timedelta(seconds=level.seconds)
-    out = []
-    for sid, lo, hi in spans:
-        a, b = floor_to(lo, level), floor_to(hi, level) + width
-        if lo_bound is not None:
-            a = max(a, lo_bound)
-        if hi_bound is not None:
-            b = min(b, hi_bound)
-        if a < b:
-            out.append((sid, a, b))
-    return merge_windows(out)
 
 
 def _consume_invalidations(conn: Connection, storage: StorageInfo, marks, budget: Budget) -> int:
@@ -289,28 +239,3 @@ def rebuild_metric(engine: Engine, storage: StorageInfo, metric_id: int,
                 steps += 1
                 start = stop
     return steps
-
-
-@dataclass(frozen=True)
-class RollupStatus:
-    watermarks: dict[str, datetime | None]
-    lag_seconds: dict[str, float | None]  # now minus the watermark
-    pending_invalidations: int
-    oldest_pending_seconds: float | None
-
-
-def rollup_status(conn: Connection) -> RollupStatus:
-    now = conn.execute(select(func.now())).scalar()
-    marks = {r.level: r.materialized_until for r in conn.execute(
-        select(rollup_watermarks.c.level, rollup_watermarks.c.materialized_until))}
-    marks = {lv.name: marks.get(lv.name) for lv in ROLLUP_LEVELS}
-    log = rollup_invalidations
-    pending, oldest = conn.execute(select(func.count(), func.min(log.c.logged_at))).one()
-    return RollupStatus(
-        marks,
-        {k: (now - v).total_seconds() if v else None for k, v in marks.items()},
-        pending,
-        (now - oldest).total_seconds() if oldest else None,
-    )
-
-
