@@ -53,6 +53,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         cache=_response_cache(app),
         limits=Limits.from_settings(app.config),
         line_protocol=LineProtocolNaming.from_settings(app.config),
+        rollups=app.config["TSAPI_ROLLUPS"] == "on",
     ))
     _share_write_positions(app, runtime_of(app).db)
     register_error_handlers(app)

@@ -54,3 +54,4 @@ class Runtime:
     cache: ResponseCache
     limits: Limits
     line_protocol: LineProtocolNaming
+    rollups: bool = False  # answer combinable aggregates from rollup tables (TSAPI_ROLLUPS)

@@ -32,6 +32,7 @@ from sqlalchemy.schema import CreateTable
 from tsapi.formats.validation import PointBatch, batch_error
 from tsapi.formats.value_types import NUMBER, STRING, type_conflicts, value_type
 from tsapi.store.catalog import Metric, RetryableConflict, SeriesCache, lock_metrics, resolve_series
+from tsapi.store.rollup_log import log_series_spans
 from tsapi.store.schema import metrics, points
 
 log = logging.getLogger(__name__)
@@ -139,10 +140,29 @@ def _write(
         _upsert_small(conn, latest, batch)
     else:
         _copy_points(conn, _copy_buffer(latest, batch))
+    # Rollups: each numeric series' changed span, in this transaction, one statement.
+    numeric = {sid for (m, _), sid in sid_of.items() if known[m].value_type == "number"}
+    log_series_spans(conn, _series_spans(latest, numeric))
 
     changed = _extend_seen(conn, spans, known)
     result = WriteResult(len(batch), len(latest), changed, tuple(sorted(known)))
     return result, new_series
+
+
+def _series_spans(latest: dict[tuple[int, object], int],
+                  numeric: set[int]) -> dict[int, list]:
+    spans: dict[int, list] = {}
+    for sid, time in latest:
+        if sid not in numeric:
+            continue
+        span = spans.get(sid)
+        if span is None:
+            spans[sid] = [time, time]
+        elif time < span[0]:
+            span[0] = time
+        elif time > span[1]:
+            span[1] = time
+    return spans
 
 
 def _check_types(batch: PointBatch, known: dict[str, Metric], suspect: set[str]) -> None:

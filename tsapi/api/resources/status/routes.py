@@ -8,6 +8,7 @@ from flask.views import MethodView
 from sqlalchemy.exc import SQLAlchemyError
 
 from tsapi.api.arguments import Blueprint
+from tsapi.api.monitoring import rollup_health
 from tsapi.api.resources.status.schemas import HealthSchema, RootSchema
 from tsapi.api.runtime import runtime
 from tsapi.store.engine import Database, ping
@@ -71,6 +72,9 @@ class Health(MethodView):
             hypertable=storage.hypertable,
             postgres_version=storage.postgres_version,
         )
+        rollups = rollup_health(runtime())
+        if rollups is not None:
+            body["rollups"] = rollups
         return body
 
 
