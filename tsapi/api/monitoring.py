@@ -24,8 +24,8 @@ from prometheus_client import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from tsapi.api.auth import SCOPE_ATTRIBUTE
-from tsapi.api.timing import request_seconds
 from tsapi.api.runtime import runtime
+from tsapi.api.timing import request_seconds
 from tsapi.services.rollups import rollups_status
 
 METRICS_PATH = "/internal/metrics"

@@ -72,12 +72,17 @@ class WriteResult:
     metric_names: tuple[str, ...]
 
 
-def write_batch(engine: Engine, batch: PointBatch, cache: SeriesCache) -> WriteResult:
-    """Store a batch all-or-nothing; redo the transaction if a concurrent change demands it."""
+def write_batch(engine: Engine, batch: PointBatch, cache: SeriesCache, *,
+                log_for_rollups: bool = True) -> WriteResult:
+    """Store a batch all-or-nothing; redo the transaction if a concurrent change demands it.
+
+    log_for_rollups=False is for benchmarks only (the cost of the invalidation log): without
+    the log, rollups could serve buckets this write changed.
+    """
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             with engine.begin() as conn:
-                result, new_series = _write(conn, batch, cache)
+                result, new_series = _write(conn, batch, cache, log_for_rollups)
             cache.update(new_series)  # committed: these ids now exist for everyone
             return result
         except RetryableConflict:
@@ -98,7 +103,7 @@ def write_batch(engine: Engine, batch: PointBatch, cache: SeriesCache) -> WriteR
 
 
 def _write(
-    conn: Connection, batch: PointBatch, cache: SeriesCache
+    conn: Connection, batch: PointBatch, cache: SeriesCache, log_for_rollups: bool = True
 ) -> tuple[WriteResult, dict]:
     # One pass over the batch: each metric's type as its first point gives it (that fixes a
     # new metric's type), which metrics mix types, and the time span each covers.
@@ -141,8 +146,9 @@ def _write(
     else:
         _copy_points(conn, _copy_buffer(latest, batch))
     # Rollups: each numeric series' changed span, in this transaction, one statement.
-    numeric = {sid for (m, _), sid in sid_of.items() if known[m].value_type == "number"}
-    log_series_spans(conn, _series_spans(latest, numeric))
+    if log_for_rollups:
+        numeric = {sid for (m, _), sid in sid_of.items() if known[m].value_type == "number"}
+        log_series_spans(conn, _series_spans(latest, numeric))
 
     changed = _extend_seen(conn, spans, known)
     result = WriteResult(len(batch), len(latest), changed, tuple(sorted(known)))
