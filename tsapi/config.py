@@ -26,6 +26,9 @@ class Settings:
     # A 100,000-point JSON batch is about 10 MB; leave room for long tags and string values.
     TSAPI_MAX_BODY_BYTES: int = 64 * 1024 * 1024
     TSAPI_MAX_QUERY_BUCKETS: int = 100_000
+    # Rows an aggregated answer may hold, estimated before it runs: metrics x series groups x
+    # buckets. Each row costs a worker a few hundred bytes while the answer is built.
+    TSAPI_MAX_QUERY_CELLS: int = 500_000
     # Raw rows per JSON response; beyond it the response is cut and says so (CSV and NDJSON
     # exports stream from a server-side cursor and are not cut).
     TSAPI_MAX_RAW_ROWS: int = 100_000

@@ -21,6 +21,7 @@ class Limits:
     max_batch_points: int
     max_body_bytes: int
     max_query_buckets: int
+    max_query_cells: int
     max_raw_rows: int
     max_cached_bytes: int
 
@@ -30,6 +31,7 @@ class Limits:
             max_batch_points=settings["TSAPI_MAX_BATCH_POINTS"],
             max_body_bytes=settings["TSAPI_MAX_BODY_BYTES"],
             max_query_buckets=settings["TSAPI_MAX_QUERY_BUCKETS"],
+            max_query_cells=settings["TSAPI_MAX_QUERY_CELLS"],
             max_raw_rows=settings["TSAPI_MAX_RAW_ROWS"],
             max_cached_bytes=settings["TSAPI_MAX_CACHED_BYTES"],
         )

@@ -99,6 +99,23 @@ def latest_per_series(selection: Selection, *columns: ColumnElement,
     )
 
 
+def series_group_count(conn: Connection, selection: Selection,
+                       group_by: tuple[str, ...]) -> int:
+    """How many groups the `group_by` tag values form among the selected series (a missing
+    tag is a group of its own, as in the answers); 0 when no series is selected.
+
+    Read from the series catalog alone, never from points: the cost check runs it before a
+    query's real work.
+    """
+    distinct_groups = (
+        select(*group_columns(group_by))
+        .where(series.c.id.in_(selection.series_ids()))
+        .distinct()
+        .subquery("groups")
+    )
+    return conn.execute(select(func.count()).select_from(distinct_groups)).scalar_one()
+
+
 def raw_statement(q: RawQuery) -> Select:
     """Rows of (time, value, series id, *group values), in the order they are returned."""
     sel = q.selection

@@ -36,6 +36,7 @@ from tsapi.store.queries import (
     raw_json,
     raw_key_at,
     raw_statement,
+    series_group_count,
     stream_raw,
     use_timezone,
 )
@@ -56,6 +57,22 @@ def resolve_metrics(conn: Connection, request: QueryRequest) -> list[Metric]:
         check_aggregable(request.aggregation, metric)
         metrics.append(metric)
     return metrics
+
+
+def series_groups(conn: Connection, plan: BucketPlan) -> list[int]:
+    """Per query of the plan, the series groups its answer can hold (one count in the
+    catalog per distinct metric; 1 without group_by, which needs no count)."""
+    counts: dict[int, int] = {}
+    result = []
+    for q in plan.queries:
+        if not q.group_by:
+            result.append(1)
+            continue
+        metric_id = q.selection.metric.id
+        if metric_id not in counts:
+            counts[metric_id] = series_group_count(conn, q.selection, q.group_by)
+        result.append(counts[metric_id])
+    return result
 
 
 def execute(conn: Connection, storage: StorageInfo, plan: Plan) -> Rendered:

@@ -6,9 +6,20 @@ from collections.abc import Iterator
 
 from tsapi.formats.rendering import Rendered
 from tsapi.services.query.cache_keys import cache_key
-from tsapi.services.query.execute import execute, resolve_metrics, stream_export
-from tsapi.services.query.limits import check_bucket_count
-from tsapi.services.query.planner import plan_export, plan_query, streams
+from tsapi.services.query.execute import (
+    execute,
+    resolve_metrics,
+    series_groups,
+    stream_export,
+)
+from tsapi.services.query.limits import check_bucket_count, check_result_cells
+from tsapi.services.query.planner import (
+    BucketPlan,
+    RollupPlan,
+    plan_export,
+    plan_query,
+    streams,
+)
 from tsapi.services.query.request import QueryRequest
 from tsapi.services.runtime import Runtime
 
@@ -37,6 +48,11 @@ def _answer(rt: Runtime, request: QueryRequest, fmt: str) -> Rendered:
     with db.reader().connect().execution_options(isolation_level="REPEATABLE READ") as conn:
         plan = plan_query(request, fmt, resolve_metrics(conn, request), rt.limits.max_raw_rows,
                           rollups=rt.rollups)
+        bucket_plan = plan.buckets if isinstance(plan, RollupPlan) else plan
+        if isinstance(bucket_plan, BucketPlan):
+            # Refused before a point is read: the answer's size is known from the catalog.
+            check_result_cells(request, series_groups(conn, bucket_plan),
+                               rt.limits.max_query_cells)
         return execute(conn, db.storage, plan)
 
 
