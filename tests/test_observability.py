@@ -137,7 +137,7 @@ def test_requests_are_counted_by_route_method_and_status(client):
         client.post("/cache/metrics/some-metric/clear")
     client.get("/ingest")
     after = client.get("/internal/metrics").text
-    route = "/cache/metrics/<string:metric>/clear"
+    route = "/cache/metrics/<name:metric>/clear"
     assert sample(after, "tsapi_http_requests_total", endpoint=route, method="POST",
                   status=200) - sample(before, "tsapi_http_requests_total", endpoint=route,
                                        method="POST", status=200) == 3

@@ -2,12 +2,22 @@
 
 Body fields and query strings are checked by their schemas (`NAME`, `name_errors`); path
 parameters, which no schema sees, by one hook for every route.
+
+Metric names may hold `/` (ingest takes them), so a route names a metric with the `name`
+converter, which matches across slashes: `/metrics/a/b` is metric `a/b`. The routes that
+add a suffix win where both could match: `/metrics/{name}/latest`, `/metrics/{name}/tags/{key}`
+(a key never holds `/` in a path) and `/cache/metrics/{metric}/clear` read the name as
+everything before the suffix, so `GET /metrics/a/latest` is metric `a`'s latest points and
+`GET /metrics/a/latest/latest` those of `a/latest`. Such a name is described with
+`GET /metrics/{name}/describe` (a name ending in `/describe` too: the last suffix counts);
+DELETE has no suffix route, so `DELETE /metrics/{name}` takes any name whole.
 """
 
 from __future__ import annotations
 
 import marshmallow as ma
 from flask import Flask, request
+from werkzeug.routing import PathConverter
 
 from tsapi.errors import NotFound, field_error
 from tsapi.formats.names import name_problem
@@ -35,8 +45,21 @@ def name_errors(texts) -> str | None:
     return None
 
 
+class NameConverter(PathConverter):
+    """A metric name in a path: any text, slashes included (a leading one, or two in a row,
+    too: the rules using it do not merge slashes)."""
+
+    # Any character, a newline too: a name with a control character must reach the check
+    # below (a 404 naming the parameter), as it does with werkzeug's own converters.
+    regex = r"[\s\S]+?"
+    # Matches across "/": werkzeug must try it against the rest of the path, not one part.
+    part_isolating = False
+
+
 def init_path_checks(app: Flask) -> None:
-    """Check path parameters after authentication (registered after the auth hook)."""
+    """Check path parameters after authentication (registered after the auth hook), and
+    let routes name metrics that hold slashes (`<name:...>`)."""
+    app.url_map.converters["name"] = NameConverter
     app.before_request(_check_path_parameters)
 
 

@@ -49,7 +49,7 @@ class CacheClear(MethodView):
         return {"message": "Cache cleared successfully", "removed": removed}
 
 
-@blp.route("/metrics/<string:metric>/clear")
+@blp.route("/metrics/<name:metric>/clear", merge_slashes=False)  # names may hold "/"
 class MetricCacheClear(MethodView):
     @requires(blp, "admin")
     @blp.response(200, MessageSchema)

@@ -21,6 +21,10 @@ from tsapi.services.discovery import describe_metric, latest, metric_list_body, 
 
 blp = Blueprint("metrics", __name__, description="Discover metrics")
 
+# A metric name may hold "/" (tsapi.api.names says which route reads which name); "//" in
+# it is not merged into one "/".
+NAME_ROUTE = {"merge_slashes": False}
+
 
 @blp.route("/metrics")
 class Metrics(MethodView):
@@ -33,7 +37,7 @@ class Metrics(MethodView):
         return Response(body, mimetype="application/json")
 
 
-@blp.route("/metrics/<string:name>")
+@blp.route("/metrics/<name:name>", **NAME_ROUTE)
 class MetricDetail(MethodView):
     @requires(blp, "read")
     @blp.response(200, MetricDetailSchema)
@@ -43,7 +47,17 @@ class MetricDetail(MethodView):
         return describe_metric(runtime(), name)
 
 
-@blp.route("/metrics/<string:name>/tags/<string:key>")
+@blp.route("/metrics/<name:name>/describe", **NAME_ROUTE)
+class MetricDescription(MethodView):
+    @requires(blp, "read")
+    @blp.response(200, MetricDetailSchema)
+    @problem_doc(blp, 404, "Unknown metric")
+    def get(self, name):
+        """The same as GET /metrics/{name}, for a name ending in /latest or /tags/{key}"""
+        return describe_metric(runtime(), name)
+
+
+@blp.route("/metrics/<name:name>/tags/<string:key>", **NAME_ROUTE)
 class MetricTagValues(MethodView):
     @requires(blp, "read")
     @blp.response(200, TagValuesSchema)
@@ -53,7 +67,7 @@ class MetricTagValues(MethodView):
         return metric_tag_values(runtime(), name, key)
 
 
-@blp.route("/metrics/<string:name>/latest")
+@blp.route("/metrics/<name:name>/latest", **NAME_ROUTE)
 class MetricLatest(MethodView):
     @requires(blp, "read")
     @blp.arguments(LatestArgs, location="query")
@@ -65,7 +79,7 @@ class MetricLatest(MethodView):
         return Response(orjson.dumps(latest(runtime(), name, tags)), mimetype="application/json")
 
 
-@blp.route("/metrics/<string:name>")
+@blp.route("/metrics/<name:name>", **NAME_ROUTE)
 class MetricDeletion(MethodView):
     @requires(blp, "admin")
     @blp.response(204)
