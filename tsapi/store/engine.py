@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, create_engine, text
 
 from tsapi.config import normalize_database_url
-from tsapi.store.catalog import SeriesCache
+from tsapi.store.catalog import MetricCache, SeriesCache
 
 WORK_MEM = "32MB"
 
@@ -51,6 +51,7 @@ class Database:
             },
         )
         self.series_cache = SeriesCache()
+        self.metric_cache = MetricCache()
         self._storage: StorageInfo | None = None
         self._lock = threading.Lock()
 
