@@ -20,6 +20,7 @@ from tsapi.api.resources import register_resources
 from tsapi.api.runtime import install_runtime
 from tsapi.api.timing import init_timing
 from tsapi.config import load_config
+from tsapi.services.api_keys import KeyCache
 from tsapi.services.response_cache import KEY_PREFIX, ResponseCache
 from tsapi.services.runtime import Limits, LineProtocolNaming, Runtime
 from tsapi.store.engine import Database
@@ -38,15 +39,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     init_timing(app)  # first: the request's time includes every other hook
     configure_logging(app)
     init_monitoring(app)
+    db = Database(
+        app.config["DATABASE_URL"],
+        pool_size=app.config["TSAPI_DB_POOL_SIZE"],
+        statement_timeout_ms=app.config["TSAPI_DB_STATEMENT_TIMEOUT_MS"],
+    )
+    response_cache = _response_cache(app)
     install_runtime(app, Runtime(
-        db=Database(
-            app.config["DATABASE_URL"],
-            pool_size=app.config["TSAPI_DB_POOL_SIZE"],
-            statement_timeout_ms=app.config["TSAPI_DB_STATEMENT_TIMEOUT_MS"],
-        ),
-        cache=_response_cache(app),
+        db=db,
+        cache=response_cache,
         limits=Limits.from_settings(app.config),
         line_protocol=LineProtocolNaming.from_settings(app.config),
+        keys=KeyCache(db.engine, response_cache.client),
     ))
     register_error_handlers(app)
     init_auth(app)  # before the limiter: limits are counted per authenticated key
