@@ -79,12 +79,15 @@ class App:
             env["GUNICORN_WORKERS"] = str(workers)
         self.workers = workers or os.cpu_count() or 1
         gunicorn = Path(sys.executable).parent / "gunicorn"
-        # The access log goes nowhere: a terminal's speed must not be measured.
-        self.proc = subprocess.Popen(
-            [str(gunicorn), "wsgi:app", "-c", str(app_dir / "gunicorn.conf.py"),
-             "--chdir", str(app_dir), "--bind", f"127.0.0.1:{self.port}"],
-            cwd=app_dir, env=env, stderr=subprocess.DEVNULL,
-        )
+        # Logs go to a file, not a terminal whose speed would be measured; shown on failure.
+        self.log = Path(tempfile.mkstemp(prefix=f"bench-{label.replace(':', '-')}-",
+                                         suffix=".log")[1])
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [str(gunicorn), "wsgi:app", "-c", str(app_dir / "gunicorn.conf.py"),
+                 "--chdir", str(app_dir), "--bind", f"127.0.0.1:{self.port}"],
+                cwd=app_dir, env=env, stderr=log,
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -104,6 +107,11 @@ class App:
         if self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=60)
+
+    def errors(self) -> str:
+        """The server log's lines that are not access lines (tracebacks, warnings)."""
+        lines = self.log.read_text(errors="replace").splitlines()
+        return "\n".join(line for line in lines if '"tsapi.access"' not in line)[-3000:]
 
 
 class Influx:
@@ -634,9 +642,15 @@ def main() -> int:
             goals.append(("fleet: no errors, every request sent",
                           not out["errors"] and len(sent) == args.devices * out["rounds"]))
             goals.append(("fleet: every point stored once", once))
+    except Exception:
+        for a in apps:
+            if a.errors().strip():
+                print(f"--- {a.label} server log (not access lines):\n{a.errors()}")
+        raise
     finally:
         for a in apps:
             a.stop()
+            a.log.unlink(missing_ok=True)
         if influx:
             influx.stop()
         redis.cleanup()
