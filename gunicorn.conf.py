@@ -15,7 +15,15 @@ import tempfile
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count()))
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
+# gunicorn's sync worker, but each request must arrive within GUNICORN_REQUEST_READ_TIMEOUT
+# seconds of its connection (request line, headers and body together) and each send of the
+# response must finish within as long: idle or trickling clients cannot hold the workers
+# (tsapi/api/worker.py). Behind nginx (which buffers whole requests by default) this is a
+# second line of defence; nginx's client_header_timeout/client_body_timeout bound the
+# client, and nginx sends the buffered body to gunicorn at local speed.
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "tsapi.api.worker.DeadlineSyncWorker")
+os.environ["GUNICORN_REQUEST_READ_TIMEOUT"] = os.environ.get("GUNICORN_REQUEST_READ_TIMEOUT",
+                                                             "30")
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 # A 100,000-point batch takes about a second; leave room for slow disks.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))

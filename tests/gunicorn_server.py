@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -71,6 +72,35 @@ class GunicornServer:
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         return [int(p) for p in children.read_text().split()]
 
+    def rss_mb(self) -> dict[int, float]:
+        """Each worker's resident memory now, in MB."""
+        return {pid: _status_kb(pid, "VmRSS") / 1024 for pid in self.worker_pids()}
+
+    def peak_growth_mb(self, before: dict[int, float]) -> float:
+        """The largest growth of any worker's peak RSS (VmHWM) over `before` (from rss_mb,
+        taken after reset_peaks)."""
+        peaks = {pid: _status_kb(pid, "VmHWM") / 1024 for pid in self.worker_pids()}
+        return max(peaks[pid] - before.get(pid, peaks[pid]) for pid in peaks)
+
+    def reset_peaks(self) -> dict[int, float]:
+        """Reset every worker's VmHWM to its current RSS; returns rss_mb()."""
+        for pid in self.worker_pids():
+            Path(f"/proc/{pid}/clear_refs").write_text("5")
+        return self.rss_mb()
+
+    def raw_exchange(self, data: bytes, *, close_write: bool = True,
+                     timeout: float = 60.0) -> bytes:
+        """Send bytes as they are on a new connection, optionally half-close it (the body
+        ends there), and return everything the server answers until it closes."""
+        with socket.create_connection((HOST, self.port), timeout=timeout) as sock:
+            sock.sendall(data)
+            if close_write:
+                sock.shutdown(socket.SHUT_WR)
+            received = bytearray()
+            while chunk := sock.recv(65536):
+                received += chunk
+            return bytes(received)
+
     def signal(self, signum: int, pid: int | None = None) -> None:
         os.kill(pid or self.process.pid, signum)
 
@@ -92,3 +122,10 @@ class GunicornServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def _status_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)

@@ -567,3 +567,33 @@ class RedisServer(_Service):
 
     def url(self, db: int = 0) -> str:
         return f"redis://{HOST}:{self.port}/{db}"
+
+
+class StandbyServer(PostgresServer):
+    """A hot standby of `primary`, streaming from it: pg_basebackup -R, as tools/dev does.
+
+    Read-only; stop() and start() keep its data, and on start it catches up from the primary.
+    """
+
+    name = "standby"
+
+    def __init__(self, primary: PostgresServer, base_dir: Path | None = None) -> None:
+        self.primary = primary
+        super().__init__(base_dir, preload_timescaledb=primary.preload_timescaledb,
+                         extra_conf={"hot_standby": "on", **primary.extra_conf})
+
+    def _initdb(self) -> None:
+        self._mkdir_owned(self.data_dir, 0o700)
+        self._mkdir_owned(self.run_dir, 0o755)
+        # -R writes primary_conninfo and standby.signal; -X stream copies the WAL needed to
+        # start consistent. The primary's tests.conf comes along and is rewritten below.
+        self._run(
+            self.bindir / "pg_basebackup", "-h", HOST, "-p", str(self.primary.port),
+            "-U", "postgres", "-D", self.data_dir, "-R", "-X", "stream", "-c", "fast",
+            "--no-sync",
+        )  # fmt: skip
+        self._write_conf()
+        self._initialized = True
+
+    def replay_lsn(self, dbname: str = "postgres") -> str:
+        return self.psql("SELECT pg_last_wal_replay_lsn()", dbname).strip()

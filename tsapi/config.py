@@ -44,10 +44,24 @@ class Settings:
     TSAPI_RATE_LIMIT_WRITE: str = "600/minute"
     TSAPI_RATE_LIMIT_READ: str = "1200/minute"
     TSAPI_RATE_LIMIT_ADMIN: str = "60/minute"
+    # on: CSV exports write text cells starting with = + - @ (formulas) with a leading '.
+    TSAPI_CSV_SAFE: str = "off"
+    # Requests answered 401 per client address; over it, 429 before any key lookup.
+    TSAPI_RATE_LIMIT_UNAUTHORIZED: str = "30/minute"
+    # How many reverse proxies in front of the service append to X-Forwarded-For (nginx: 1).
+    # 0 trusts no header: the client is the TCP peer. Only the last N entries are believed,
+    # since a client can write anything before them.
+    TSAPI_TRUSTED_PROXIES: int = 0
+    # A read replica (PostgreSQL streaming standby) for /query, discovery and listings.
+    DATABASE_READ_URL: str | None = None
+    # Seconds a replica may lag behind its primary before reads skip it.
+    TSAPI_MAX_REPLICA_LAG: int = 5
 
 
 _TIMESCALEDB_MODES = {"auto", "on", "off"}
 _AUTH_MODES = {"required", "off"}
+# Settings where 0 is a meaningful value (the other whole numbers must be positive).
+_ZERO_ALLOWED = {"TSAPI_TRUSTED_PROXIES"}
 RATE_LIMIT_CLASSES = {"read": "TSAPI_RATE_LIMIT_READ", "write": "TSAPI_RATE_LIMIT_WRITE",
                       "admin": "TSAPI_RATE_LIMIT_ADMIN"}
 
@@ -58,7 +72,9 @@ def _cast(name: str, raw: str, kind: type) -> Any:
             value = int(raw)
         except ValueError:
             raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
-        if value <= 0:
+        if name in _ZERO_ALLOWED and value < 0:
+            raise ConfigError(f"{name} must be 0 or more, got {value}")
+        if name not in _ZERO_ALLOWED and value <= 0:
             raise ConfigError(f"{name} must be positive, got {value}")
         return value
     return raw
@@ -130,11 +146,25 @@ def validate_config(config: Mapping[str, Any]) -> None:
         raise ConfigError(f"TSAPI_TIMESCALEDB must be one of auto, on, off; got {mode!r}")
     if config.get("TSAPI_AUTH") not in _AUTH_MODES:
         raise ConfigError(f"TSAPI_AUTH must be required or off; got {config.get('TSAPI_AUTH')!r}")
+    if config.get("TSAPI_CSV_SAFE") not in {"on", "off"}:
+        raise ConfigError(
+            f"TSAPI_CSV_SAFE must be on or off; got {config.get('TSAPI_CSV_SAFE')!r}")
     if config.get("TSAPI_RATE_LIMITS") not in {"on", "off"}:
         raise ConfigError(
             f"TSAPI_RATE_LIMITS must be on or off; got {config.get('TSAPI_RATE_LIMITS')!r}")
-    for name in RATE_LIMIT_CLASSES.values():
+    for name in (*RATE_LIMIT_CLASSES.values(), "TSAPI_RATE_LIMIT_UNAUTHORIZED"):
         _check_rate_limit(name, config.get(name))
+    proxies = config.get("TSAPI_TRUSTED_PROXIES")
+    if not isinstance(proxies, int) or isinstance(proxies, bool) or proxies < 0:
+        raise ConfigError(f"TSAPI_TRUSTED_PROXIES must be a whole number >= 0; got {proxies!r}")
+    read_url = config.get("DATABASE_READ_URL")
+    if read_url:
+        try:
+            backend = make_url(normalize_database_url(read_url)).get_backend_name()
+        except Exception as exc:
+            raise ConfigError(f"DATABASE_READ_URL is not a valid database URL: {exc}") from None
+        if backend != "postgresql":
+            raise ConfigError(f"DATABASE_READ_URL must point to PostgreSQL, not {backend}")
 
 
 def _check_rate_limit(name: str, value: Any) -> None:

@@ -10,6 +10,9 @@ PG_DATA=$LOCAL/pg
 # Socket + log live outside the data dir; the socket path must stay < 108 bytes.
 PG_RUN=${TSAPI_PG_SOCKET_DIR:-$LOCAL/pg-run}
 PG_LOG=$PG_RUN/postgres.log
+PG_STANDBY_PORT=${TSAPI_PG_STANDBY_PORT:-55433}
+PG_STANDBY_DATA=$LOCAL/pg-standby
+PG_STANDBY_LOG=$PG_RUN/standby.log
 REDIS_DIR=$LOCAL/redis
 REDIS_LOG=$REDIS_DIR/redis.log
 REDIS_PID=$REDIS_DIR/redis.pid
@@ -40,6 +43,9 @@ as_postgres() {
 
 export_urls() {
     export DATABASE_URL="postgresql+psycopg2://postgres@127.0.0.1:$PG_PORT/tsapi"
+    if [[ -n ${WITH_STANDBY:-} ]]; then
+        export DATABASE_READ_URL="postgresql+psycopg2://postgres@127.0.0.1:$PG_STANDBY_PORT/tsapi"
+    fi
     export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 }
 

@@ -58,8 +58,10 @@ apt_install() {
         APT_UPDATED=1
     fi
     log "apt-get install ${missing[*]}"
+    # Wait for another apt/dpkg run (e.g. a second checkout's tools/dev) instead of failing.
     as_root env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 \
+        "${missing[@]}" >/dev/null
 }
 
 ensure_system_packages() {
@@ -68,6 +70,8 @@ ensure_system_packages() {
         pg_detect || die "PostgreSQL server still not found after installing it"
     fi
     command -v redis-server >/dev/null || apt_install redis-server
+    # The buffering reverse proxy in front of gunicorn's sync workers (tools/dev up, tests).
+    [[ -x /usr/sbin/nginx ]] || apt_install nginx
 }
 
 # The explorer page's browser test drives Debian's Chromium through its matching chromedriver

@@ -33,11 +33,13 @@ pg_init() {
 }
 
 # Rewritten on every start so a changed TSAPI_PG_PORT takes effect.
-pg_write_conf() {
-    as_postgres tee "$PG_DATA/tsapi.conf" >/dev/null <<EOF
+pg_write_conf() { pg_conf "$PG_PORT" | as_postgres tee "$PG_DATA/tsapi.conf" >/dev/null; }
+
+pg_conf() {
+    cat <<EOF
 # Written by tools/dev; edits are overwritten.
 listen_addresses = '127.0.0.1'
-port = $PG_PORT
+port = $1
 unix_socket_directories = '$PG_RUN'
 max_connections = 100
 shared_preload_libraries = 'timescaledb'
@@ -140,4 +142,70 @@ redis_stop() {
     else
         log "Redis is not running"
     fi
+}
+
+# --- the streaming standby (`tools/dev up --replica`): a read replica of the local cluster ---
+
+standby_ctl() { as_postgres "$PG_BIN/pg_ctl" -D "$PG_STANDBY_DATA" "$@"; }
+standby_running() { standby_ctl status >/dev/null 2>&1; }
+
+# pg_basebackup -R once (it writes primary_conninfo and standby.signal), then start it as a
+# hot standby on its own port. The primary's defaults allow it: wal_level=replica, 10 WAL
+# senders, and initdb's trust entries for replication connections from 127.0.0.1.
+standby_start() {
+    if ! as_postgres test -f "$PG_STANDBY_DATA/PG_VERSION" 2>/dev/null; then
+        log "pg_basebackup of 127.0.0.1:$PG_PORT into ${PG_STANDBY_DATA#"$ROOT"/}"
+        as_root install -d -o postgres -g postgres -m 700 "$PG_STANDBY_DATA"
+        as_postgres "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$PG_PORT" -U postgres \
+            -D "$PG_STANDBY_DATA" -R -X stream -c fast
+    fi
+    if standby_running; then
+        log "standby already running on 127.0.0.1:$PG_STANDBY_PORT"
+        return 0
+    fi
+    # The base backup copied the primary's tsapi.conf; the standby needs its own port.
+    { pg_conf "$PG_STANDBY_PORT" && echo "hot_standby = on"; } |
+        as_postgres tee "$PG_STANDBY_DATA/tsapi.conf" >/dev/null
+    log "starting the standby on 127.0.0.1:$PG_STANDBY_PORT"
+    if ! standby_ctl -l "$PG_STANDBY_LOG" -w -t 60 -s start; then
+        as_root tail -n 20 "$PG_STANDBY_LOG" >&2 || true
+        die "the standby did not start (log: $PG_STANDBY_LOG)"
+    fi
+}
+
+standby_stop() {
+    if [[ -n ${PG_BIN:-} ]] && standby_running; then
+        log "stopping the standby"
+        standby_ctl -m fast -w -t 60 -s stop
+    fi
+}
+
+# --- serving: N gunicorn nodes behind nginx -------------------------------------------------
+
+# serve_cluster N: nodes on 127.0.0.1:PORT+1…PORT+N, nginx on 127.0.0.1:PORT in front (the
+# config deploy/nginx/tsapi.conf.template, rendered by tools/nginx_conf.py). Runs until
+# Ctrl-C or until any of them exits, then stops the others.
+serve_cluster() {
+    local count=$1 port=${PORT:-8000} i node_port
+    local dir=$LOCAL/nginx nodes=() pids=()
+    mkdir -p "$dir"
+    rm -f "$dir"/node-*.pid # tools/tier_cost.py finds the nodes by these
+    chmod 755 "$dir" # nginx's workers (nobody, when run as root) write temporary files here
+    # nginx appends the client's address to X-Forwarded-For; the nodes believe that one entry.
+    export TSAPI_TRUSTED_PROXIES=1
+    for ((i = 1; i <= count; i++)); do
+        node_port=$((port + i))
+        nodes+=(--node "127.0.0.1:$node_port")
+        # Each node its own Prometheus directory (gunicorn.conf.py makes one when unset).
+        env -u PROMETHEUS_MULTIPROC_DIR GUNICORN_BIND="127.0.0.1:$node_port" \
+            "$VENV/bin/gunicorn" wsgi:app --pid "$dir/node-$i.pid" &
+        pids+=($!)
+    done
+    "$VENV/bin/python" tools/nginx_conf.py --dir "$dir" --listen "127.0.0.1:$port" \
+        "${nodes[@]}" >"$dir/nginx.conf"
+    /usr/sbin/nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" -g 'daemon off;' &
+    pids+=($!)
+    # shellcheck disable=SC2064  # expand the pids now
+    trap "kill ${pids[*]} 2>/dev/null; wait" INT TERM EXIT
+    wait -n "${pids[@]}" || true
 }

@@ -7,6 +7,7 @@ from typing import Any
 
 import redis
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from tsapi.api.auth import init_auth
 from tsapi.api.extensions import cache
@@ -17,10 +18,12 @@ from tsapi.api.openapi import init_api
 from tsapi.api.problems import register_error_handlers
 from tsapi.api.ratelimits import init_rate_limits
 from tsapi.api.resources import register_resources
-from tsapi.api.runtime import install_runtime
+from tsapi.api.runtime import install_runtime, runtime_of
 from tsapi.api.timing import init_timing
 from tsapi.config import load_config
+from tsapi.formats.rendering import CSV_SAFE
 from tsapi.services.api_keys import KeyCache
+from tsapi.services.consistency import RedisWatermark
 from tsapi.services.response_cache import KEY_PREFIX, ResponseCache
 from tsapi.services.runtime import Limits, LineProtocolNaming, Runtime
 from tsapi.store.engine import Database
@@ -37,12 +40,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(load_config(config))
     app.config["MAX_CONTENT_LENGTH"] = app.config["TSAPI_MAX_BODY_BYTES"]
     init_timing(app)  # first: the request's time includes every other hook
+    _trust_proxies(app, app.config["TSAPI_TRUSTED_PROXIES"])
     configure_logging(app)
     init_monitoring(app)
     db = Database(
         app.config["DATABASE_URL"],
         pool_size=app.config["TSAPI_DB_POOL_SIZE"],
         statement_timeout_ms=app.config["TSAPI_DB_STATEMENT_TIMEOUT_MS"],
+        read_url=app.config.get("DATABASE_READ_URL"),
+        max_replica_lag=app.config["TSAPI_MAX_REPLICA_LAG"],
     )
     response_cache = _response_cache(app)
     install_runtime(app, Runtime(
@@ -52,12 +58,48 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         line_protocol=LineProtocolNaming.from_settings(app.config),
         keys=KeyCache(db.engine, response_cache.client),
     ))
+    _share_write_positions(app, runtime_of(app).db)
     register_error_handlers(app)
+    _csv_safe_mode(app, app.config["TSAPI_CSV_SAFE"] == "on")
     init_auth(app)  # before the limiter: limits are counted per authenticated key
     init_rate_limits(app)
     init_path_checks(app)  # after auth: an anonymous caller learns nothing from a path
     register_resources(init_api(app, __version__))
     return app
+
+
+def _csv_safe_mode(app: Flask, safe: bool) -> None:
+    @app.before_request
+    def _set_mode() -> None:
+        CSV_SAFE.set(safe)  # read by the CSV renderer, which knows no settings
+
+
+def _share_write_positions(app: Flask, db: Database) -> None:
+    """With a replica, every node records its writes' WAL positions in Redis (read-your-writes).
+
+    Without Redis no node could tell another what it wrote, so every read stays on the primary.
+    """
+    if db.replica is None:
+        return
+    url = app.config.get("REDIS_URL")
+    if not url:
+        app.logger.warning("DATABASE_READ_URL is set but REDIS_URL is not: reads use the primary")
+        return
+    db.watermark = RedisWatermark(redis.Redis.from_url(url, **REDIS_TIMEOUTS),
+                                  unsure_seconds=float(app.config["TSAPI_MAX_REPLICA_LAG"]))
+
+
+def _trust_proxies(app: Flask, count: int) -> None:
+    """Take the client's address (rate limits, logs) from X-Forwarded-For, through `count`
+    proxies.
+
+    Each trusted proxy appends the address it received the request from, so only the last
+    `count` entries are facts; anything before them was written by the client and is ignored.
+    With 0 the header is never read: the client is the TCP peer.
+    """
+    if count:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=0,
+                                x_port=0, x_prefix=0)
 
 
 def _response_cache(app: Flask) -> ResponseCache:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from flask import Flask, current_app, g, request
 
+from tsapi.api.auth_failures import AuthFailures
 from tsapi.api.openapi import problem_doc
 from tsapi.api.problems import HttpError
 from tsapi.api.runtime import runtime
@@ -39,6 +40,16 @@ class Unauthorized(HttpError):
 
 class Forbidden(HttpError):
     status = 403
+
+
+class TooManyFailures(HttpError):
+    status = 429
+
+    def __init__(self, retry_after: int):
+        super().__init__(
+            "Too many requests without a valid API key from this address; see Retry-After.",
+            headers={"Retry-After": str(retry_after)},
+        )
 
 
 def requires(blp, scope: str) -> Callable:
@@ -97,11 +108,20 @@ def authenticate() -> None:
     scope = required_scope()
     if scope is None or current_app.config["TSAPI_AUTH"] == "off":
         return
+    failures: AuthFailures = current_app.extensions["tsapi_auth_failures"]
+    address = request.remote_addr or "unknown"
+    # Before anything costs a lookup: an address that keeps failing waits.
+    retry_after = failures.retry_after(address)
+    if retry_after is not None:
+        raise TooManyFailures(retry_after)
     token = presented_token()
-    if token is None:
-        raise Unauthorized()
-    key = runtime().keys.find(token)  # from memory, mostly (tsapi.services.api_keys)
+    key = None
+    if token is not None and not failures.known_unknown(token):
+        key = runtime().keys.find(token)  # from memory, mostly (tsapi.services.api_keys)
+        if key is None:
+            failures.remember_unknown(token)
     if key is None:
+        failures.failed(address)
         raise Unauthorized()
     if not any(scope in IMPLIED[s] for s in key.scopes):
         raise Forbidden(f"This API key lacks the `{scope}` scope.")
@@ -110,4 +130,11 @@ def authenticate() -> None:
 
 def init_auth(app: Flask) -> None:
     """Must run before the rate limiter is wired: limits are counted per key."""
+    redis_url = app.config.get("REDIS_URL")
+    limit = app.config["TSAPI_RATE_LIMIT_UNAUTHORIZED"]
+    app.extensions["tsapi_auth_failures"] = AuthFailures(
+        redis_url or "memory://",
+        limit if app.config["TSAPI_RATE_LIMITS"] == "on" else "off",
+        {"socket_connect_timeout": 0.5, "socket_timeout": 1.0} if redis_url else None,
+    )
     app.before_request(authenticate)

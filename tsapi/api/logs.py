@@ -17,7 +17,7 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # can forge log lines or inject headers through it; anything else gets a fresh id.
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:+=/-]{1,128}")
 # Fields an access line carries beyond the standard ones; given to the logger as `extra`.
-ACCESS_FIELDS = ("method", "path", "status", "duration_ms", "endpoint")
+ACCESS_FIELDS = ("method", "path", "status", "duration_ms", "endpoint", "client")
 
 access_log = logging.getLogger("tsapi.access")
 
@@ -81,6 +81,8 @@ def _finish_request(response: Response) -> Response:
         "%s %s %s", request.method, request.path, response.status_code,
         extra={"method": request.method, "path": request.path,
                "status": response.status_code, "duration_ms": duration_ms,
-               "endpoint": rule.rule if rule else None},
+               "endpoint": rule.rule if rule else None,
+               # The TCP peer, or behind TSAPI_TRUSTED_PROXIES the address they vouch for.
+               "client": request.remote_addr},
     )
     return response

@@ -30,6 +30,12 @@ log = logging.getLogger(__name__)
 
 PROBLEM_MIMETYPE = "application/problem+json"
 QUERY_CANCELED = "57014"  # statement_timeout fired
+# SQLSTATE classes that say the database cannot serve now, and a retry may succeed: connection
+# (08), insufficient resources (53), operator intervention (57), system error (58), transaction
+# rollback (40: serialization, deadlock), object not in prerequisite state (55: lock not
+# available). Anything else (54, program limits such as "stack depth limit exceeded") is not
+# about availability: a 503 with Retry-After would make clients retry it forever.
+UNAVAILABLE_CLASSES = frozenset({"08", "53", "57", "58", "40", "55"})
 NUMERIC_OUT_OF_RANGE = "22003"
 
 
@@ -133,6 +139,12 @@ def http_exception_response(exc: HTTPException) -> Response:
     return problem_response(status, detail, headers=headers)
 
 
+def _short(exc: Exception) -> str:
+    """The driver's message without the statement and its parameters, which for a batch can
+    be megabytes: a failure must not flood the log."""
+    return str(getattr(exc, "orig", None) or exc)[:2000]
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(TsapiError)
     def _domain_error(exc: TsapiError) -> Response:
@@ -158,12 +170,16 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(PoolTimeoutError)
     @app.errorhandler(psycopg2.OperationalError)  # from COPY, which runs on the raw cursor
     def _database_unavailable(exc: Exception) -> Response:
-        if getattr(getattr(exc, "orig", None) or exc, "pgcode", None) == QUERY_CANCELED:
+        pgcode = getattr(getattr(exc, "orig", None) or exc, "pgcode", None)
+        if pgcode and pgcode[:2] not in UNAVAILABLE_CLASSES:
+            log.error("database error %s: %s", pgcode, _short(exc))
+            return problem_response(500, "Internal database error")
+        if pgcode == QUERY_CANCELED:
             return problem_response(
                 503, "The query took longer than the server's time limit "
                 "(TSAPI_DB_STATEMENT_TIMEOUT_MS); narrow the range or aggregate over longer "
                 "intervals.", headers={"Retry-After": "5"})
-        log.warning("database unavailable: %s", exc)
+        log.warning("database unavailable: %s", _short(exc))
         return problem_response(
             503, "The database is unavailable; retry shortly.", headers={"Retry-After": "5"}
         )

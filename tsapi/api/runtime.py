@@ -11,5 +11,9 @@ def runtime() -> Runtime:
     return current_app.extensions[EXTENSION_KEY]
 
 
+def runtime_of(app: Flask) -> Runtime:
+    return app.extensions[EXTENSION_KEY]
+
+
 def install_runtime(app: Flask, rt: Runtime) -> None:
     app.extensions[EXTENSION_KEY] = rt

@@ -10,23 +10,25 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from tsapi.errors import InvalidInput, field_error
+from tsapi.errors import InvalidInput, PayloadTooLarge, field_error
+from tsapi.formats.body_stream import ChunkFile
 
 HEADER = ("time", "metric", "value")
 _INTEGER = re.compile(r"[+-]?\d+")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(nan|inf|infinity)", re.I)
 
 
-def csv_points(raw: bytes) -> tuple[list[dict[str, Any]], list[int]]:
-    """The rows as point objects for the validator, and each row's line number."""
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise _bad(line, "is not valid UTF-8") from None
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+def csv_points(chunks: Iterable[bytes], max_points: int
+               ) -> tuple[list[dict[str, Any]], list[int]]:
+    """The rows as point objects for the validator, and each row's line number; read as the
+    body streams, PayloadTooLarge as soon as there are more than max_points rows."""
+    # Bytes that are not UTF-8 become lone surrogates, found line by line (_utf8_lines).
+    text = io.TextIOWrapper(io.BufferedReader(ChunkFile(chunks)), encoding="utf-8-sig",
+                            errors="surrogateescape", newline="")
+    reader = csv.reader(_utf8_lines(text), strict=True)
     points: list[dict[str, Any]] = []
     lines: list[int] = []
     columns: tuple[int, int, int, list[tuple[int, str]]] | None = None
@@ -50,11 +52,26 @@ def csv_points(raw: bytes) -> tuple[list[dict[str, Any]], list[int]]:
                 point["tags"] = {key: row[i] for i, key in tag_columns if row[i]}
             points.append(point)
             lines.append(line)
+            if len(points) > max_points:
+                raise PayloadTooLarge(
+                    f"Body has more than {max_points} rows; the limit is {max_points} per "
+                    "request", errors=[field_error("data", f"more than {max_points} points")])
     except csv.Error as exc:
         raise _bad(reader.line_num, f"is not valid CSV: {exc}") from None
     if columns is None:
         raise _bad(1, _HEADER_NEEDED)
     return points, lines
+
+
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+
+
+def _utf8_lines(text: Iterable[str]) -> Iterator[str]:
+    """The lines of text, refusing the first that held bytes that are not UTF-8."""
+    for number, line in enumerate(text, start=1):
+        if not line.isascii() and _NOT_UTF8.search(line):
+            raise _bad(number, "is not valid UTF-8")
+        yield line
 
 
 _HEADER_NEEDED = "must be a header naming the columns time, metric and value, and any tags"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,13 @@ STREAM_CHUNK_ROWS = 5000
 # Every raw row the database renders as JSON (store.queries.raw_json) starts so; inside a
 # JSON string the quote is escaped, so this cannot occur within a value.
 JSON_ROW_START = ',{"time":'
+# CSV safe mode (TSAPI_CSV_SAFE=on, set per request by the HTTP layer): a text cell that a
+# spreadsheet would run as a formula (=HYPERLINK(...), +cmd|..., -1+1, @SUM(...), or one
+# starting with a tab or carriage return) is written with a leading apostrophe, which
+# spreadsheets show as text. Numbers are never changed. Off by default: it alters text that
+# starts so (a tag value "-5" reads back as "'-5"), so exports no longer round-trip.
+CSV_SAFE: ContextVar[bool] = ContextVar("csv_safe", default=False)
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass
@@ -62,11 +70,20 @@ def _iso(value) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
+def defused(cell: Any) -> Any:
+    """A text cell a spreadsheet would read as a formula, made plain text; others as they are."""
+    if cell.__class__ is str and cell.startswith(_FORMULA_STARTS):
+        return "'" + cell
+    return cell
+
+
 def _csv_lines(records: Iterable[list], header: list[str] | None) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     if header:
         writer.writerow(header)
+    if CSV_SAFE.get():
+        records = ([defused(cell) for cell in record] for record in records)
     writer.writerows(records)
     return out.getvalue().encode()
 

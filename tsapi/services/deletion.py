@@ -11,5 +11,6 @@ def delete_metric_named(rt: Runtime, name: str) -> None:
         found = delete_metric(conn, name)
     if not found:
         raise metric_not_found(name)
+    rt.db.acknowledge_write()  # reads from a replica wait until it has replayed the deletion
     # After commit: a reader that sees the new generation also sees the deletion.
     rt.cache.bump([name, CATALOG])

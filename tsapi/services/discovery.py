@@ -15,7 +15,22 @@ from tsapi.store.queries import Selection
 
 
 def metric_list_body(rt: Runtime, prefix: str | None = None, limit: int | None = None) -> bytes:
-    """GET /metrics as JSON bytes, cached under the catalog generation."""
+    """GET /metrics as JSON bytes, cached under the catalog generation.
+
+    A `limit` is rounded up to a power of two for the lookup and the cache, and the answer
+    cut to it: however many distinct limits clients send, a prefix has at most 18 entries,
+    and none larger than TSAPI_MAX_CACHED_BYTES.
+    """
+    fetched = None if limit is None else 1 << (limit - 1).bit_length()
+    body = _metric_list_rounded(rt, prefix, fetched)
+    if limit is not None and limit != fetched:
+        metrics = orjson.loads(body)
+        if len(metrics) > limit:
+            body = orjson.dumps(metrics[:limit])
+    return body
+
+
+def _metric_list_rounded(rt: Runtime, prefix: str | None, limit: int | None) -> bytes:
     cache = rt.cache
     generation = cache.generations([CATALOG])
     key = None
@@ -25,9 +40,9 @@ def metric_list_body(rt: Runtime, prefix: str | None = None, limit: int | None =
         body = cache.get(key)
         if body is not None:
             return body
-    with rt.db.engine.connect() as conn:
+    with rt.db.reader().connect() as conn:
         body = orjson.dumps(list_metrics(conn, prefix, limit))
-    if key:
+    if key and len(body) <= rt.limits.max_cached_bytes:
         cache.set(key, body)
     return body
 
@@ -40,16 +55,16 @@ def _metric(conn, name: str) -> Metric:
 
 
 def describe_metric(rt: Runtime, name: str) -> dict[str, Any]:
-    with rt.db.engine.connect() as conn:
+    with rt.db.reader().connect() as conn:
         return metric_details(conn, _metric(conn, name))
 
 
 def metric_tag_values(rt: Runtime, name: str, key: str) -> dict[str, Any]:
-    with rt.db.engine.connect() as conn:
+    with rt.db.reader().connect() as conn:
         values = tag_values(conn, _metric(conn, name), key)
     return {"metric": name, "key": key, "values": values}
 
 
 def latest(rt: Runtime, name: str, tags: dict[str, str]) -> list[dict[str, Any]]:
-    with rt.db.engine.connect() as conn:
+    with rt.db.reader().connect() as conn:
         return latest_points(conn, Selection(_metric(conn, name), tags))

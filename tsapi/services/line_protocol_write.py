@@ -7,12 +7,14 @@ the microsecond, the resolution tsapi stores.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import codecs
+import itertools
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tsapi.errors import BadRequest, InvalidInput, PayloadTooLarge
-from tsapi.formats.line_protocol import Line, LineError, parse
+from tsapi.formats.line_protocol import Line, LineError, LineReader, scan
 from tsapi.formats.validation import MAX_TAGS, PointBatch, check_metric_name, check_tag, check_value
 from tsapi.services.ingest import naming_lines, store_batch
 from tsapi.services.runtime import Runtime
@@ -26,25 +28,22 @@ MAX_REPORTED_LINES = 100
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def write_line_protocol(rt: Runtime, raw: bytes, precision: str, bucket: str | None,
-                        accept_partial: bool) -> int:
-    """Store the points of a line-protocol body; returns how many were stored.
+def write_line_protocol(rt: Runtime, body: Iterable[bytes], precision: str,
+                        bucket: str | None, accept_partial: bool) -> int:
+    """Store the points of a line-protocol body (its decompressed chunks, which the reader
+    has already capped in size); returns how many were stored.
 
     All or nothing unless accept_partial: then the good lines are stored and the bad ones
-    reported in the error raised afterwards.
+    reported in the error raised afterwards. Parsing stops at the first point (or bad line)
+    over the batch limit, as the body arrives.
     """
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise BadRequest(f"line {line}: is not valid UTF-8") from None
     naming = rt.line_protocol
     extra = ((naming.bucket_tag, bucket),) if naming.bucket_tag and bucket else ()
-    batch, numbers, errors = line_protocol_batch(
-        text, precision, naming.default_measurement, extra)
     limit = rt.limits.max_batch_points
-    if len(batch) > limit:
-        raise PayloadTooLarge(f"Body has {len(batch)} points; the limit is {limit} per request")
+    errors: list[LineError] = []
+    converter = _Converter(PRECISIONS[precision], naming.default_measurement, extra)
+    batch, numbers = converter.batch(LineReader(errors, limit).lines(_text_pieces(body)),
+                                     errors, limit)
     if errors and not accept_partial:
         raise _bad_lines(errors, "nothing was stored")
     try:
@@ -57,13 +56,30 @@ def write_line_protocol(rt: Runtime, raw: bytes, precision: str, bucket: str | N
     return stored
 
 
+def _text_pieces(body: Iterable[bytes]) -> Iterator[str]:
+    """The body's chunks as text, decoded as they come; a 400 naming the line at bad UTF-8."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines_before = 0
+    for chunk, final in itertools.chain(((c, False) for c in body), ((b"", True),)):
+        try:
+            text = decoder.decode(chunk, final=final)
+        except UnicodeDecodeError as exc:
+            line = lines_before + chunk.count(b"\n", 0, max(exc.start, 0)) + 1
+            raise BadRequest(f"line {line}: is not valid UTF-8") from None
+        lines_before += text.count("\n")
+        if text:
+            yield text
+
+
 def line_protocol_batch(text: str, precision: str, default_measurement: str = "tsapi",
-                        extra_tags: tuple[tuple[str, str], ...] = ()
+                        extra_tags: tuple[tuple[str, str], ...] = (),
+                        max_points: int | None = None
                         ) -> tuple[PointBatch, list[int], list[LineError]]:
-    """The checked points of every good line, each point's line number, and the bad lines."""
-    lines, errors = parse(text)
+    """The checked points of every good line, each point's line number, and the bad lines;
+    PayloadTooLarge as soon as points and bad lines together pass max_points."""
+    errors: list[LineError] = []
     converter = _Converter(PRECISIONS[precision], default_measurement, extra_tags)
-    batch, numbers = converter.batch(lines, errors)
+    batch, numbers = converter.batch(scan(text, errors, max_points), errors, max_points)
     return batch, numbers, errors
 
 
@@ -87,8 +103,8 @@ class _Converter:
         self.metrics: dict[tuple[str, str], str] = {}
         self.tag_sets: dict[tuple, tuple[tuple[str, str], ...]] = {}
 
-    def batch(self, lines: Iterable[Line], errors: list[LineError]
-              ) -> tuple[PointBatch, list[int]]:
+    def batch(self, lines: Iterable[Line], errors: list[LineError],
+              max_points: int | None = None) -> tuple[PointBatch, list[int]]:
         """The batch of every good line's points, and each point's line number."""
         batch = PointBatch()
         numbers: list[int] = []
@@ -108,6 +124,9 @@ class _Converter:
                 values.append(value)
                 tags_col.append(tags)
                 numbers.append(line.number)
+            if max_points is not None and len(times) + len(errors) > max_points:
+                raise PayloadTooLarge(f"Body has more than {max_points} points (or bad lines); "
+                                      f"the limit is {max_points} per request")
         return batch, numbers
 
     def time(self, timestamp: int | None) -> datetime:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from typing import Any, Protocol
 
 from redis import Redis
@@ -26,7 +27,11 @@ STATS_KEY = "tsapi:stats"
 # result computed before the clear could later be served under a recycled generation.
 GENERATION_PREFIX = "tsapi:gen:"
 CATALOG = "catalog"  # the generation of the metric list, bumped when ingest changes it
-EPOCH = "epoch"  # advanced after a failed bump: orphans every entry at once
+# Part of every key: a random token, replaced after a failed bump, which orphans every entry
+# at once. A failed bump deletes it (DEL is accepted even by a Redis out of memory under
+# noeviction, which refuses INCR and SET): until a worker can set a new token, no worker
+# finds one, and none uses the cache.
+EPOCH = "epoch"
 OUTAGE_PAUSE_SECONDS = 5.0
 # Hit and miss counts reach Redis at most this often (and whenever stats are read), not with a
 # round trip of their own on every cached answer.
@@ -94,17 +99,21 @@ class ResponseCache:
     # the generation after they commit, so a reader never finds an entry older than the last
     # write: no key scans and no invalidation races. Without Redis the counters are per
     # process, which is only exact for a single worker (documented in the README).
-    def generations(self, names: list[str]) -> list[int] | None:
+    def generations(self, names: list[str]) -> list[int | str] | None:
         """The epoch, then each name's generation; None: do not use the cache now."""
         if not self.uses_redis:
             return [0] + [self._local_generations.get(n, 0) for n in names]
-        if self._missed_bump and (not self._available() or not self._advance_epoch()):
+        if self._missed_bump and (not self._available() or not self._drop_epoch()):
             return None
         keys = [GENERATION_PREFIX + EPOCH] + [GENERATION_PREFIX + n for n in names]
         found = self._guard(lambda: self.client.mget(keys))
         if found is None:
             return None
-        return [int(v) if v is not None else 0 for v in found]
+        epoch = found[0] if found[0] is not None else self._new_epoch()
+        if epoch is None:
+            return None
+        return [epoch.decode() if isinstance(epoch, bytes) else epoch] + [
+            int(v) if v is not None else 0 for v in found[1:]]
 
     def bump(self, names: list[str]) -> None:
         """Called after a write commits. Never skipped: an entry must not outlive its data."""
@@ -119,20 +128,31 @@ class ResponseCache:
                 pipe.incr(GENERATION_PREFIX + name)
             pipe.execute()
         except RedisError as exc:
-            # Which entries the write made stale is lost with the failed INCR: until the epoch
-            # (part of every key) has advanced, this worker does not use the cache at all.
+            # Which entries the write made stale is lost with the failed INCR: the epoch goes,
+            # so no worker uses the cache until a new one is set. If even the DEL fails, this
+            # worker does not use the cache until it has deleted the epoch itself.
             self._failed(exc)
             self._missed_bump = True
-            self._advance_epoch()  # at once if Redis answers again; else at the next lookup
+            self._drop_epoch()
 
-    def _advance_epoch(self) -> bool:
+    def _drop_epoch(self) -> bool:
         try:
-            self.client.incr(GENERATION_PREFIX + EPOCH)
+            self.client.delete(GENERATION_PREFIX + EPOCH)
         except RedisError as exc:
             self._failed(exc)
             return False
         self._missed_bump = False
         return True
+
+    def _new_epoch(self) -> bytes | str | None:
+        """Set a fresh epoch token unless another worker just did; None if Redis refuses."""
+        key = GENERATION_PREFIX + EPOCH
+        try:
+            self.client.set(key, uuid.uuid4().hex[:16], nx=True)
+            return self.client.get(key)
+        except RedisError as exc:
+            self._failed(exc)
+            return None
 
     def _count(self, outcome: str) -> None:
         CACHE_LOOKUPS.labels("hit" if outcome == "hits" else "miss").inc()

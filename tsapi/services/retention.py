@@ -17,6 +17,7 @@ def apply_retention_policy(rt: Runtime, cut: datetime | None,
     its name and type.
     """
     report = apply_retention(rt.db.engine.begin, rt.db.storage, cut, per_metric)
+    rt.db.acknowledge_write()
     if report.recomputed:
         rt.cache.bump([*report.recomputed, CATALOG])
     return report

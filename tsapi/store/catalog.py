@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select, tuple_
+from sqlalchemy import BigInteger, Connection, Text, and_, bindparam, cast, func, select
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from tsapi.store.schema import metrics, series
@@ -118,6 +120,13 @@ class MetricCache:
             self._metrics.clear()
 
 
+# (metric_id, tags) rows from two parallel array parameters, metric_ids and tag_sets.
+_KEYS = func.unnest(
+    bindparam("metric_ids", type_=ARRAY(BigInteger)),
+    cast(bindparam("tag_sets", type_=ARRAY(Text)), ARRAY(JSONB)),
+).table_valued("metric_id", "tags").render_derived(name="series_keys")
+
+
 def resolve_series(
     conn: Connection, keys: Iterable[tuple[int, TagKey]], cache: SeriesCache
 ) -> tuple[dict[tuple[int, TagKey], int], dict[tuple[int, TagKey], int]]:
@@ -137,19 +146,22 @@ def resolve_series(
     if not unknown:
         return resolved, {}
     unknown.sort()
-    rows = [{"metric_id": mid, "tags": dict(tags)} for mid, tags in unknown]
+    # The keys travel as two array parameters, unnested into rows: one statement of constant
+    # size whatever the batch (a VALUES list or an IN list of 8,000 row values makes
+    # PostgreSQL recurse past its stack depth limit), joined on the unique index.
+    params = {"metric_ids": [mid for mid, _ in unknown],
+              "tag_sets": [json.dumps(dict(tags)) for _, tags in unknown]}
     conn.execute(
         pg_insert(series)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["metric_id", "tags"])
+        .from_select(["metric_id", "tags"], select(_KEYS.c.metric_id, _KEYS.c.tags))
+        .on_conflict_do_nothing(index_elements=["metric_id", "tags"]),
+        params,
     )
     found = {}
     result = conn.execute(
-        select(series.c.id, series.c.metric_id, series.c.tags).where(
-            tuple_(series.c.metric_id, series.c.tags).in_(
-                [(r["metric_id"], r["tags"]) for r in rows]
-            )
-        )
+        select(series.c.id, series.c.metric_id, series.c.tags).select_from(series.join(
+            _KEYS, and_(series.c.metric_id == _KEYS.c.metric_id, series.c.tags == _KEYS.c.tags))),
+        params,
     )
     for sid, mid, tags in result:
         found[(mid, tuple(sorted(tags.items())))] = sid

@@ -124,7 +124,7 @@ def stream_export(db: Database, plan: ExportPlan) -> Iterator[bytes]:
     out = plan.output
 
     def generate():
-        with db.engine.connect() as conn:
+        with db.reader().connect() as conn:
             use_timezone(conn, out.timezone)
             for i, q in enumerate(plan.queries):
                 yield from stream_rows(stream_raw(conn, q), out.fmt, out.group_by,

@@ -34,13 +34,13 @@ def _answer(rt: Runtime, request: QueryRequest, fmt: str) -> Rendered:
     db = rt.db
     # One snapshot for all of a request's statements: a page and the cursor after it, or
     # buckets and their fill seeds, must not see different data.
-    with db.engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
+    with db.reader().connect().execution_options(isolation_level="REPEATABLE READ") as conn:
         plan = plan_query(request, fmt, resolve_metrics(conn, request), rt.limits.max_raw_rows)
         return execute(conn, db.storage, plan)
 
 
 def _export(rt: Runtime, request: QueryRequest, fmt: str) -> Iterator[bytes]:
     # The metrics are looked up now, so an unknown one is a 404 before the response starts.
-    with rt.db.engine.connect() as conn:
+    with rt.db.reader().connect() as conn:
         metrics = resolve_metrics(conn, request)
     return stream_export(rt.db, plan_export(request, fmt, metrics))

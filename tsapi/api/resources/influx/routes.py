@@ -5,7 +5,7 @@ from flask.views import MethodView
 
 from tsapi.api.arguments import Blueprint
 from tsapi.api.auth import requires
-from tsapi.api.bodies import body_bytes
+from tsapi.api.bodies import body_chunks
 from tsapi.api.openapi import problem_doc
 from tsapi.api.resources.influx.schemas import V1WriteArgsSchema, V2WriteArgsSchema
 from tsapi.api.runtime import runtime
@@ -34,7 +34,7 @@ class V2Write(MethodView):
         Each field becomes the metric `<measurement>.<field>`; tags stay tags. Takes
         `Content-Encoding: gzip`.
         """
-        write_line_protocol(runtime(), body_bytes(), args["precision"], args.get("bucket"),
+        write_line_protocol(runtime(), body_chunks(), args["precision"], args.get("bucket"),
                             args["accept_partial"])
         return Response(status=204)
 
@@ -49,6 +49,6 @@ class V1Write(MethodView):
     @problem_doc(blp, 413, "Too many points, or body too large")
     def post(self, args):
         """Store line protocol (InfluxDB 1 API), all or nothing"""
-        write_line_protocol(runtime(), body_bytes(), args["precision"], args.get("db"),
+        write_line_protocol(runtime(), body_chunks(), args["precision"], args.get("db"),
                             args["accept_partial"])
         return Response(status=204)

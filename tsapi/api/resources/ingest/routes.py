@@ -45,6 +45,7 @@ class Ingest(MethodView):
         Also takes NDJSON (one point per line, `application/x-ndjson`), CSV (`text/csv`: columns
         time, metric, value and tags; errors name lines) and `Content-Encoding: gzip`.
         """
-        result = ingest_points(runtime(), *read_points_body())
+        rt = runtime()
+        result = ingest_points(rt, *read_points_body(rt.limits.max_batch_points))
         count = result.points if result else 0
         return {"message": f"Successfully ingested {count} data points", "ingested_count": count}

@@ -8,7 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from tsapi.api.arguments import Blueprint
 from tsapi.api.resources.status.schemas import HealthSchema, RootSchema
 from tsapi.api.runtime import runtime
-from tsapi.store.engine import ping
+from tsapi.store.engine import Database, ping
 from tsapi.version import __version__
 
 blp = Blueprint("status", __name__, description="Service status")
@@ -51,6 +51,7 @@ class Health(MethodView):
         else:
             body["redis"] = "healthy" if cache.ping() else "unhealthy"
         db = runtime().db
+        body["replica"] = _replica_health(db)
         try:
             ping(db.engine)
             storage = db.storage
@@ -58,8 +59,10 @@ class Health(MethodView):
             body.update(status="unhealthy", database="unhealthy")
             return Response(orjson.dumps(body), status=503, mimetype="application/json",
                             headers={"Retry-After": "5"})
+        degraded = body["redis"] == "unhealthy" or body["replica"]["status"] in (
+            "lagging", "unhealthy")
         body.update(
-            status="healthy" if body["redis"] != "unhealthy" else "degraded",
+            status="degraded" if degraded else "healthy",
             database="healthy",
             storage=storage.engine_name,
             timescaledb_version=storage.timescaledb_version,
@@ -67,3 +70,14 @@ class Health(MethodView):
             postgres_version=storage.postgres_version,
         )
         return body
+
+
+def _replica_health(db: Database) -> dict:
+    if db.replica is None:
+        return {"status": "not configured", "lag_seconds": None}
+    state = db.replica.state(fresh=True)
+    if not state.reachable:
+        return {"status": "unhealthy", "lag_seconds": None, "error": state.error or "unknown"}
+    lagging = not state.usable(db.replica.max_lag)
+    return {"status": "lagging" if lagging else "healthy",
+            "lag_seconds": round(state.lag_seconds, 3)}

@@ -12,6 +12,15 @@ class RootSchema(ma.Schema):
     links = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
 
 
+class ReplicaSchema(ma.Schema):
+    status = ma.fields.String(metadata={
+        "enum": ["healthy", "lagging", "unhealthy", "not configured"],
+        "description": "healthy: serves reads; lagging: behind by more than "
+                       "TSAPI_MAX_REPLICA_LAG; unhealthy: unreachable or not a standby"})
+    lag_seconds = ma.fields.Float(allow_none=True)
+    error = ma.fields.String()
+
+
 class HealthSchema(ma.Schema):
     status = ma.fields.String(metadata={"enum": ["healthy", "degraded", "unhealthy"]})
     database = ma.fields.String(metadata={"enum": ["healthy", "unhealthy"]})
@@ -20,4 +29,6 @@ class HealthSchema(ma.Schema):
     timescaledb_version = ma.fields.String(allow_none=True)
     hypertable = ma.fields.Boolean()
     postgres_version = ma.fields.String()
+    replica = ma.fields.Nested(ReplicaSchema, metadata={
+        "description": "the read replica (DATABASE_READ_URL); reads skip it unless healthy"})
     version = ma.fields.String()

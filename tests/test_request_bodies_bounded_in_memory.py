@@ -1,0 +1,92 @@
+"""Small requests must not make a worker allocate gigabytes: limits hold while a body streams.
+
+Measured as the growth of the (only) worker's peak RSS while it handles one request, against
+a real gunicorn at the default limits (100,000 points, 64 MB decompressed). The bound is
+200 MB per request (README, "Limits"); before, these bodies cost 0.4 to 2.2 GB each.
+"""
+
+import gzip
+
+import pytest
+import sqlalchemy as sa
+from conftest import reset_state
+from gunicorn_server import GunicornServer
+
+MAX_GROWTH_MB = 200
+DECOMPRESSED = 32 * 1024 * 1024  # half the decompressed-size limit: only the point limit stops it
+
+
+@pytest.fixture(scope="module")
+def server(gunicorn_database, redis_server, tmp_path_factory):
+    reset_state(gunicorn_database, redis_server.url())
+    with GunicornServer(gunicorn_database, redis_server.url(),
+                        tmp_path_factory.mktemp("bodies"), workers=1) as server:
+        server.request("GET", "/metrics")  # import and warm up what a request touches
+        yield server
+
+
+def _repeat(line: bytes, size: int = DECOMPRESSED) -> bytes:
+    return line * (size // len(line))
+
+
+def _points_stored(database_url: str) -> int:
+    engine = sa.create_engine(database_url)
+    with engine.connect() as conn:
+        count = conn.execute(sa.text("SELECT count(*) FROM points")).scalar()
+    engine.dispose()
+    return count
+
+
+def _post(server, path: str, body: bytes, content_type: str, gzipped: bool = True):
+    headers = {"Content-Type": content_type}
+    if gzipped:
+        body = gzip.compress(body, compresslevel=6)
+        headers["Content-Encoding"] = "gzip"
+    before = server.reset_peaks()
+    status, _, answer = server.request("POST", path, body=body, headers=headers, timeout=120)
+    return status, answer, server.peak_growth_mb(before)
+
+
+BOMBS = {
+    # 32 MB of line protocol in a ~50 KB gzip body: 413 after 50 s and +2.2 GB before.
+    "line-protocol": ("/api/v2/write?bucket=b", "text/plain",
+                      _repeat(b"cpu,host=a usage=1 1700000000000000000\n")),
+    "csv": ("/ingest", "text/csv",
+            b"time,metric,value,room\n" + _repeat(b"2024-01-01T00:00:00Z,m,1,kitchen\n")),
+    "ndjson": ("/ingest", "application/x-ndjson",
+               _repeat(b'{"time": 0, "metric": "m", "value": 1}\n')),
+    # 63 MB of JSON (1.7 million points): +603 MB before.
+    "json": ("/ingest", "application/json",
+             b'{"data": [' + _repeat(b'{"time": 0, "metric": "m", "value": 1}, ', 63 * 1024 * 1024)
+             + b'{"time": 0, "metric": "m", "value": 1}]}'),
+}
+
+
+@pytest.mark.parametrize("name", BOMBS)
+def test_a_body_over_the_point_limit_is_refused_as_it_streams(server, gunicorn_database, name):
+    path, content_type, body = BOMBS[name]
+    status, answer, growth = _post(server, path, body, content_type)
+    assert status == 413, answer[:500]
+    assert growth <= MAX_GROWTH_MB, f"worker peak RSS grew {growth:.0f} MB"
+    assert _points_stored(gunicorn_database) == 0
+
+
+def test_a_body_over_the_decompressed_limit_is_refused_as_it_streams(server, gunicorn_database):
+    # Comment lines only: no point limit would ever stop it.
+    body = _repeat(b"#" * 99 + b"\n", 65 * 1024 * 1024)
+    status, answer, growth = _post(server, "/write?db=d", body, "text/plain")
+    assert status == 413, answer[:500]
+    assert b"Decompressed body exceeds" in answer
+    assert growth <= MAX_GROWTH_MB, f"worker peak RSS grew {growth:.0f} MB"
+
+
+def test_points_with_deeply_nested_unknown_members_are_refused(server, gunicorn_database):
+    # 5,000 points, each with a 1,000-deep unknown member (10 MB): +412 MB and 200 before.
+    nested = b"[" * 1000 + b"]" * 1000
+    point = b'{"time": 0, "metric": "m", "value": 1, "extra": ' + nested + b"}"
+    body = b'{"data": [' + b", ".join([point] * 5000) + b"]}"
+    status, answer, growth = _post(server, "/ingest", body, "application/json", gzipped=False)
+    assert status == 400, answer[:500]
+    assert b"deep" in answer
+    assert growth <= MAX_GROWTH_MB, f"worker peak RSS grew {growth:.0f} MB"
+    assert _points_stored(gunicorn_database) == 0

@@ -1,0 +1,58 @@
+"""Read-your-writes with a read replica: the newest acknowledged write's WAL position, in Redis.
+
+Every node records, after each acknowledged write, the primary's WAL position here (only
+ever raised), and a read uses the replica only once the replica has replayed past it (see
+tsapi.store.replication). Redis is the one place all nodes and the CLI share, as for the
+cache generations. Without Redis, or while it is unreachable, reads go to the primary: the
+position is then unknown, and the replica is never trusted blindly.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from redis import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+WATERMARK_KEY = "tsapi:wal:acknowledged"
+# Positions are stored as 16 hex digits, so comparing the strings compares the numbers.
+_RAISE = """
+local current = redis.call('GET', KEYS[1])
+if not current or current < ARGV[1] then
+    redis.call('SET', KEYS[1], ARGV[1])
+end
+return 1
+"""
+
+
+class RedisWatermark:
+    """tsapi.store.replication.Watermark on Redis; never raises."""
+
+    def __init__(self, client: Redis, unsure_seconds: float):
+        self.client = client
+        self._raise = client.register_script(_RAISE)
+        # After this node failed to record a write, it reads the primary for a while.
+        self.unsure_seconds = unsure_seconds
+        self._unsure_until = 0.0
+
+    def get(self) -> int | None:
+        if time.monotonic() < self._unsure_until:
+            return None
+        try:
+            value = self.client.get(WATERMARK_KEY)
+        except RedisError:
+            return None
+        return int(value, 16) if value else 0
+
+    def raise_to(self, lsn: int) -> None:
+        try:
+            self._raise(keys=[WATERMARK_KEY], args=[f"{lsn:016x}"])
+        except RedisError as exc:
+            # The write is committed either way. This node reads the primary for a while;
+            # another node may serve this client from a replica that lacks the write, but
+            # never from one lagging more than TSAPI_MAX_REPLICA_LAG.
+            self._unsure_until = time.monotonic() + self.unsure_seconds
+            log.warning("could not record a write's WAL position: %s", exc)
