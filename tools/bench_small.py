@@ -518,7 +518,7 @@ def main() -> int:
         baseline = None
         if args.baseline_rev:
             baseline = App(f"base:{args.baseline_rev}", checkout(args.baseline_rev, base),
-                           url, redis.url(), **kind)
+                           url, redis.url(1), **kind)  # its own Redis db: formats may differ
             apps.append(baseline)
         say(f"server: gunicorn.conf.py, {args.worker_class}"
             f"{f' x{args.threads} threads' if args.worker_class == 'gthread' else ''}, "
