@@ -356,6 +356,7 @@ def mixed(port: int, token: str, clients: int, seconds: float) -> tuple[float, d
 
 # -- the fleet ----------------------------------------------------------------------------
 FLEET_FIELDS = 7
+FLEET_GRACE_SECONDS = 30.0  # sends this late past the run's end are skipped, and counted
 
 
 def fleet_body(device: int, round_: int, interval: float) -> bytes:
@@ -370,11 +371,12 @@ def fleet_value(device: int, round_: int, field: int) -> float:
     return float(device * 1000 + round_ * 10 + field)
 
 
-def _fleet_process(port, token, schedule, start_at, threads, results):
-    """Send each (due, device, round) at its time from `threads` threads; open loop."""
+def _fleet_process(port, token, schedule, start_at, threads, results, give_up_at):
+    """Send each (due, device, round) at its time from `threads` threads; open loop. Sends
+    not started by `give_up_at` are skipped (counted): the run ends in bounded time."""
     lock = threading.Lock()
     position = [0]
-    outcome = {"latency": [], "lag": [], "errors": [], "sent": []}
+    outcome = {"latency": [], "lag": [], "errors": [], "sent": [], "skipped": []}
 
     def worker():
         client = Client(port, auth_headers(token))
@@ -388,6 +390,9 @@ def _fleet_process(port, token, schedule, start_at, threads, results):
             wait = start_at + due - time.time()
             if wait > 0:
                 time.sleep(wait)
+            if time.time() > give_up_at:
+                outcome["skipped"].append((device, round_))
+                continue
             lag = time.time() - (start_at + due)
             try:
                 latency = client.send("POST", "/ingest", body, 200)
@@ -418,11 +423,13 @@ def fleet(port: int, token: str, devices: int, seconds: float, interval: float,
         for d in range(devices):
             # Devices are spread evenly over the interval, as unsynchronised clocks are.
             plans[d % processes].append((r * interval + d * interval / devices, d, r))
+    give_up_at = start_at + seconds + FLEET_GRACE_SECONDS
     procs = [ctx.Process(target=_fleet_process, args=(port, token, sorted(plan), start_at,
-                                                      threads, results)) for plan in plans]
+                                                      threads, results, give_up_at))
+             for plan in plans]
     for p in procs:
         p.start()
-    merged = {"latency": [], "lag": [], "errors": [], "sent": []}
+    merged = {"latency": [], "lag": [], "errors": [], "sent": [], "skipped": []}
     for _ in procs:
         outcome = results.get(timeout=seconds + 300)
         for k in merged:
@@ -630,6 +637,7 @@ def main() -> int:
                 and len(set(sent)) == len(sent)
             lat = out["latency"] or [0.0]
             say(f"  {len(sent)} requests acknowledged in {out['wall']:.1f} s, "
+                f"{len(out['skipped'])} skipped (too late), "
                 f"{len(out['errors'])} errors; latency p50 {pct(lat, 50):.1f} ms, "
                 f"p99 {pct(lat, 99):.1f} ms, max {max(lat) * 1000:.1f} ms; "
                 f"lag behind schedule p99 {pct(out['lag'] or [0.0], 99):.1f} ms")
