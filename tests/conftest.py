@@ -67,7 +67,8 @@ def reset_state(database_url: str, redis_url: str) -> None:
     engine = sa.create_engine(database_url)
     with engine.begin() as conn:
         # No RESTART IDENTITY: ids are never reused, which the ingest id cache relies on.
-        conn.execute(sa.text("TRUNCATE points, series, metrics, api_keys"))
+        conn.execute(sa.text("TRUNCATE points, series, metrics, api_keys, rollups_1m, rollups_1h, "
+                             "rollup_invalidations, rollup_watermarks"))
     engine.dispose()
     redis.Redis.from_url(redis_url).flushdb()
 

@@ -31,7 +31,8 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["PostgresServer", "RedisServer", "ServiceError", "free_port", "find_pg_bindir"]
+__all__ = ["InfluxServer", "PostgresServer", "RedisServer", "ServiceError", "free_port",
+           "find_pg_bindir"]
 
 HOST = "127.0.0.1"
 
@@ -597,3 +598,91 @@ class StandbyServer(PostgresServer):
 
     def replay_lsn(self, dbname: str = "postgres") -> str:
         return self.psql("SELECT pg_last_wal_replay_lsn()", dbname).strip()
+
+
+class InfluxServer(_Service):
+    """A throw-away InfluxDB 1.x (Debian's influxd): the oracle of the InfluxQL tests.
+
+    Its own config, data, WAL and meta directories; HTTP and RPC on free loopback ports;
+    no self-monitoring database, no usage reporting.
+    """
+
+    name = "influxdb"
+
+    def __init__(self, base_dir: Path | None = None) -> None:
+        binary = shutil.which("influxd")
+        if not binary:
+            raise ServiceError("influxd not found (Debian package influxdb; tools/dev test "
+                               "installs it)")
+        self.binary = binary
+        self.port = free_port()
+        self.rpc_port = free_port()
+        self.dir = _prepare_base_dir(base_dir, "influxdb-")
+        self.log_file = self.dir / "influxd.log"
+        self._proc: subprocess.Popen | None = None
+        self._guard()
+
+    def _config(self) -> Path:
+        path = self.dir / "influxdb.conf"
+        path.write_text(
+            "reporting-disabled = true\n"
+            f'bind-address = "{HOST}:{self.rpc_port}"\n'
+            f'[meta]\n  dir = "{self.dir}/meta"\n  logging-enabled = false\n'
+            f'[data]\n  dir = "{self.dir}/data"\n  wal-dir = "{self.dir}/wal"\n'
+            "  query-log-enabled = false\n"
+            "[monitor]\n  store-enabled = false\n"
+            f'[http]\n  bind-address = "{HOST}:{self.port}"\n  log-enabled = false\n'
+            "[continuous_queries]\n  enabled = false\n"
+            "[logging]\n  level = \"warn\"\n"
+        )
+        return path
+
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self) -> None:
+        """Start influxd and wait until /ping answers."""
+        if self.is_running():
+            return
+        config = self._config()
+        with self.log_file.open("ab") as log:
+            self._proc = subprocess.Popen(
+                [self.binary, "-config", str(config)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                cwd=self.dir, start_new_session=True, preexec_fn=_die_with_parent,
+            )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                break
+            if self.ping():
+                return
+            time.sleep(0.05)
+        self.stop(mode="immediate")
+        tail = self.log_file.read_text(errors="replace")[-2000:]
+        raise ServiceError(f"influxd did not start:\n{tail}")
+
+    def ping(self) -> bool:
+        try:
+            with socket.create_connection((HOST, self.port), timeout=1) as sock:
+                sock.sendall(b"GET /ping HTTP/1.0\r\n\r\n")
+                return b" 204 " in sock.recv(64)
+        except OSError:
+            return False
+
+    def stop(self, mode: str = "fast") -> None:
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        if mode == "immediate":
+            proc.kill()
+        else:
+            proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def is_running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None

@@ -63,6 +63,7 @@ class App:
                  auth: bool = True, limits: bool = True, workers: int | None = None,
                  worker_class: str = "sync", threads: int = 1):
         self.label = label
+        self.url = database_url
         self.port = free_port()
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("TSAPI_", "GUNICORN_", "PROMETHEUS_"))}
@@ -459,17 +460,39 @@ def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def make_key(url: str) -> str:
-    from sqlalchemy import create_engine
+def make_key(url: str, token: str | None = None) -> str:
+    """An admin key; with `token`, the same token stored in another database."""
+    from sqlalchemy import create_engine, text
 
-    from tsapi.store.keys import create_key
+    from tsapi.store.keys import TOKEN_PREFIX, create_key, token_hash
 
     engine = create_engine(url)
     with engine.begin() as conn:
-        _, token = create_key(conn, f"bench-{os.getpid()}-{time.time_ns()}",
-                              {"admin", "read", "write"})
+        if token is None:
+            _, token = create_key(conn, f"bench-{os.getpid()}-{time.time_ns()}",
+                                  {"admin", "read", "write"})
+        else:
+            prefix = token[len(TOKEN_PREFIX):].partition("_")[0]
+            conn.execute(text("INSERT INTO api_keys (name, prefix, token_hash, scopes) "
+                              "VALUES ('bench', :p, :h, ARRAY['admin','read','write'])"),
+                         {"p": prefix, "h": token_hash(token)})
     engine.dispose()
     return token
+
+
+def migrated_database(admin_url: str, name: str, tree: Path) -> str:
+    """A fresh database migrated by the code in `tree` (its own migrations)."""
+    conn = psycopg2.connect(bi.dsn(admin_url))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+    url = bi.sqlalchemy_url(admin_url, name)
+    subprocess.run([str(Path(sys.executable).parent / "tsapi"), "db", "upgrade"], check=True,
+                   env={**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(tree)}, cwd=tree,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return url
 
 
 def main() -> int:
@@ -524,8 +547,12 @@ def main() -> int:
         apps.extend(variants)
         baseline = None
         if args.baseline_rev:
-            baseline = App(f"base:{args.baseline_rev}", checkout(args.baseline_rev, base),
-                           url, redis.url(1), **kind)  # its own Redis db: formats may differ
+            # Its own database, migrated by its own code, and its own Redis database: the
+            # schema and the cache formats may differ.
+            tree = checkout(args.baseline_rev, base)
+            base_url = migrated_database(admin, "tsapi_bench_baseline", tree)
+            make_key(base_url, token)
+            baseline = App(f"base:{args.baseline_rev}", tree, base_url, redis.url(1), **kind)
             apps.append(baseline)
         say(f"server: gunicorn.conf.py, {args.worker_class}"
             f"{f' x{args.threads} threads' if args.worker_class == 'gthread' else ''}, "
@@ -559,6 +586,7 @@ def main() -> int:
         label_n = iter(range(10_000))
 
         def run_batches(size: int, rows: int, clients: int, app: App) -> float:
+            url = app.url
             bi.truncate_points(url)
             points = bi.make_points(rows, f"r{next(label_n)}")
             bodies = [orjson.dumps({"data": c}) for c in bi.batches(points, size)]

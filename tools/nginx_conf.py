@@ -32,8 +32,8 @@ def upstream_servers(nodes: list[str]) -> str:
 def render_site(listen: str, nodes: list[str], max_body_bytes: int) -> str:
     """The template with its placeholders filled in (the http-context part)."""
     values = {
-        "TSAPI_NGINX_LISTEN": listen,
-        "TSAPI_UPSTREAM_SERVERS": upstream_servers(nodes),
+        "NGINX_LISTEN": listen,
+        "NGINX_UPSTREAM_SERVERS": upstream_servers(nodes),
         "TSAPI_MAX_BODY_BYTES": str(max_body_bytes),
     }
     text = TEMPLATE.read_text()

@@ -56,6 +56,25 @@ class Settings:
     DATABASE_READ_URL: str | None = None
     # Seconds a replica may lag behind its primary before reads skip it.
     TSAPI_MAX_REPLICA_LAG: int = 5
+    # on: /query answers combinable aggregates from the rollup tables (always exact);
+    # off: every aggregate is computed from raw points.
+    TSAPI_ROLLUPS: str = "on"
+    # The refresher materializes buckets that closed at least this long ago.
+    TSAPI_ROLLUP_LAG_SECONDS: int = 30
+    # `tsapi rollups run` sleeps this long between refreshes that found nothing to do.
+    TSAPI_ROLLUP_INTERVAL_SECONDS: int = 5
+
+
+@dataclass(frozen=True)
+class RollupLevel:
+    """A rollup table's bucket width; the tables themselves are created by migration 0004."""
+
+    name: str  # "1m": the table is rollups_1m, the answer header says rollup-1m
+    seconds: int
+
+
+# Finest first. Adding a level takes a migration creating its table.
+ROLLUP_LEVELS = (RollupLevel("1m", 60), RollupLevel("1h", 3600))
 
 
 _TIMESCALEDB_MODES = {"auto", "on", "off"}
@@ -152,6 +171,8 @@ def validate_config(config: Mapping[str, Any]) -> None:
     if config.get("TSAPI_RATE_LIMITS") not in {"on", "off"}:
         raise ConfigError(
             f"TSAPI_RATE_LIMITS must be on or off; got {config.get('TSAPI_RATE_LIMITS')!r}")
+    if config.get("TSAPI_ROLLUPS") not in {"on", "off"}:
+        raise ConfigError(f"TSAPI_ROLLUPS must be on or off; got {config.get('TSAPI_ROLLUPS')!r}")
     for name in (*RATE_LIMIT_CLASSES.values(), "TSAPI_RATE_LIMIT_UNAUTHORIZED"):
         _check_rate_limit(name, config.get(name))
     proxies = config.get("TSAPI_TRUSTED_PROXIES")

@@ -6,7 +6,8 @@
 PYTHON=${TSAPI_PYTHON:-python3}
 APT_UPDATED=
 
-# install_all [test]: `test` adds what only the test suite needs (the browser test's Chromium).
+# install_all [test]: `test` adds what only the test suite needs (the browser test's Chromium,
+# InfluxDB 1.x as the InfluxQL oracle).
 install_all() {
     mkdir -p "$LOCAL"
     # Serialise concurrent `up`/`test` runs: they would otherwise build/pip-install twice.
@@ -14,6 +15,7 @@ install_all() {
     flock 9
     ensure_system_packages
     [[ ${1:-} != test ]] || ensure_test_browser
+    [[ ${1:-} != test ]] || ensure_test_influxdb
     ensure_timescaledb
     ensure_venv
     # Release the lock (and close fd 9 so the exec'd gunicorn does not keep holding it).
@@ -78,6 +80,18 @@ ensure_system_packages() {
 # (same source package, so the versions always agree; nothing is downloaded at test time).
 ensure_test_browser() {
     [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]] || apt_install chromium chromium-driver
+}
+
+# The InfluxQL tests compare tsapi's /query with InfluxDB 1.x's own answers: Debian's influxd
+# is the oracle, started by the tests on a loopback port with a private data directory.
+ensure_test_influxdb() {
+    [[ -x /usr/bin/influxd ]] && return 0
+    apt_install influxdb
+    # The package enables a system-wide influxd on :8086 where systemd runs; the tests start
+    # their own, so keep the machine's ports as they were.
+    if [[ -d /run/systemd/system ]]; then
+        as_root systemctl disable --now influxdb >/dev/null 2>&1 || true
+    fi
 }
 
 # Print "URI KEYRING" of this machine's main Debian archive (the entry carrying the bare

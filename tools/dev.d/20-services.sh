@@ -201,6 +201,9 @@ serve_cluster() {
             "$VENV/bin/gunicorn" wsgi:app --pid "$dir/node-$i.pid" &
         pids+=($!)
     done
+    # The rollup refresher runs beside the nodes and stops with them.
+    "$VENV/bin/tsapi" rollups run &
+    pids+=($!)
     "$VENV/bin/python" tools/nginx_conf.py --dir "$dir" --listen "127.0.0.1:$port" \
         "${nodes[@]}" >"$dir/nginx.conf"
     /usr/sbin/nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" -g 'daemon off;' &

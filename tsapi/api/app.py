@@ -57,6 +57,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         limits=Limits.from_settings(app.config),
         line_protocol=LineProtocolNaming.from_settings(app.config),
         keys=KeyCache(db.engine, response_cache.client),
+        rollups=app.config["TSAPI_ROLLUPS"] == "on",
     ))
     _share_write_positions(app, runtime_of(app).db)
     register_error_handlers(app)

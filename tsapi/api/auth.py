@@ -14,6 +14,7 @@ from collections.abc import Callable
 from flask import Flask, current_app, g, request
 
 from tsapi.api.auth_failures import AuthFailures
+from tsapi.api.influxql import influxql_credential
 from tsapi.api.openapi import problem_doc
 from tsapi.api.problems import HttpError
 from tsapi.api.runtime import runtime
@@ -88,15 +89,16 @@ def required_scope() -> str | None:
 
 
 def presented_token() -> str | None:
-    """The token from `Authorization: Bearer|Token <token>`, `X-API-Key: <token>`, or the
-    password of HTTP Basic auth (InfluxDB 1 clients such as Telegraf send that)."""
+    """The token from `Authorization: Bearer|Token <token>`, `X-API-Key: <token>`, the
+    password of HTTP Basic auth (InfluxDB 1 clients such as Telegraf send that), or the `p`
+    parameter of an InfluxQL query (InfluxDB 1's other way to send a password)."""
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() in {"bearer", "token"} and value.strip():
         return value.strip()
     if scheme.lower() == "basic" and request.authorization is not None:
         return request.authorization.password or None
-    return request.headers.get("X-API-Key", "").strip() or None
+    return request.headers.get("X-API-Key", "").strip() or influxql_credential()
 
 
 def current_key() -> ApiKey | None:

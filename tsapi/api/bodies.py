@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from flask import current_app, request
 
 from tsapi.api.problems import HttpError
-from tsapi.errors import BadRequest
+from tsapi.errors import BadRequest, field_error
 from tsapi.formats.bodies import PointsBody, parse_points
 from tsapi.formats.body_stream import CHUNK_BYTES, inflate
 
@@ -43,14 +43,17 @@ def raw_chunks() -> Iterator[bytes]:
                     "nothing was stored", headers={"Connection": "close"}) from None
             raise BadRequest(f"The request body ended early or its framing is invalid "
                              f"({received} bytes received): nothing was stored. "
-                             f"({type(exc).__name__})") from None
+                             f"({type(exc).__name__})",
+                             errors=[field_error("body", "is cut short or badly framed")]
+                             ) from None
         if not chunk:
             break
         received += len(chunk)
         yield chunk
     if expected is not None and received < expected:
         raise BadRequest(f"The request body ended after {received} of its {expected} bytes "
-                         "(Content-Length); nothing was stored")
+                         "(Content-Length); nothing was stored",
+                         errors=[field_error("body", "is shorter than its Content-Length")])
 
 
 def body_chunks() -> Iterator[bytes]:

@@ -16,13 +16,17 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
 )
+from sqlalchemy.exc import SQLAlchemyError
 
 from tsapi.api.auth import SCOPE_ATTRIBUTE
+from tsapi.api.runtime import runtime
 from tsapi.api.timing import request_seconds
+from tsapi.services.rollups import rollups_status
 
 METRICS_PATH = "/internal/metrics"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -36,6 +40,15 @@ LATENCY = Histogram(
     ["endpoint", "method"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+# Set from the database by each scrape and each /health: the latest reading wins.
+ROLLUP_LAG = Gauge(
+    "tsapi_rollup_lag_seconds", "Now minus the rollup level's materialized-until watermark",
+    ["level"], multiprocess_mode="mostrecent",
+)
+ROLLUP_PENDING = Gauge(
+    "tsapi_rollup_pending_invalidations", "Logged changes the rollup refresher has not "
+    "consumed yet", multiprocess_mode="mostrecent",
+)
 # Clients choose the method: anything unusual shares one label, so labels stay bounded.
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -45,6 +58,7 @@ blp = Blueprint("monitoring", __name__)
 @blp.route(METRICS_PATH)
 def scrape() -> Response:
     """Prometheus text format; not in the OpenAPI document (it is not part of the API)."""
+    rollup_health(runtime())  # the rollup gauges, read now
     if os.environ.get(MULTIPROC_ENV):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
@@ -73,3 +87,22 @@ def _observe(response: Response) -> Response:
     if seconds is not None:
         LATENCY.labels(endpoint, method).observe(seconds)
     return response
+
+
+def rollup_health(rt) -> dict | None:
+    """Refresh lag per level and the pending invalidations; None if they cannot be read
+    (a database not migrated yet): the service's health does not hang on them."""
+    try:
+        status = rollups_status(rt)
+    except SQLAlchemyError:
+        return None
+    ROLLUP_PENDING.set(status.pending_invalidations)
+    for level, lag in status.lag_seconds.items():
+        if lag is not None:
+            ROLLUP_LAG.labels(level).set(lag)
+    return {
+        "levels": {level: {"materialized_until": mark, "lag_seconds": status.lag_seconds[level]}
+                   for level, mark in status.watermarks.items()},
+        "pending_invalidations": status.pending_invalidations,
+        "oldest_pending_seconds": status.oldest_pending_seconds,
+    }

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
+from tsapi.api.influxql import influx_error, is_influxql_request
 from tsapi.errors import (
     BadRequest,
     InvalidInput,
@@ -149,6 +150,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(TsapiError)
     def _domain_error(exc: TsapiError) -> Response:
         status = status_of(exc)
+        if is_influxql_request():
+            # InfluxDB 1.x clients read {"error": ...} (auth, limits, bad parameters).
+            return influx_error(status, exc.detail, getattr(exc, "headers", None))
         members = dict(exc.members)
         if request.blueprint == INFLUX_BLUEPRINT:
             # InfluxDB clients show `code` and `message` from an error body.

@@ -16,6 +16,7 @@ import errno
 import os
 import socket
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from gunicorn.http.errors import NoMoreData
@@ -93,7 +94,7 @@ class DeadlineSocket:
         return getattr(self._sock, name)
 
 
-def read_timeout(env: dict[str, str] | os._Environ = os.environ) -> float:
+def read_timeout(env: Mapping[str, str] = os.environ) -> float:
     raw = env.get(ENV_VAR) or str(DEFAULT_SECONDS)
     try:
         seconds = float(raw)

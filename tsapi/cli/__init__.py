@@ -40,11 +40,13 @@ def register_commands(app) -> None:
     """Add the commands to app.cli: `tsapi` (FlaskGroup) and test runners both find them."""
     from tsapi.cli.keys import keys
     from tsapi.cli.retention import retention
+    from tsapi.cli.rollups import rollups
 
     app.cli.add_command(db)
     app.cli.add_command(load_sample)
     app.cli.add_command(keys)
     app.cli.add_command(retention)
+    app.cli.add_command(rollups)
 
 
 @click.group()

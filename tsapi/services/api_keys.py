@@ -146,8 +146,8 @@ class KeyCache:
             time.sleep(LAST_USED_FLUSH_SECONDS)
             try:
                 self.flush_last_used()
-            except Exception:  # noqa: BLE001 - a lost last_used must never stop the thread
-                log.warning("could not record API key use", exc_info=True)
+            except Exception as exc:  # noqa: BLE001 - a lost last_used must not stop it
+                log.warning("could not record API key use: %s", str(exc).splitlines()[0])
 
     def flush_last_used(self) -> None:
         """Write last_used_at for the keys used since the last flush (at most once a minute

@@ -10,7 +10,13 @@ from tsapi.errors import metric_not_found
 from tsapi.services.response_cache import CATALOG
 from tsapi.services.runtime import Runtime
 from tsapi.store.catalog import Metric, get_metric
-from tsapi.store.discovery import latest_points, list_metrics, metric_details, tag_values
+from tsapi.store.discovery import (
+    latest_points,
+    list_metrics,
+    metric_details,
+    series_tag_sets,
+    tag_values,
+)
 from tsapi.store.queries import Selection
 
 
@@ -68,3 +74,15 @@ def metric_tag_values(rt: Runtime, name: str, key: str) -> dict[str, Any]:
 def latest(rt: Runtime, name: str, tags: dict[str, str]) -> list[dict[str, Any]]:
     with rt.db.reader().connect() as conn:
         return latest_points(conn, Selection(_metric(conn, name), tags))
+
+
+def metric_catalog(rt: Runtime, prefix: str | None = None) -> list[dict[str, Any]]:
+    """Every metric (name, value_type, first/last seen), optionally by name prefix."""
+    return orjson.loads(metric_list_body(rt, prefix))
+
+
+def metric_series(rt: Runtime, name: str, limit: int) -> list[dict[str, str]] | None:
+    """The tag sets of a metric's series (None for an unknown metric), at most `limit`."""
+    with rt.db.engine.connect() as conn:
+        metric = get_metric(conn, name)
+        return None if metric is None else series_tag_sets(conn, metric, limit)

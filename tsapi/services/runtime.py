@@ -56,3 +56,4 @@ class Runtime:
     limits: Limits
     line_protocol: LineProtocolNaming
     keys: KeyCache
+    rollups: bool = False  # answer combinable aggregates from rollup tables (TSAPI_ROLLUPS)

@@ -66,3 +66,10 @@ def latest_points(conn: Connection, selection: Selection) -> list[dict]:
     stmt = latest_per_series(selection, series.c.tags)
     stmt = stmt.order_by(stmt.selected_columns.time.desc(), series.c.id)
     return [{"time": r.time, "value": r.value, "tags": r.tags} for r in conn.execute(stmt)]
+
+
+def series_tag_sets(conn: Connection, metric: Metric, limit: int) -> list[dict[str, str]]:
+    """The tag sets of a metric's series (at most `limit`, in a stable order)."""
+    stmt = (select(series.c.tags).where(series.c.metric_id == metric.id)
+            .order_by(series.c.id).limit(limit))
+    return [dict(r[0] or {}) for r in conn.execute(stmt)]

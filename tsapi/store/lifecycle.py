@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, func, select, text, update
 
 from tsapi.store.engine import StorageInfo
+from tsapi.store.rollup_log import forget_metric, log_cut
 from tsapi.store.schema import metrics, points, series
 
 
@@ -22,6 +23,7 @@ def delete_metric(conn: Connection, name: str) -> bool:
     ).scalar()
     if metric_id is None:
         return False
+    forget_metric(conn, metric_id)
     series_ids = select(series.c.id).where(series.c.metric_id == metric_id).scalar_subquery()
     conn.execute(delete(points).where(points.c.series_id.in_(series_ids)))
     conn.execute(delete(series).where(series.c.metric_id == metric_id))
@@ -58,6 +60,7 @@ def delete_points_before(
     excluding: list[int] | None = None,
 ) -> int:
     """Delete the points older than cut, of some metrics' series or of all but some."""
+    log_cut(conn, cut, only=only, excluding=excluding)  # rollups of what goes are stale
     stmt = delete(points).where(points.c.time < cut)
     if only is not None:
         stmt = stmt.where(points.c.series_id.in_(_series_of(only)))

@@ -91,3 +91,52 @@ api_keys = Table(
     CheckConstraint("scopes <@ ARRAY['read', 'write', 'admin'] AND cardinality(scopes) > 0",
                     name="scopes"),
 )
+
+
+def _rollup_table(level: str) -> Table:
+    """Per series and bucket (UTC), what makes every combinable aggregation exact: count, sum,
+    min, max, first and last with their times, and mean and M2 (sum of squared deviations
+    from the mean), which combine stably across buckets (Chan et al.)."""
+    return Table(
+        f"rollups_{level}",
+        metadata,
+        Column("series_id", BigInteger, primary_key=True),
+        Column("bucket", DateTime(timezone=True), primary_key=True),
+        Column("count", BigInteger, nullable=False),
+        Column("sum", Double, nullable=False),
+        Column("min", Double, nullable=False),
+        Column("max", Double, nullable=False),
+        Column("first_time", DateTime(timezone=True), nullable=False),
+        Column("first_value", Double, nullable=False),
+        Column("last_time", DateTime(timezone=True), nullable=False),
+        Column("last_value", Double, nullable=False),
+        Column("mean", Double, nullable=False),
+        Column("m2", Double, nullable=False),
+    )
+
+
+# One table per level of tsapi.config.ROLLUP_LEVELS, by its name.
+rollup_tables = {level: _rollup_table(level) for level in ("1m", "1h")}
+
+# What writes changed since the refresher last looked: per series, a time range (both ends
+# included). A reader treats every rollup bucket a pending entry touches as stale.
+rollup_invalidations = Table(
+    "rollup_invalidations",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("series_id", BigInteger, nullable=False),
+    Column("lo", DateTime(timezone=True), nullable=False),
+    Column("hi", DateTime(timezone=True), nullable=False),
+    Column("logged_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Index(None, "series_id"),
+)
+
+# Per level: every bucket that ends at or before materialized_until is in the rollup table
+# (for every series), unless a pending invalidation touches it.
+rollup_watermarks = Table(
+    "rollup_watermarks",
+    metadata,
+    Column("level", Text, primary_key=True),
+    Column("materialized_until", DateTime(timezone=True)),
+    Column("refreshed_at", DateTime(timezone=True)),
+)

@@ -40,6 +40,7 @@ from tsapi.store.catalog import (
     lock_metrics,
     resolve_series,
 )
+from tsapi.store.rollup_log import log_series_spans
 from tsapi.store.schema import metrics, points
 
 log = logging.getLogger(__name__)
@@ -80,13 +81,19 @@ class WriteResult:
 
 
 def write_batch(engine: Engine, batch: PointBatch, cache: SeriesCache,
-                metric_cache: MetricCache | None = None) -> WriteResult:
-    """Store a batch all-or-nothing; redo the transaction if a concurrent change demands it."""
+                metric_cache: MetricCache | None = None, *,
+                log_for_rollups: bool = True) -> WriteResult:
+    """Store a batch all-or-nothing; redo the transaction if a concurrent change demands it.
+
+    log_for_rollups=False is for benchmarks only (the cost of the invalidation log): without
+    the log, rollups could serve buckets this write changed.
+    """
     metric_cache = metric_cache if metric_cache is not None else MetricCache(0)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             with engine.begin() as conn:
-                result, new_series, looked_up = _write(conn, batch, cache, metric_cache)
+                result, new_series, looked_up = _write(conn, batch, cache, metric_cache,
+                                                       log_for_rollups)
             # Committed: these ids now exist for everyone.
             cache.update(new_series)
             if looked_up:
@@ -111,7 +118,8 @@ def write_batch(engine: Engine, batch: PointBatch, cache: SeriesCache,
 
 
 def _write(
-    conn: Connection, batch: PointBatch, cache: SeriesCache, metric_cache: MetricCache
+    conn: Connection, batch: PointBatch, cache: SeriesCache, metric_cache: MetricCache,
+    log_for_rollups: bool = True,
 ) -> tuple[WriteResult, dict, dict[str, Metric]]:
     # One pass over the batch: each metric's type as its first point gives it (that fixes a
     # new metric's type), which metrics mix types, and the time span each covers.
@@ -161,10 +169,16 @@ def _write(
     for i, (name, tags, time) in enumerate(zip(batch.metrics, batch.tags, batch.times,
                                               strict=True)):
         latest[(sid_of[name, tags], time)] = i
+    # Rollups: each numeric series' changed span, logged in this transaction.
+    series_spans: dict[int, list] = {}
+    if log_for_rollups:
+        numeric = {sid for (m, _), sid in sid_of.items() if known[m].value_type == "number"}
+        series_spans = _series_spans(latest, numeric)
     if small:
-        changed = _store_small(conn, latest, batch, spans, known)
+        changed = _store_small(conn, latest, batch, spans, known, series_spans)
     else:
         _copy_points(conn, _copy_buffer(latest, batch))
+        log_series_spans(conn, series_spans)
         changed = _extend_seen(conn, spans, known)
     result = WriteResult(len(batch), len(latest), changed, tuple(sorted(known)))
     return result, new_series, looked_up
@@ -176,6 +190,22 @@ def _suspects(first_is_text: dict[str, bool], mixed: set[str],
     return mixed | {
         n for n, t in first_is_text.items() if (known[n].value_type == STRING) is not t
     }
+
+
+def _series_spans(latest: dict[tuple[int, object], int],
+                  numeric: set[int]) -> dict[int, list]:
+    spans: dict[int, list] = {}
+    for sid, time in latest:
+        if sid not in numeric:
+            continue
+        span = spans.get(sid)
+        if span is None:
+            spans[sid] = [time, time]
+        elif time < span[0]:
+            span[0] = time
+        elif time > span[1]:
+            span[1] = time
+    return spans
 
 
 def _check_types(batch: PointBatch, known: dict[str, Metric], suspect: set[str]) -> None:
@@ -216,7 +246,8 @@ def _upsert(source):
 
 # A small batch in one statement, one round trip: lock its metrics (FOR KEY SHARE, in id order,
 # as lock_metrics does; a metric deleted meanwhile is missing, and then nothing is stored),
-# upsert the points from four arrays unnested side by side, then widen first/last seen,
+# upsert the points from four arrays unnested side by side, log each numeric series' span for
+# the rollups (tsapi.store.rollup_log.log_series_spans), then widen first/last seen,
 # locking the rows it widens in id order so that two batches cannot deadlock on them.
 # Plain SQL text with bound arrays: the same text for every batch, so SQLAlchemy caches it
 # (a Core INSERT … FROM SELECT … ON CONFLICT is recompiled on every execution: ~2 ms).
@@ -233,6 +264,11 @@ WITH locked AS (
     WHERE (SELECT count(*) FROM locked) = cardinality(CAST(:ids AS bigint[]))
     ON CONFLICT (series_id, time) DO UPDATE
         SET value_num = excluded.value_num, value_text = excluded.value_text
+), logged AS (
+    INSERT INTO rollup_invalidations (series_id, lo, hi)
+    SELECT * FROM unnest(CAST(:log_sids AS bigint[]), CAST(:log_los AS timestamptz[]),
+                         CAST(:log_his AS timestamptz[]))
+    WHERE (SELECT count(*) FROM locked) = cardinality(CAST(:ids AS bigint[]))
 ), span AS (
     SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:los AS timestamptz[]),
                          CAST(:his AS timestamptz[])) AS span(id, lo, hi)
@@ -252,7 +288,8 @@ SELECT (SELECT count(*) FROM locked) AS locked, (SELECT count(*) FROM widened) A
 
 
 def _store_small(conn: Connection, latest: dict[tuple[int, object], int], batch: PointBatch,
-                 spans: dict[str, list], known: dict[str, Metric]) -> bool:
+                 spans: dict[str, list], known: dict[str, Metric],
+                 series_spans: dict[int, list]) -> bool:
     """Store up to SMALL_BATCH points; returns whether any metric's first/last seen moved."""
     values = batch.values
     nums, texts = [], []
@@ -275,6 +312,10 @@ def _store_small(conn: Connection, latest: dict[tuple[int, object], int], batch:
         "ids": [r[0] for r in rows],
         "los": [r[1] for r in rows],
         "his": [r[2] for r in rows],
+        # The rollup invalidation log (tsapi.store.rollup_log), in the same statement.
+        "log_sids": list(series_spans),
+        "log_los": [lo for lo, _ in series_spans.values()],
+        "log_his": [hi for _, hi in series_spans.values()],
     }).one()
     if locked != len(rows):
         raise RetryableConflict("a metric was deleted while the batch was being written")

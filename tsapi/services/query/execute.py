@@ -24,6 +24,7 @@ from tsapi.services.query.planner import (
     ExportPlan,
     Plan,
     RawPagePlan,
+    RollupPlan,
     check_aggregable,
 )
 from tsapi.services.query.request import QueryRequest
@@ -38,6 +39,10 @@ from tsapi.store.queries import (
     stream_raw,
     use_timezone,
 )
+from tsapi.store.rollup_reads import fetch_rollup_buckets
+
+# How a bucket answer was computed: rollup-1m, rollup-1h or raw.
+ANSWERED_FROM = "X-Tsapi-Answered-From"
 
 
 def resolve_metrics(conn: Connection, request: QueryRequest) -> list[Metric]:
@@ -61,7 +66,13 @@ def execute(conn: Connection, storage: StorageInfo, plan: Plan) -> Rendered:
         case RawPagePlan():
             return _raw_page(conn, plan)
         case BucketPlan():
-            return _buckets(conn, storage, plan)
+            return _buckets(plan, lambda q: (fetch_buckets(conn, storage, q), False),
+                            conn, storage, "raw")
+        case RollupPlan():
+            level = plan.level
+            return _buckets(plan.buckets,
+                            lambda q: fetch_rollup_buckets(conn, storage, q, level),
+                            conn, storage, f"rollup-{level.name}")
     raise TypeError(f"{type(plan).__name__} is not answered in one piece")
 
 
@@ -106,17 +117,24 @@ def _raw_rows(conn: Connection, q: RawQuery, label: str | None) -> tuple[list[di
     return rows, len(rows)
 
 
-def _buckets(conn: Connection, storage: StorageInfo, plan: BucketPlan) -> Rendered:
+def _buckets(plan: BucketPlan, fetch, conn: Connection, storage: StorageInfo,
+             source: str) -> Rendered:
+    """`fetch(query)` gives a query's rows and whether a rollup table answered them; the
+    answer says how in X-Tsapi-Answered-From (the source when any did, else raw)."""
     out = plan.output
-    rows = []
+    rows, used = [], False
     for q in plan.queries:
-        found = [tuple(r) for r in fetch_buckets(conn, storage, q)]
+        found, from_rollup = fetch(q)
+        used |= from_rollup
+        found = [tuple(r) for r in found]
         if plan.fill != "none":
             seeds = last_before(conn, q) if plan.seeded else {}
             found = fill_rows(found, bucket_starts(conn, storage, q), plan.fill, seeds)
         label = out.label(q.selection.metric)
         rows.extend(bucket_row(r, out.group_by, label) for r in found)
-    return render_rows(rows, out.fmt, out.group_by, out.multi)
+    rendered = render_rows(rows, out.fmt, out.group_by, out.multi)
+    rendered.headers[ANSWERED_FROM] = source if used else "raw"
+    return rendered
 
 
 def stream_export(db: Database, plan: ExportPlan) -> Iterator[bytes]:

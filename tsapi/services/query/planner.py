@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tsapi.config import RollupLevel
 from tsapi.errors import BadRequest
 from tsapi.formats import aggregations
 from tsapi.formats.aggregations import Aggregation
@@ -18,6 +19,7 @@ from tsapi.formats.fill import NEEDS_NUMBERS, SEEDED
 from tsapi.services.query.cursor import PageCursor, decode_cursor
 from tsapi.services.query.limits import page_size
 from tsapi.services.query.request import QueryRequest
+from tsapi.services.query.rollup_choice import choose_level
 from tsapi.store.buckets import BucketQuery
 from tsapi.store.catalog import Metric
 from tsapi.store.queries import RawQuery, Selection
@@ -71,7 +73,20 @@ class ExportPlan:
     queries: tuple[RawQuery, ...]
 
 
-Plan = RawPagePlan | BucketPlan | ExportPlan
+@dataclass(frozen=True)
+class RollupPlan:
+    """Buckets answered from a rollup level where it is materialized and valid, from raw
+    points elsewhere (store.rollup_reads); the same rows as the bucket plan would give."""
+
+    buckets: BucketPlan
+    level: RollupLevel
+
+    @property
+    def output(self) -> Output:
+        return self.buckets.output
+
+
+Plan = RawPagePlan | BucketPlan | RollupPlan | ExportPlan
 
 
 def streams(request: QueryRequest, fmt: str) -> bool:
@@ -89,8 +104,9 @@ def check_aggregable(aggregation: Aggregation | None, metric: Metric) -> None:
 
 
 def plan_query(request: QueryRequest, fmt: str, metrics: Sequence[Metric],
-               max_raw_rows: int) -> Plan:
-    """The plan answering `request` in `fmt`, given its metrics looked up (in its order)."""
+               max_raw_rows: int, rollups: bool = False) -> Plan:
+    """The plan answering `request` in `fmt`, given its metrics looked up (in its order);
+    with `rollups`, combinable aggregates read the coarsest rollup level that lines up."""
     if streams(request, fmt):
         return plan_export(request, fmt, metrics)
     output = _output(request, fmt)
@@ -98,7 +114,9 @@ def plan_query(request: QueryRequest, fmt: str, metrics: Sequence[Metric],
         size, capped = page_size(request, max_raw_rows)
         return RawPagePlan(request, output, _raw_queries(request, metrics),
                            decode_cursor(request), size, max_raw_rows if capped else None)
-    return _bucket_plan(request, request.aggregation, output, metrics)
+    plan = _bucket_plan(request, request.aggregation, output, metrics)
+    level = choose_level(request, metrics) if rollups else None
+    return RollupPlan(plan, level) if level else plan
 
 
 def plan_export(request: QueryRequest, fmt: str, metrics: Sequence[Metric]) -> ExportPlan:

@@ -35,7 +35,8 @@ def _answer(rt: Runtime, request: QueryRequest, fmt: str) -> Rendered:
     # One snapshot for all of a request's statements: a page and the cursor after it, or
     # buckets and their fill seeds, must not see different data.
     with db.reader().connect().execution_options(isolation_level="REPEATABLE READ") as conn:
-        plan = plan_query(request, fmt, resolve_metrics(conn, request), rt.limits.max_raw_rows)
+        plan = plan_query(request, fmt, resolve_metrics(conn, request), rt.limits.max_raw_rows,
+                          rollups=rt.rollups)
         return execute(conn, db.storage, plan)
 
 

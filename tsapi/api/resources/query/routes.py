@@ -1,4 +1,5 @@
-"""POST /query: read points back, raw or aggregated into time buckets."""
+"""POST /query: read points back, raw or aggregated into time buckets; and InfluxDB 1.x's
+InfluxQL /query (GET, or POST with a form body) for Grafana and InfluxDB clients."""
 
 from flask import Response, request
 from flask.views import MethodView
@@ -6,8 +7,14 @@ from flask.views import MethodView
 from tsapi.api.arguments import Blueprint
 from tsapi.api.auth import requires
 from tsapi.api.openapi import problem_doc
-from tsapi.api.resources.query.schemas import QueryRequestSchema, QueryRowSchema
+from tsapi.api.resources.query.influxql import influxql_response, influxql_unless_json
+from tsapi.api.resources.query.schemas import (
+    InfluxQLErrorSchema,
+    QueryRequestSchema,
+    QueryRowSchema,
+)
 from tsapi.api.runtime import runtime
+from tsapi.formats.influxql.results import EPOCH_UNITS
 from tsapi.formats.rendering import FORMAT_FOR_ACCEPT, MIMETYPES, Rendered
 from tsapi.services.query import QueryRequest, run_query
 
@@ -21,9 +28,44 @@ def requested_format(query: QueryRequest) -> str:
     return FORMAT_FOR_ACCEPT.get(best, "json") if best else "json"
 
 
+_INFLUXQL_PARAMS = [
+    {"name": "q", "in": "query", "required": True, "schema": {"type": "string"},
+     "description": "InfluxQL statements separated by `;`",
+     "example": 'SELECT mean("temp") FROM "weather" WHERE time >= now() - 6h '
+                "GROUP BY time(10m) fill(null)"},
+    {"name": "db", "in": "query", "schema": {"type": "string"},
+     "description": "Accepted and echoed by SHOW DATABASES; tsapi has one database"},
+    {"name": "epoch", "in": "query",
+     "schema": {"type": "string", "enum": sorted(EPOCH_UNITS)},
+     "description": "Times as integers in this unit; RFC 3339 strings without it"},
+    {"name": "pretty", "in": "query", "schema": {"type": "boolean"}},
+    {"name": "chunked", "in": "query", "schema": {"type": "boolean"},
+     "description": "Accepted and ignored: the answer comes in one piece"},
+]
+
+
 @blp.route("/query")
 class Query(MethodView):
     @requires(blp, "read")
+    @blp.doc(parameters=_INFLUXQL_PARAMS, responses={"200": {
+        "description": "InfluxDB 1.x results: `{\"results\": [{\"statement_id\", "
+                       "\"series\": [{\"name\", \"tags\", \"columns\", \"values\"}]}]}`",
+        "content": {"application/json": {"schema": {"type": "object"}}}}})
+    @blp.alt_response(400, schema=InfluxQLErrorSchema, content_type="application/json",
+                      description="No `q`, a bad `epoch`, or a syntax error (InfluxDB's "
+                      "`{\"error\"}` body; a statement's own error is in its result)")
+    def get(self):
+        """InfluxQL query (InfluxDB 1.x API), for Grafana and InfluxDB clients
+
+        SELECT with mean, median, count, sum, min, max, first, last, spread, stddev,
+        percentile, distinct and derivatives, WHERE time and tag conditions, GROUP BY
+        time() and tags, fill(); SHOW DATABASES, MEASUREMENTS, FIELD KEYS, TAG KEYS, TAG
+        VALUES, RETENTION POLICIES, SERIES. POST with a form body does the same.
+        """
+        return influxql_response()
+
+    @requires(blp, "read")
+    @influxql_unless_json
     @blp.arguments(QueryRequestSchema)
     @blp.response(200, QueryRowSchema(many=True))
     @problem_doc(blp, 400, "A numeric aggregation on a string metric")

@@ -204,3 +204,10 @@ class QueryRowSchema(ma.Schema):
     tags = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String(allow_none=True),
                           metadata={"description": "With group_by: the group's tag values"})
     metric = ma.fields.String(metadata={"description": "With metrics: the row's metric"})
+
+
+class InfluxQLErrorSchema(ma.Schema):
+    """InfluxDB 1.x's error body, which its clients display."""
+
+    error = ma.fields.String(metadata={"example": "error parsing query: found SELEC, "
+                                       "expected SELECT, SHOW at line 1, char 1"})

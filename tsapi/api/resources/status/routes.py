@@ -1,11 +1,14 @@
-"""GET / and GET /health: what this service is and whether it can work."""
+"""GET / and GET /health: what this service is and whether it can work; and InfluxDB 1.x's
+GET /ping, which its clients call before anything else."""
 
+import flask
 import orjson
-from flask import Response
+from flask import Response, request
 from flask.views import MethodView
 from sqlalchemy.exc import SQLAlchemyError
 
 from tsapi.api.arguments import Blueprint
+from tsapi.api.monitoring import rollup_health
 from tsapi.api.resources.status.schemas import HealthSchema, RootSchema
 from tsapi.api.runtime import runtime
 from tsapi.store.engine import Database, ping
@@ -69,6 +72,9 @@ class Health(MethodView):
             hypertable=storage.hypertable,
             postgres_version=storage.postgres_version,
         )
+        rollups = rollup_health(runtime())
+        if rollups is not None:
+            body["rollups"] = rollups
         return body
 
 
@@ -81,3 +87,22 @@ def _replica_health(db: Database) -> dict:
     lagging = not state.usable(db.replica.max_lag)
     return {"status": "lagging" if lagging else "healthy",
             "lag_seconds": round(state.lag_seconds, 3)}
+
+
+# What InfluxDB 1.x clients look for in /ping's headers; tsapi speaks its 1.8 API subset.
+INFLUXDB_VERSION = "1.8.10-tsapi"
+
+
+def influx_ping() -> Response:
+    """204 with X-Influxdb-Version (200 and a body with ?verbose=true), as InfluxDB answers.
+
+    Registered with Flask's own add_url_rule, so it stays out of the OpenAPI document: it
+    belongs to InfluxDB's API, not tsapi's."""
+    headers = {"X-Influxdb-Version": INFLUXDB_VERSION, "X-Influxdb-Build": "OSS"}
+    if (request.args.get("verbose") or "").lower() in ("true", "1"):
+        return Response(orjson.dumps({"version": INFLUXDB_VERSION}), status=200,
+                        mimetype="application/json", headers=headers)
+    return Response(status=204, headers=headers)
+
+
+flask.Blueprint.add_url_rule(blp, "/ping", "ping", influx_ping, methods=["GET", "HEAD"])

@@ -21,6 +21,20 @@ class ReplicaSchema(ma.Schema):
     error = ma.fields.String()
 
 
+class RollupLevelSchema(ma.Schema):
+    materialized_until = ma.fields.DateTime(allow_none=True, metadata={
+        "description": "every bucket of this level ending by then is materialized"})
+    lag_seconds = ma.fields.Float(allow_none=True, metadata={
+        "description": "now minus materialized_until: the head queries read raw"})
+
+
+class RollupHealthSchema(ma.Schema):
+    levels = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Nested(RollupLevelSchema))
+    pending_invalidations = ma.fields.Integer(metadata={
+        "description": "logged changes the refresher has not consumed yet"})
+    oldest_pending_seconds = ma.fields.Float(allow_none=True)
+
+
 class HealthSchema(ma.Schema):
     status = ma.fields.String(metadata={"enum": ["healthy", "degraded", "unhealthy"]})
     database = ma.fields.String(metadata={"enum": ["healthy", "unhealthy"]})
@@ -32,3 +46,5 @@ class HealthSchema(ma.Schema):
     replica = ma.fields.Nested(ReplicaSchema, metadata={
         "description": "the read replica (DATABASE_READ_URL); reads skip it unless healthy"})
     version = ma.fields.String()
+    rollups = ma.fields.Nested(RollupHealthSchema, metadata={
+        "description": "refresh lag per level and pending invalidations (`tsapi rollups run`)"})

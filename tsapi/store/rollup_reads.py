@@ -1,0 +1,181 @@
+"""Bucketed aggregates answered from rollups: materialized, still-valid level buckets from
+the rollup table, everything else (the head past the watermark, invalidated buckets, edges
+that do not fill a level bucket) from raw points, combined in one statement.
+
+Both parts become partial aggregates of one shape (count, sum, min, max, first and last with
+their times, mean and M2): a raw point is a partial of one. The combination is exact for
+count, min, max, first and last; sum, avg and stddev differ from the raw path's only in the
+order of float additions. Where points of different series share a time in one group,
+first/last take the smallest/largest value of them (the raw path takes any one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Double,
+    Select,
+    and_,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    select,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
+
+from tsapi.config import RollupLevel
+from tsapi.store.buckets import TS, BucketQuery, bucket_expression, fetch_buckets
+from tsapi.store.engine import StorageInfo
+from tsapi.store.rollup_windows import (
+    Window,
+    ceil_to,
+    floor_to,
+    level_windows,
+    merge_windows,
+    window_arrays,
+)
+from tsapi.store.schema import (
+    points,
+    rollup_invalidations,
+    rollup_tables,
+    rollup_watermarks,
+    series,
+)
+
+_BIGINT_ARRAY = ARRAY(BigInteger)
+# What the rollup path can answer: every one of them combines exactly across buckets.
+COMBINABLE = frozenset({"count", "sum", "avg", "min", "max", "first", "last", "stddev"})
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """For one query: which level buckets come from the rollup table, which points raw."""
+
+    series_ids: list[int]
+    covered_from: datetime  # the first whole level bucket in range
+    covered_until: datetime  # the end of the last one below the watermark
+    stale: list[Window]  # invalidated level buckets within the covered span
+    raw: list[Window]  # disjoint per series: edges, head and stale buckets
+
+
+def coverage(conn: Connection, q: BucketQuery, level: RollupLevel) -> Coverage | None:
+    """None when no whole, materialized level bucket lies in the query's range."""
+    mark = conn.execute(select(rollup_watermarks.c.materialized_until)
+                        .where(rollup_watermarks.c.level == level.name)).scalar()
+    if mark is None:
+        return None
+    a, b = ceil_to(q.start, level), min(floor_to(q.end, level), mark)
+    if a >= b:
+        return None
+    sids = list(conn.execute(select(series.c.id).where(
+        series.c.id.in_(q.selection.series_ids()))).scalars())
+    if not sids:
+        return None
+    log = rollup_invalidations
+    spans = conn.execute(select(log.c.series_id, log.c.lo, log.c.hi).where(
+        log.c.series_id.in_(sids), log.c.hi >= a, log.c.lo < b)).all()
+    stale = level_windows(spans, level, a, b)
+    raw = list(stale)
+    for sid in sids:
+        if q.start < a:
+            raw.append((sid, q.start, a))
+        if b < q.end:
+            raw.append((sid, b, q.end))
+    return Coverage(sids, a, b, stale, merge_windows(raw))
+
+
+def fetch_rollup_buckets(conn: Connection, storage: StorageInfo, q: BucketQuery,
+                         level: RollupLevel) -> tuple[list, bool]:
+    """The same rows as buckets.fetch_buckets, and whether the rollup table answered any."""
+    cover = coverage(conn, q, level)
+    if cover is None:
+        return fetch_buckets(conn, storage, q), False
+    return conn.execute(rollup_statement(storage, q, level, cover)).all(), True
+
+
+def _partials(q: BucketQuery, level: RollupLevel, cover: Coverage):
+    """(tkey, sid, n, s, mn, mx, ft, fv, lt, lv, mean, m2) from both sources."""
+    raw = window_arrays(cover.raw, "rawwin")
+    v, t = points.c.value_num, points.c.time
+    from_points = select(
+        t.label("tkey"), points.c.series_id.label("sid"), literal(1, BigInteger).label("n"),
+        v.label("s"), v.label("mn"), v.label("mx"), t.label("ft"), v.label("fv"),
+        t.label("lt"), v.label("lv"), v.label("mean"), literal(0.0, Double).label("m2"),
+    ).select_from(raw.join(points, and_(points.c.series_id == raw.c.sid,
+                                        t >= raw.c.lo, t < raw.c.hi)))
+    r = rollup_tables[level.name]
+    stale = window_arrays(cover.stale, "stale")
+    from_rollups = select(
+        r.c.bucket, r.c.series_id, r.c.count, r.c.sum, r.c.min, r.c.max, r.c.first_time,
+        r.c.first_value, r.c.last_time, r.c.last_value, r.c.mean, r.c.m2,
+    ).where(
+        r.c.series_id == func.any(bindparam("cover_sids", cover.series_ids, type_=_BIGINT_ARRAY)),
+        r.c.bucket >= cover.covered_from,
+        r.c.bucket < cover.covered_until,
+        ~exists().where(stale.c.sid == r.c.series_id, r.c.bucket >= stale.c.lo,
+                        r.c.bucket < stale.c.hi),
+    )
+    return union_all(from_points, from_rollups).subquery("parts")
+
+
+def rollup_statement(storage: StorageInfo, q: BucketQuery, level: RollupLevel,
+                     cover: Coverage) -> Select:
+    """Rows of (bucket start, *group values, value), in the raw statement's order."""
+    parts = _partials(q, level, cover)
+    groups = [series.c.tags[key].astext.label(f"g{i}") for i, key in enumerate(q.group_by)]
+    if q.interval is None:
+        bucket = literal(q.start, TS)
+    else:
+        bucket = bucket_expression(storage, q.interval, parts.c.tkey, q.timezone)
+    source = parts.join(series, series.c.id == parts.c.sid) if groups else parts
+    inner_cols = [bucket.label("bucket"), *groups, *[parts.c[c] for c in (
+        "n", "s", "mn", "mx", "ft", "fv", "lt", "lv", "mean", "m2")]]
+    if q.aggregation.name == "stddev":
+        window = {"partition_by": [bucket, *groups]}
+        inner_cols.append((func.sum(parts.c.s).over(**window)
+                           / cast(func.sum(parts.c.n).over(**window), Double)).label("gmean"))
+    inner = select(*inner_cols).select_from(source).subquery("partial")
+    group_cols = [inner.c[f"g{i}"] for i in range(len(groups))]
+    value = _combine(q.aggregation.name, inner.c).label("value")
+    order = [g.asc().nulls_first() for g in group_cols]
+    if q.interval is None:
+        stmt = select(literal(q.start, TS).label("bucket"), *group_cols, value).having(
+            func.sum(inner.c.n) > 0)
+        if group_cols:
+            stmt = stmt.group_by(*group_cols)
+        return stmt.order_by(*order)
+    return (select(inner.c.bucket, *group_cols, value)
+            .group_by(*group_cols, inner.c.bucket).order_by(*order, inner.c.bucket))
+
+
+def _combine(name: str, p):
+    n = cast(func.sum(p.n), Double)
+    if name == "count":
+        return cast(func.sum(p.n), BigInteger)
+    if name == "sum":
+        return func.sum(p.s)
+    if name == "avg":
+        return func.sum(p.s) / n
+    if name == "min":
+        return func.min(p.mn)
+    if name == "max":
+        return func.max(p.mx)
+    if name == "first":
+        return func.array_agg(aggregate_order_by(p.fv, p.ft, p.fv))[1]
+    if name == "last":
+        return func.array_agg(aggregate_order_by(p.lv, p.lt.desc(), p.lv.desc()))[1]
+    if name == "stddev":
+        # Chan et al. for k parts: M2 = sum(M2_i) + sum(n_i * (mean_i - mean)^2).
+        m2 = func.sum(p.m2) + func.sum(p.n * (p.mean - p.gmean) * (p.mean - p.gmean))
+        return case((n > 1, func.sqrt(m2 / (n - 1))), else_=None)
+    raise ValueError(f"{name} is not combinable")  # the planner never asks for it
+
+
