@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tsapi.formats.influxql import ParseError, ast, parse_query
-from tsapi.formats.influxql.parser import MAX_DEPTH, MAX_STATEMENTS
+from tsapi.formats.influxql.cursor import MAX_DEPTH
+from tsapi.formats.influxql.parser import MAX_STATEMENTS
 from tsapi.formats.influxql.predicates import matches
 from tsapi.formats.influxql.regex import compile_regex
 from tsapi.formats.influxql.results import bucket_grid, fill_column, render_time

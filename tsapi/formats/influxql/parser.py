@@ -7,16 +7,14 @@ of the parser, so no input can make it recurse deeply or run long.
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 from tsapi.formats.influxql import ast
-from tsapi.formats.influxql.tokens import ParseError, Token, tokenize
+from tsapi.formats.influxql.expressions import ExpressionParser
+from tsapi.formats.influxql.tokens import ParseError, tokenize
+from tsapi.formats.timezones import timezone_problem
 
 MAX_STATEMENTS = 16
-MAX_DEPTH = 32
 MAX_LIST = 64
 
-COMPARISONS = ("=", "!=", "<>", "<", "<=", ">", ">=", "=~", "!~")
 STATEMENT_STARTS = "SELECT, DELETE, SHOW, CREATE, DROP, EXPLAIN, GRANT, REVOKE, ALTER, SET, KILL"
 
 
@@ -25,65 +23,7 @@ def parse_query(text: str) -> list[ast.Statement]:
     return _Parser(tokenize(text)).query()
 
 
-class _Parser:
-    def __init__(self, tokens: list[Token]):
-        self.tokens = tokens
-        self.i = 0
-        self.depth = 0
-
-    # -- token helpers ------------------------------------------------------------------------
-    @property
-    def tok(self) -> Token:
-        return self.tokens[self.i]
-
-    def peek(self, ahead: int = 1) -> Token:
-        return self.tokens[min(self.i + ahead, len(self.tokens) - 1)]
-
-    def advance(self) -> Token:
-        token = self.tokens[self.i]
-        if token.kind != "EOF":
-            self.i += 1
-        return token
-
-    def fail(self, expected: str):
-        token = self.tok
-        raise ParseError(f"found {token.text}, expected {expected}", token.pos)
-
-    def keyword(self, *names: str) -> bool:
-        if self.tok.is_keyword(*names):
-            self.advance()
-            return True
-        return False
-
-    def expect_keyword(self, name: str) -> None:
-        if not self.keyword(name):
-            self.fail(name)
-
-    def op(self, *ops: str) -> bool:
-        if self.tok.is_op(*ops):
-            self.advance()
-            return True
-        return False
-
-    def expect_op(self, op: str) -> None:
-        if not self.op(op):
-            self.fail(op)
-
-    def ident(self, expected: str = "identifier") -> str:
-        if self.tok.kind != "IDENT":
-            self.fail(expected)
-        return self.advance().value
-
-    def integer(self, expected: str = "integer") -> int:
-        if self.tok.kind != "INTEGER":
-            self.fail(expected)
-        return self.advance().value
-
-    def nest(self):
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise ParseError(f"expression nested deeper than {MAX_DEPTH} levels", self.tok.pos)
-
+class _Parser(ExpressionParser):
     # -- statements ---------------------------------------------------------------------------
     def query(self) -> list[ast.Statement]:
         statements = []
@@ -231,7 +171,7 @@ class _Parser:
                 self.fail("string")
             token = self.advance()
             timezone = token.value
-            if not valid_timezone(timezone):
+            if timezone_problem(timezone):
                 raise ParseError(f"unable to find time zone {timezone[:64]}", token.pos)
             self.expect_op(")")
         return ast.SelectStatement(tuple(fields), sources, condition, fill=fill,
@@ -312,11 +252,6 @@ class _Parser:
                 break
         parts["group_tags"] = tuple(tags)
 
-    def duration(self) -> int:
-        if self.tok.kind != "DURATION":
-            self.fail("duration")
-        return self.advance().value
-
     def offset_duration(self) -> int:
         negative = self.op("-")
         if self.tok.kind == "IDENT" and self.tok.value.lower() == "now" and not negative:
@@ -342,102 +277,3 @@ class _Parser:
             self.fail("null, none, previous, linear or a number")
         self.expect_op(")")
         return fill
-
-    # -- expressions --------------------------------------------------------------------------
-    def expr(self):
-        return self.binary(0)
-
-    _LEVELS = (("OR",), ("AND",), COMPARISONS, ("+", "-"), ("*", "/"))
-
-    def binary(self, level: int):
-        if level == len(self._LEVELS):
-            return self.unary()
-        self.nest()
-        lhs = self.binary(level + 1)
-        ops = self._LEVELS[level]
-        while True:
-            token = self.tok
-            if level < 2 and token.is_keyword(*ops):
-                op = token.value
-            elif level >= 2 and token.is_op(*ops):
-                op = "!=" if token.value == "<>" else token.value
-            else:
-                break
-            self.advance()
-            rhs = self.binary(level + 1)
-            lhs = ast.BinaryExpr(op, lhs, rhs)
-        self.depth -= 1
-        return lhs
-
-    def unary(self):
-        token = self.tok
-        if token.is_op("-") and self.peek().kind in ("INTEGER", "NUMBER", "DURATION"):
-            self.advance()
-            value = self.primary()
-            if isinstance(value, ast.DurationLiteral):
-                return ast.DurationLiteral(-value.nanoseconds)
-            return ast.NumberLiteral(-value.value)
-        return self.primary()
-
-    def primary(self):
-        token = self.tok
-        if token.is_op("("):
-            self.advance()
-            self.nest()
-            inner = self.expr()
-            self.depth -= 1
-            self.expect_op(")")
-            return inner
-        if token.is_op("*"):
-            self.advance()
-            return ast.Wildcard()
-        if token.kind == "IDENT":
-            self.advance()
-            if self.tok.is_op("(") and token.text[0] != '"':
-                return self.call(token.value.lower())
-            kind = None
-            if self.op("::"):
-                if self.tok.kind == "KEYWORD" and self.tok.value in ("TAG", "FIELD"):
-                    kind = self.advance().value.lower()
-                else:
-                    kind = self.ident("tag, field").lower()
-            return ast.VarRef(token.value, kind)
-        if token.kind in ("INTEGER", "NUMBER"):
-            self.advance()
-            return ast.NumberLiteral(token.value)
-        if token.kind == "STRING":
-            self.advance()
-            return ast.StringLiteral(token.value)
-        if token.kind == "DURATION":
-            self.advance()
-            return ast.DurationLiteral(token.value)
-        if token.kind == "REGEX":
-            self.advance()
-            return ast.RegexLiteral(token.value)
-        if token.kind == "VAR":
-            raise ParseError(f"found {token.text}, an unexpanded Grafana variable", token.pos)
-        self.fail("identifier, string, number, bool")
-
-    def call(self, name: str) -> ast.Call:
-        self.expect_op("(")
-        self.nest()
-        args = []
-        if not self.tok.is_op(")"):
-            args.append(self.expr())
-            while self.op(","):
-                args.append(self.expr())
-                if len(args) > 8:
-                    self.fail(")")
-        self.depth -= 1
-        self.expect_op(")")
-        return ast.Call(name, tuple(args))
-
-
-def valid_timezone(name: str) -> bool:
-    if not name or len(name) > 64 or "\x00" in name:
-        return False
-    try:
-        ZoneInfo(name)
-    except (ValueError, KeyError, OSError):
-        return False
-    return True

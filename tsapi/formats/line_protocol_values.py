@@ -1,0 +1,79 @@
+"""Line protocol's pieces: a parsed line, a line's error, and field values and timestamps."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+FieldValue = float | int | bool | str
+
+TRUE = frozenset(("t", "T", "true", "True", "TRUE"))
+FALSE = frozenset(("f", "F", "false", "False", "FALSE"))
+
+
+class Line(NamedTuple):
+    number: int
+    measurement: str
+    tags: tuple[tuple[str, str], ...]  # in the order written; duplicates: the last wins
+    fields: list[tuple[str, FieldValue]]
+    timestamp: int | None
+    text: str  # the line as sent, for error messages
+
+
+@dataclass(frozen=True)
+class LineError:
+    number: int
+    reason: str
+    text: str
+
+    def __str__(self) -> str:
+        shown = self.text if len(self.text) <= 80 else self.text[:77] + "..."
+        return f"line {self.number}: {self.reason}: '{shown}'"
+
+
+class BadLine(ValueError):
+    """A line is malformed; the message says why."""
+
+
+class UnterminatedString(BadLine):
+    """A quoted string reaches the end of the text (it may go on in text still to come)."""
+
+
+def field_value(raw: str, key: str) -> FieldValue:
+    """A field value without quotes: float, integer (i), unsigned (u) or boolean."""
+    if not raw:
+        raise BadLine(f"field '{key}' has no value")
+    last = raw[-1]
+    try:
+        if last == "i" or last == "u":
+            digits = raw[:-1]
+            if "_" in digits or not digits or digits[0] == "+":
+                raise ValueError
+            number = int(digits)
+            if last == "u" and (number < 0 or digits[0] == "-"):
+                raise BadLine(f"field '{key}' is unsigned but negative")
+            return number
+        if raw in TRUE:
+            return True
+        if raw in FALSE:
+            return False
+        if "_" in raw or raw[0] == "+":
+            raise ValueError
+        value = float(raw)
+    except BadLine:
+        raise
+    except ValueError:
+        raise BadLine(f"field '{key}' has an invalid value '{raw[:64]}'") from None
+    if not math.isfinite(value):
+        raise BadLine(f"field '{key}' has an invalid value '{raw[:64]}'")
+    return value
+
+
+def parse_timestamp(raw: str) -> int:
+    if "_" in raw or raw[0] == "+":
+        raise BadLine(f"invalid timestamp '{raw[:64]}'")
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadLine(f"invalid timestamp '{raw[:64]}'") from None
