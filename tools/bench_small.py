@@ -499,8 +499,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline-rev", help="also serve this git revision (e.g. main), "
                         "same database and settings, and print the ratios")
-    parser.add_argument("--worker-class", default="sync", choices=("sync", "gthread"))
-    parser.add_argument("--threads", type=int, default=1, help="gthread threads per worker")
+    # gunicorn's own classes, so that a baseline revision without tsapi's workers runs too;
+    # the default is the production model (gunicorn.conf.py: gthread, 4 threads).
+    parser.add_argument("--worker-class", default="gthread", choices=("sync", "gthread"))
+    parser.add_argument("--threads", type=int, default=4, help="gthread threads per worker")
     parser.add_argument("--workers", type=int, default=None,
                         help="gunicorn workers (default: gunicorn.conf.py's, one per core)")
     parser.add_argument("--rounds", type=int, default=10)
