@@ -68,6 +68,24 @@ def test_a_deleted_metric_can_be_written_again_from_scratch(client):
     assert [r["value"] for r in rows] == ["text"]
 
 
+def test_a_metric_deleted_elsewhere_is_written_again_once_under_its_new_row(app, client):
+    """The writer caches metric ids; a deletion by another process must not make the next
+    write fail or vanish: it is stored once, under the metric made anew."""
+    ingest(client, [point(ago(5), "lazarus", 1.0)])
+    ingest(client, [point(ago(4), "lazarus", 2.0)])  # now served from the id caches
+    engine = sa.create_engine(app.config["DATABASE_URL"])
+    with engine.begin() as conn:  # as another worker's DELETE /metrics/lazarus would
+        conn.execute(sa.text("DELETE FROM points WHERE series_id IN (SELECT s.id FROM series s "
+                             "JOIN metrics m ON m.id = s.metric_id WHERE m.name = 'lazarus')"))
+        conn.execute(sa.text("DELETE FROM series WHERE metric_id IN "
+                             "(SELECT id FROM metrics WHERE name = 'lazarus')"))
+        conn.execute(sa.text("DELETE FROM metrics WHERE name = 'lazarus'"))
+    engine.dispose()
+    ingest(client, [point(ago(3), "lazarus", 3.0)])
+    assert counts(app) == {"lazarus": 1, "<series>": 1}
+    assert seen(client)["lazarus"] == (iso(3), iso(3))
+
+
 # -- tsapi retention apply --------------------------------------------------------------------
 
 @pytest.fixture

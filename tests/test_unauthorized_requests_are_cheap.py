@@ -8,21 +8,21 @@ latency of legitimate clients; 401s were never rate limited.
 import pytest
 from helpers import assert_problem
 
-import tsapi.api.auth as auth
+import tsapi.services.api_keys as api_keys
 from tsapi.store.keys import create_key
 
 
 @pytest.fixture
 def lookups(monkeypatch):
-    """Every key lookup made, by token."""
+    """Every key lookup made in the database, by token (the key cache makes them)."""
     made = []
-    real = auth.find_key
+    real = api_keys.find_key
 
     def counting(conn, token):
         made.append(token)
         return real(conn, token)
 
-    monkeypatch.setattr(auth, "find_key", counting)
+    monkeypatch.setattr(api_keys, "find_key", counting)
     return made
 
 

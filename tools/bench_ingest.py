@@ -99,7 +99,8 @@ def create_database(admin_url: str, name: str) -> str:
         cur.execute(f'CREATE DATABASE "{name}"')
     conn.close()
     url = sqlalchemy_url(admin_url, name)
-    subprocess.run([sys.executable, "-m", "tsapi.cli", "db", "upgrade"], check=True,
+    # The `tsapi` command beside this interpreter (tsapi.cli is a package with no __main__).
+    subprocess.run([str(Path(sys.executable).parent / "tsapi"), "db", "upgrade"], check=True,
                    env={**os.environ, "DATABASE_URL": url}, cwd=ROOT,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return url

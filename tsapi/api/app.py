@@ -22,6 +22,7 @@ from tsapi.api.runtime import install_runtime, runtime_of
 from tsapi.api.timing import init_timing
 from tsapi.config import load_config
 from tsapi.formats.rendering import CSV_SAFE
+from tsapi.services.api_keys import KeyCache
 from tsapi.services.consistency import RedisWatermark
 from tsapi.services.response_cache import KEY_PREFIX, ResponseCache
 from tsapi.services.runtime import Limits, LineProtocolNaming, Runtime
@@ -42,17 +43,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _trust_proxies(app, app.config["TSAPI_TRUSTED_PROXIES"])
     configure_logging(app)
     init_monitoring(app)
+    db = Database(
+        app.config["DATABASE_URL"],
+        pool_size=app.config["TSAPI_DB_POOL_SIZE"],
+        statement_timeout_ms=app.config["TSAPI_DB_STATEMENT_TIMEOUT_MS"],
+        read_url=app.config.get("DATABASE_READ_URL"),
+        max_replica_lag=app.config["TSAPI_MAX_REPLICA_LAG"],
+    )
+    response_cache = _response_cache(app)
     install_runtime(app, Runtime(
-        db=Database(
-            app.config["DATABASE_URL"],
-            pool_size=app.config["TSAPI_DB_POOL_SIZE"],
-            statement_timeout_ms=app.config["TSAPI_DB_STATEMENT_TIMEOUT_MS"],
-            read_url=app.config.get("DATABASE_READ_URL"),
-            max_replica_lag=app.config["TSAPI_MAX_REPLICA_LAG"],
-        ),
-        cache=_response_cache(app),
+        db=db,
+        cache=response_cache,
         limits=Limits.from_settings(app.config),
         line_protocol=LineProtocolNaming.from_settings(app.config),
+        keys=KeyCache(db.engine, response_cache.client),
         rollups=app.config["TSAPI_ROLLUPS"] == "on",
     ))
     _share_write_positions(app, runtime_of(app).db)

@@ -18,7 +18,7 @@ from tsapi.api.influxql import influxql_credential
 from tsapi.api.openapi import problem_doc
 from tsapi.api.problems import HttpError
 from tsapi.api.runtime import runtime
-from tsapi.store.keys import ApiKey, find_key
+from tsapi.store.keys import ApiKey
 
 SCOPE_ATTRIBUTE = "_tsapi_scope"
 # The explorer page (ui) is static HTML and JavaScript; the API calls it makes are guarded.
@@ -119,8 +119,7 @@ def authenticate() -> None:
     token = presented_token()
     key = None
     if token is not None and not failures.known_unknown(token):
-        with runtime().db.engine.begin() as conn:
-            key = find_key(conn, token)
+        key = runtime().keys.find(token)  # from memory, mostly (tsapi.services.api_keys)
         if key is None:
             failures.remember_unknown(token)
     if key is None:

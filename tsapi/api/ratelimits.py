@@ -14,6 +14,7 @@ from flask_limiter import ApplicationLimit, Limiter
 from flask_limiter.util import get_remote_address
 
 from tsapi.api.auth import current_key, required_scope
+from tsapi.api.limiter_storage import one_trip_uri
 from tsapi.config import RATE_LIMIT_CLASSES
 
 
@@ -46,7 +47,7 @@ def init_rate_limits(app: Flask) -> Limiter:
     redis_url = app.config.get("REDIS_URL")
     app.config.update(
         RATELIMIT_ENABLED=app.config["TSAPI_RATE_LIMITS"] == "on",
-        RATELIMIT_STORAGE_URI=redis_url or "memory://",
+        RATELIMIT_STORAGE_URI=one_trip_uri(redis_url) if redis_url else "memory://",
         # Short timeouts: a hung Redis must not hold requests; the fallback takes over.
         RATELIMIT_STORAGE_OPTIONS={"socket_connect_timeout": 0.5, "socket_timeout": 1.0}
         if redis_url else {},

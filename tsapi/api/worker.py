@@ -1,4 +1,4 @@
-"""A gunicorn sync worker that gives each request a deadline to arrive.
+"""gunicorn workers (sync, and gthread) that give each request a deadline to arrive.
 
 gunicorn's sync worker serves one connection at a time and reads it without a timeout: a
 client that connects and sends nothing (or a header, or a body, a byte a minute) holds the
@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gunicorn.http.errors import NoMoreData
+from gunicorn.workers.gthread import ThreadWorker
 from gunicorn.workers.sync import SyncWorker
 
 ENV_VAR = "GUNICORN_REQUEST_READ_TIMEOUT"
@@ -46,6 +47,10 @@ class DeadlineSocket:
         self._sock = sock
         self._seconds = seconds
         self._deadline = time.monotonic() + seconds
+
+    def restart(self) -> None:
+        """A new request on a kept-alive connection gets the whole time again."""
+        self._deadline = time.monotonic() + self._seconds
 
     def _arm(self) -> None:
         remaining = self._deadline - time.monotonic()
@@ -109,3 +114,20 @@ class DeadlineSyncWorker(SyncWorker):
 
     def handle(self, listener: socket.socket, client: socket.socket, addr: Any) -> None:
         super().handle(listener, DeadlineSocket(client, self.read_timeout), addr)
+
+
+class DeadlineThreadWorker(ThreadWorker):
+    """gunicorn's gthread worker with the same deadline for every request of a connection
+    (kept-alive connections get it afresh per request): a slow client holds a thread for at
+    most GUNICORN_REQUEST_READ_TIMEOUT seconds, and other threads keep serving meanwhile."""
+
+    def init_process(self) -> None:
+        self.read_timeout = read_timeout()
+        super().init_process()
+
+    def handle(self, conn: Any) -> Any:
+        if isinstance(conn.sock, DeadlineSocket):
+            conn.sock.restart()
+        elif not conn.initialized:  # before the parser takes the socket
+            conn.sock = DeadlineSocket(conn.sock, self.read_timeout)
+        return super().handle(conn)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 from flask.cli import with_appcontext
+from redis.exceptions import RedisError
 
 from tsapi.api.runtime import runtime
+from tsapi.services.api_keys import MAX_AGE_SECONDS
 from tsapi.store.keys import KeyNameTaken, create_key, list_keys, revoke_key
 from tsapi.store.schema import SCOPES
 
@@ -61,4 +63,11 @@ def revoke(key: str) -> None:
         name = revoke_key(conn, key)
     if name is None:
         raise click.ClickException(f"no live key with id or name {key!r}")
+    try:
+        runtime().keys.revoked()  # every worker refuses it within a second
+    except RedisError as exc:
+        raise click.ClickException(
+            f"revoked key {name!r} in the database, but could not tell the servers through "
+            f"Redis ({exc}); servers that still reach Redis may accept it for up to "
+            f"{MAX_AGE_SECONDS:.0f} s") from None
     click.echo(f"Revoked key {name!r}")

@@ -77,7 +77,7 @@ def store_batch(rt: Runtime, batch: PointBatch) -> WriteResult | None:
     """Store a validated batch and expire what it changes; None when the batch is empty."""
     if not batch:
         return None
-    result = write_batch(rt.db.engine, batch, rt.db.series_cache)
+    result = write_batch(rt.db.engine, batch, rt.db.series_cache, rt.db.metric_cache)
     # Before the generations move: a reader that sees them also finds the write's position.
     rt.db.acknowledge_write()
     changed = list(result.metric_names) + ([CATALOG] if result.catalog_changed else [])

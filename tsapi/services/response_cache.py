@@ -33,6 +33,9 @@ CATALOG = "catalog"  # the generation of the metric list, bumped when ingest cha
 # finds one, and none uses the cache.
 EPOCH = "epoch"
 OUTAGE_PAUSE_SECONDS = 5.0
+# Hit and miss counts reach Redis at most this often (and whenever stats are read), not with a
+# round trip of their own on every cached answer.
+STATS_FLUSH_SECONDS = 1.0
 
 
 class CacheBackend(Protocol):
@@ -58,6 +61,8 @@ class ResponseCache:
         self._local_generations: dict[str, int] = {}
         self._missed_bump = False
         self._lock = threading.Lock()
+        self._unflushed = {"hits": 0, "misses": 0}
+        self._flushed_at = time.monotonic()
 
     # -- plumbing -------------------------------------------------------------------------
     def _available(self) -> bool:
@@ -153,8 +158,24 @@ class ResponseCache:
         CACHE_LOOKUPS.labels("hit" if outcome == "hits" else "miss").inc()
         with self._lock:
             self._local_stats[outcome] += 1
-        if self.uses_redis:
-            self._guard(lambda: self.client.hincrby(STATS_KEY, outcome, 1))
+            self._unflushed[outcome] += 1
+        if self.uses_redis and time.monotonic() - self._flushed_at >= STATS_FLUSH_SECONDS:
+            self._flush_stats()
+
+    def _flush_stats(self) -> None:
+        with self._lock:
+            counts, self._unflushed = self._unflushed, {"hits": 0, "misses": 0}
+            self._flushed_at = time.monotonic()
+
+        def send():
+            pipe = self.client.pipeline(transaction=False)
+            for outcome, n in counts.items():
+                if n:
+                    pipe.hincrby(STATS_KEY, outcome, n)
+            pipe.execute()
+
+        if any(counts.values()):
+            self._guard(send)  # counts lost in an outage: only statistics
 
     # -- administration -------------------------------------------------------------------
     def ping(self) -> bool:
@@ -210,6 +231,7 @@ class ResponseCache:
         if not self.uses_redis:
             info["keys"] = len(self.keys())
             return info
+        self._flush_stats()
         shared = self.client.hgetall(STATS_KEY)
         info["hits"] = int(shared.get(b"hits", 0))
         info["misses"] = int(shared.get(b"misses", 0))

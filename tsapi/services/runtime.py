@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tsapi.services.api_keys import KeyCache
 from tsapi.services.response_cache import ResponseCache
 from tsapi.store.engine import Database
 
@@ -56,4 +57,5 @@ class Runtime:
     cache: ResponseCache
     limits: Limits
     line_protocol: LineProtocolNaming
+    keys: KeyCache
     rollups: bool = False  # answer combinable aggregates from rollup tables (TSAPI_ROLLUPS)

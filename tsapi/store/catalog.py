@@ -86,6 +86,40 @@ class SeriesCache:
             self._ids.clear()
 
 
+class MetricCache:
+    """Metric name → Metric (id, value type), per process, so a small write needs no lookup.
+
+    An entry can go stale only by its metric being deleted (a type never changes under an id,
+    and ids are never reused): the writer locks the cached ids in its one statement and, when
+    one is gone, starts over without the cache (RetryableConflict).
+    """
+
+    def __init__(self, max_entries: int = 100_000):
+        self._metrics: dict[str, Metric] = {}
+        self._max = max_entries
+        self._lock = threading.Lock()
+
+    def get_all(self, names: Iterable[str]) -> dict[str, Metric] | None:
+        """Every name's Metric, or None if any one is not cached."""
+        found = {}
+        for name in names:
+            metric = self._metrics.get(name)
+            if metric is None:
+                return None
+            found[name] = metric
+        return found
+
+    def update(self, found: dict[str, Metric]) -> None:
+        with self._lock:
+            if len(self._metrics) + len(found) > self._max:
+                self._metrics.clear()
+            self._metrics.update(found)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._metrics.clear()
+
+
 # (metric_id, tags) rows from two parallel array parameters, metric_ids and tag_sets.
 _KEYS = func.unnest(
     bindparam("metric_ids", type_=ARRAY(BigInteger)),

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, create_engine, text
 
 from tsapi.config import normalize_database_url
-from tsapi.store.catalog import SeriesCache
+from tsapi.store.catalog import MetricCache, SeriesCache
 from tsapi.store.replication import ReadEngine, Replica, Watermark, current_wal_lsn
 
 WORK_MEM = "32MB"
@@ -46,6 +46,7 @@ class Database:
         # Set by the app when a replica is configured (tsapi.services.consistency).
         self.watermark: Watermark | None = None
         self.series_cache = SeriesCache()
+        self.metric_cache = MetricCache()
         self._storage: StorageInfo | None = None
         self._lock = threading.Lock()
 

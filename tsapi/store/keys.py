@@ -8,7 +8,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tsapi.store.schema import api_keys
@@ -29,7 +29,8 @@ class ApiKey:
     scopes: frozenset[str]
 
 
-def _hash(token: str) -> str:
+def token_hash(token: str) -> str:
+    """What is stored of a token, and what the key cache (tsapi.services.api_keys) is keyed by."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -41,7 +42,7 @@ def create_key(conn: Connection, name: str, scopes: set[str]) -> tuple[ApiKey, s
         with conn.begin_nested():
             key_id = conn.execute(
                 insert(api_keys)
-                .values(name=name, prefix=prefix, token_hash=_hash(token),
+                .values(name=name, prefix=prefix, token_hash=token_hash(token),
                         scopes=sorted(scopes))
                 .returning(api_keys.c.id)
             ).scalar_one()
@@ -62,18 +63,26 @@ def find_key(conn: Connection, token: str) -> ApiKey | None:
     if not prefix or not secret:
         return None
     row = conn.execute(
-        select(api_keys.c.id, api_keys.c.name, api_keys.c.scopes, api_keys.c.token_hash,
-               api_keys.c.last_used_at, func.now().label("now"))
+        select(api_keys.c.id, api_keys.c.name, api_keys.c.scopes, api_keys.c.token_hash)
         .where(api_keys.c.prefix == prefix, api_keys.c.revoked_at.is_(None))
     ).first()
     # compare_digest: the time taken does not tell how much of a guessed hash matched.
-    if row is None or not hmac.compare_digest(row.token_hash, _hash(token)):
+    if row is None or not hmac.compare_digest(row.token_hash, token_hash(token)):
         return None
-    last = row.last_used_at
-    if last is None or (row.now - last).total_seconds() >= LAST_USED_RESOLUTION_SECONDS:
-        conn.execute(update(api_keys).where(api_keys.c.id == row.id)
-                     .values(last_used_at=func.now()))
     return ApiKey(row.id, row.name, frozenset(row.scopes))
+
+
+def touch_keys(conn: Connection, ids: list[int]) -> None:
+    """Record that these keys were used: last_used_at = now, unless already set within the
+    last LAST_USED_RESOLUTION_SECONDS (a busy key costs no write per use)."""
+    conn.execute(
+        update(api_keys)
+        .where(api_keys.c.id.in_(ids))
+        .where(or_(api_keys.c.last_used_at.is_(None),
+                   api_keys.c.last_used_at <= func.now() - func.make_interval(
+                       0, 0, 0, 0, 0, 0, LAST_USED_RESOLUTION_SECONDS)))
+        .values(last_used_at=func.now())
+    )
 
 
 def list_keys(conn: Connection) -> list[dict]:

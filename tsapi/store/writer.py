@@ -22,6 +22,7 @@ from sqlalchemy import (
     cast,
     func,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -31,7 +32,14 @@ from sqlalchemy.schema import CreateTable
 
 from tsapi.formats.validation import PointBatch, batch_error
 from tsapi.formats.value_types import NUMBER, STRING, type_conflicts, value_type
-from tsapi.store.catalog import Metric, RetryableConflict, SeriesCache, lock_metrics, resolve_series
+from tsapi.store.catalog import (
+    Metric,
+    MetricCache,
+    RetryableConflict,
+    SeriesCache,
+    lock_metrics,
+    resolve_series,
+)
 from tsapi.store.rollup_log import log_series_spans
 from tsapi.store.schema import metrics, points
 
@@ -40,8 +48,8 @@ log = logging.getLogger(__name__)
 # psycopg2 reads a COPY source in 8 KB pieces unless told otherwise; large pieces are faster.
 COPY_CHUNK = 1 << 20
 MAX_ATTEMPTS = 3
-# Up to this many points, one INSERT … ON CONFLICT from arrays beats COPY: COPY's savepoint
-# and its fallback cost three extra round trips, which dominate a small batch.
+# Up to this many points, one statement from arrays beats COPY: COPY's savepoint and its
+# fallback cost three extra round trips, which dominate a small batch.
 SMALL_BATCH = 1000
 
 _COPY_COLUMNS = ("time", "series_id", "value_num", "value_text")
@@ -72,23 +80,30 @@ class WriteResult:
     metric_names: tuple[str, ...]
 
 
-def write_batch(engine: Engine, batch: PointBatch, cache: SeriesCache, *,
+def write_batch(engine: Engine, batch: PointBatch, cache: SeriesCache,
+                metric_cache: MetricCache | None = None, *,
                 log_for_rollups: bool = True) -> WriteResult:
     """Store a batch all-or-nothing; redo the transaction if a concurrent change demands it.
 
     log_for_rollups=False is for benchmarks only (the cost of the invalidation log): without
     the log, rollups could serve buckets this write changed.
     """
+    metric_cache = metric_cache if metric_cache is not None else MetricCache(0)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             with engine.begin() as conn:
-                result, new_series = _write(conn, batch, cache, log_for_rollups)
-            cache.update(new_series)  # committed: these ids now exist for everyone
+                result, new_series, looked_up = _write(conn, batch, cache, metric_cache,
+                                                       log_for_rollups)
+            # Committed: these ids now exist for everyone.
+            cache.update(new_series)
+            if looked_up:
+                metric_cache.update(looked_up)
             return result
         except RetryableConflict:
             if attempt == MAX_ATTEMPTS:
                 raise
             cache.clear()
+            metric_cache.clear()
         except (DBAPIError, psycopg2.Error) as exc:
             # Concurrent batches touching the same rows may deadlock despite ordered locking
             # (index pages, hypertable chunk creation); the database picks a victim: retry it.
@@ -103,8 +118,9 @@ def write_batch(engine: Engine, batch: PointBatch, cache: SeriesCache, *,
 
 
 def _write(
-    conn: Connection, batch: PointBatch, cache: SeriesCache, log_for_rollups: bool = True
-) -> tuple[WriteResult, dict]:
+    conn: Connection, batch: PointBatch, cache: SeriesCache, metric_cache: MetricCache,
+    log_for_rollups: bool = True,
+) -> tuple[WriteResult, dict, dict[str, Metric]]:
     # One pass over the batch: each metric's type as its first point gives it (that fixes a
     # new metric's type), which metrics mix types, and the time span each covers.
     first_is_text: dict[str, bool] = {}
@@ -124,16 +140,28 @@ def _write(
             span[0] = time
         elif time > span[1]:
             span[1] = time
-    known = lock_metrics(
-        conn, {n: STRING if t else NUMBER for n, t in first_is_text.items()}
-    )
-    suspect = mixed | {
-        n for n, t in first_is_text.items() if (known[n].value_type == STRING) is not t
-    }
+    # A small batch of known metrics takes their ids from the cache: its one statement locks
+    # them (and notices a deleted one). Otherwise, and always before a COPY, lock them now.
+    small = len(batch) <= SMALL_BATCH
+    pairs = set(zip(batch.metrics, batch.tags, strict=True))
+    known = metric_cache.get_all(first_is_text) if small else None
+    # A new series needs its metric locked before the series row is created; a type that
+    # differs from the cached one may mean the metric was deleted and made anew: ask the
+    # database, which alone can refuse a batch.
+    if known is not None and (
+        any(cache.get((known[m].id, t)) is None for m, t in pairs)
+        or _suspects(first_is_text, mixed, known)
+    ):
+        known = None
+    looked_up: dict[str, Metric] = {}
+    if known is None:
+        known = looked_up = lock_metrics(
+            conn, {n: STRING if t else NUMBER for n, t in first_is_text.items()}
+        )
+    suspect = _suspects(first_is_text, mixed, known)
     if suspect:
         _check_types(batch, known, suspect)
 
-    pairs = set(zip(batch.metrics, batch.tags, strict=True))
     series_ids, new_series = resolve_series(conn, {(known[m].id, t) for m, t in pairs}, cache)
     sid_of = {(m, t): series_ids[(known[m].id, t)] for m, t in pairs}
     # Last value wins inside the batch too: a later duplicate replaces the earlier index.
@@ -141,18 +169,27 @@ def _write(
     for i, (name, tags, time) in enumerate(zip(batch.metrics, batch.tags, batch.times,
                                               strict=True)):
         latest[(sid_of[name, tags], time)] = i
-    if len(latest) <= SMALL_BATCH:
-        _upsert_small(conn, latest, batch)
-    else:
-        _copy_points(conn, _copy_buffer(latest, batch))
-    # Rollups: each numeric series' changed span, in this transaction, one statement.
+    # Rollups: each numeric series' changed span, logged in this transaction.
+    series_spans: dict[int, list] = {}
     if log_for_rollups:
         numeric = {sid for (m, _), sid in sid_of.items() if known[m].value_type == "number"}
-        log_series_spans(conn, _series_spans(latest, numeric))
-
-    changed = _extend_seen(conn, spans, known)
+        series_spans = _series_spans(latest, numeric)
+    if small:
+        changed = _store_small(conn, latest, batch, spans, known, series_spans)
+    else:
+        _copy_points(conn, _copy_buffer(latest, batch))
+        log_series_spans(conn, series_spans)
+        changed = _extend_seen(conn, spans, known)
     result = WriteResult(len(batch), len(latest), changed, tuple(sorted(known)))
-    return result, new_series
+    return result, new_series, looked_up
+
+
+def _suspects(first_is_text: dict[str, bool], mixed: set[str],
+              known: dict[str, Metric]) -> set[str]:
+    """Metrics whose points may not all have the metric's type."""
+    return mixed | {
+        n for n, t in first_is_text.items() if (known[n].value_type == STRING) is not t
+    }
 
 
 def _series_spans(latest: dict[tuple[int, object], int],
@@ -207,22 +244,54 @@ def _upsert(source):
     )
 
 
-# Four arrays unnested side by side: one statement whatever the batch size, so SQLAlchemy
-# compiles it once and caches it.
-_UPSERT_ARRAYS = _upsert(
-    select(
-        func.unnest(
-            cast(bindparam("times"), ARRAY(DateTime(timezone=True))),
-            cast(bindparam("sids"), ARRAY(BigInteger)),
-            cast(bindparam("nums"), ARRAY(Double)),
-            cast(bindparam("texts"), ARRAY(Text)),
-        ).table_valued(*_COPY_COLUMNS).render_derived(name="incoming")
-    )
+# A small batch in one statement, one round trip: lock its metrics (FOR KEY SHARE, in id order,
+# as lock_metrics does; a metric deleted meanwhile is missing, and then nothing is stored),
+# upsert the points from four arrays unnested side by side, log each numeric series' span for
+# the rollups (tsapi.store.rollup_log.log_series_spans), then widen first/last seen,
+# locking the rows it widens in id order so that two batches cannot deadlock on them.
+# Plain SQL text with bound arrays: the same text for every batch, so SQLAlchemy caches it
+# (a Core INSERT … FROM SELECT … ON CONFLICT is recompiled on every execution: ~2 ms).
+_STORE_SMALL = text("""
+WITH locked AS (
+    SELECT id FROM metrics WHERE id = ANY(CAST(:ids AS bigint[]))
+    ORDER BY id FOR KEY SHARE
+), stored AS (
+    INSERT INTO points (time, series_id, value_num, value_text)
+    SELECT incoming.* FROM unnest(
+        CAST(:times AS timestamptz[]), CAST(:sids AS bigint[]),
+        CAST(:nums AS float8[]), CAST(:texts AS text[])
+    ) AS incoming(time, series_id, value_num, value_text)
+    WHERE (SELECT count(*) FROM locked) = cardinality(CAST(:ids AS bigint[]))
+    ORDER BY series_id, time  -- every batch takes the rows' locks in one order: no deadlock
+    ON CONFLICT (series_id, time) DO UPDATE
+        SET value_num = excluded.value_num, value_text = excluded.value_text
+), logged AS (
+    INSERT INTO rollup_invalidations (series_id, lo, hi)
+    SELECT * FROM unnest(CAST(:log_sids AS bigint[]), CAST(:log_los AS timestamptz[]),
+                         CAST(:log_his AS timestamptz[]))
+    WHERE (SELECT count(*) FROM locked) = cardinality(CAST(:ids AS bigint[]))
+), span AS (
+    SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:los AS timestamptz[]),
+                         CAST(:his AS timestamptz[])) AS span(id, lo, hi)
+), widening AS (
+    SELECT m.id FROM metrics m JOIN span ON span.id = m.id
+    WHERE m.id IN (SELECT id FROM locked)
+      AND (m.first_seen IS NULL OR span.lo < m.first_seen OR span.hi > m.last_seen)
+    ORDER BY m.id FOR NO KEY UPDATE OF m
+), widened AS (
+    UPDATE metrics m
+    SET first_seen = least(m.first_seen, span.lo), last_seen = greatest(m.last_seen, span.hi)
+    FROM span WHERE m.id = span.id AND m.id IN (SELECT id FROM widening)
+    RETURNING m.id
 )
+SELECT (SELECT count(*) FROM locked) AS locked, (SELECT count(*) FROM widened) AS widened
+""")
 
 
-def _upsert_small(conn: Connection, latest: dict[tuple[int, object], int],
-                  batch: PointBatch) -> None:
+def _store_small(conn: Connection, latest: dict[tuple[int, object], int], batch: PointBatch,
+                 spans: dict[str, list], known: dict[str, Metric],
+                 series_spans: dict[int, list]) -> bool:
+    """Store up to SMALL_BATCH points; returns whether any metric's first/last seen moved."""
     values = batch.values
     nums, texts = [], []
     for i in latest.values():
@@ -235,12 +304,23 @@ def _upsert_small(conn: Connection, latest: dict[tuple[int, object], int],
             # numeric, i.e. 0; float8's own input keeps the sign and every bit.
             nums.append(repr(value))
             texts.append(None)
-    conn.execute(_UPSERT_ARRAYS, {
+    rows = sorted((known[n].id, lo, hi) for n, (lo, hi) in spans.items())
+    locked, widened = conn.execute(_STORE_SMALL, {
         "times": [time for _, time in latest],
         "sids": [sid for sid, _ in latest],
         "nums": nums,
         "texts": texts,
-    })
+        "ids": [r[0] for r in rows],
+        "los": [r[1] for r in rows],
+        "his": [r[2] for r in rows],
+        # The rollup invalidation log (tsapi.store.rollup_log), in the same statement.
+        "log_sids": list(series_spans),
+        "log_los": [lo for lo, _ in series_spans.values()],
+        "log_his": [hi for _, hi in series_spans.values()],
+    }).one()
+    if locked != len(rows):
+        raise RetryableConflict("a metric was deleted while the batch was being written")
+    return widened > 0
 
 
 def _copy_points(conn: Connection, buffer: io.BytesIO) -> None:
@@ -257,7 +337,9 @@ def _copy_points(conn: Connection, buffer: io.BytesIO) -> None:
         buffer.seek(0)
         conn.execute(CreateTable(_staging, if_not_exists=True))
         cursor.copy_expert(_COPY_STAGING, buffer, size=COPY_CHUNK)
-        conn.execute(_upsert(select(_staging)))
+        # In key order, as the small path: concurrent upserts of the same points lock them
+        # in one order and cannot deadlock on them.
+        conn.execute(_upsert(select(_staging).order_by(_staging.c.series_id, _staging.c.time)))
     finally:
         cursor.close()
 

@@ -1,0 +1,103 @@
+"""API keys cached per process: a revocation reaches every app sharing Redis, and without
+Redis cached keys are short-lived, so a revoked key is refused within the bound either way.
+
+The caches' clocks are driven by hand: nothing here depends on how fast the machine is.
+"""
+
+import sqlalchemy as sa
+
+from tsapi.services import api_keys
+from tsapi.store.keys import create_key, revoke_key
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds):
+        self.now += seconds
+
+
+def secured(make_app, **overrides):
+    app = make_app(TSAPI_AUTH="required", **overrides)
+    clock = Clock()
+    app.extensions["tsapi"].keys.clock = clock
+    return app, app.test_client(), clock
+
+
+def new_key(app, name="sensor"):
+    with app.extensions["tsapi"].db.engine.begin() as conn:
+        return create_key(conn, name, {"read"})[1]
+
+
+def revoke_in_database_only(app, name):
+    """A revocation that no worker was told about (as if Redis had not been reachable)."""
+    engine = sa.create_engine(app.config["DATABASE_URL"])
+    with engine.begin() as conn:
+        assert revoke_key(conn, name) == name
+    engine.dispose()
+
+
+def status(client, token):
+    return client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).status_code
+
+
+def test_a_revocation_through_one_app_shuts_the_key_out_of_another_sharing_redis(make_app):
+    first, first_client, first_clock = secured(make_app)
+    second, second_client, second_clock = secured(make_app)
+    token = new_key(first)
+    assert status(first_client, token) == 200 and status(second_client, token) == 200
+    # Revoked behind the caches' backs: still served from memory, so the cache is in use...
+    revoke_in_database_only(first, "sensor")
+    second_clock.advance(api_keys.GENERATION_REFRESH_SECONDS + 0.01)
+    assert status(second_client, token) == 200
+    # ...until a revocation bumps the generation: then refused, long before entries expire.
+    first.extensions["tsapi"].keys.revoked()
+    second_clock.advance(api_keys.GENERATION_REFRESH_SECONDS + 0.01)
+    assert second_clock.now - 1000.0 < api_keys.REVOCATION_BOUND_SECONDS
+    assert status(second_client, token) == 401
+    assert status(first_client, token) == 401
+
+
+def test_the_revoke_command_reaches_other_apps_within_the_bound(make_app):
+    first, _, _ = secured(make_app)
+    second, second_client, second_clock = secured(make_app)
+    token = new_key(first)
+    assert status(second_client, token) == 200
+    result = first.test_cli_runner().invoke(args=["keys", "revoke", "sensor"])
+    assert result.exit_code == 0, result.output
+    second_clock.advance(api_keys.REVOCATION_BOUND_SECONDS)
+    assert status(second_client, token) == 401
+
+
+def test_without_redis_a_revoked_key_is_refused_once_its_short_life_is_over(make_app, own_redis):
+    app, client, clock = secured(make_app, REDIS_URL=own_redis.url())
+    token = new_key(app)
+    own_redis.stop()
+    assert status(client, token) == 200
+    revoke_in_database_only(app, "sensor")
+    clock.advance(api_keys.SHORT_LIFE_SECONDS + 0.01)
+    assert api_keys.SHORT_LIFE_SECONDS < api_keys.REVOCATION_BOUND_SECONDS
+    assert status(client, token) == 401
+
+
+def test_entries_read_before_redis_failed_are_not_trusted_while_it_is_down(make_app, own_redis):
+    app, client, clock = secured(make_app, REDIS_URL=own_redis.url())
+    token = new_key(app)
+    assert status(client, token) == 200  # cached under the generation Redis gave
+    own_redis.stop()
+    revoke_in_database_only(app, "sensor")
+    clock.advance(api_keys.GENERATION_REFRESH_SECONDS + 0.01)
+    assert status(client, token) == 401
+
+
+def test_a_cache_entry_is_reread_after_its_maximum_age(make_app):
+    app, client, clock = secured(make_app)
+    token = new_key(app)
+    assert status(client, token) == 200
+    revoke_in_database_only(app, "sensor")
+    clock.advance(api_keys.MAX_AGE_SECONDS)
+    assert status(client, token) == 401

@@ -1,0 +1,706 @@
+"""Small-request benchmark with production settings: the per-request cost of fleet traffic.
+
+    tools/dev bench-small                      # everything below, private servers, ~3 minutes
+    tools/dev bench-small --baseline-rev main  # also serve that revision's code, same run
+    python tools/bench_small.py --help
+
+It starts its own PostgreSQL (fsync and synchronous_commit on: acknowledged means durable),
+Redis and InfluxDB 1.x (the Debian package `influxd`), all on free loopback ports with
+private data directories, and serves tsapi with gunicorn and gunicorn.conf.py, with
+TSAPI_AUTH=required (a real key), rate limits on (set high enough not to trip), plus two
+variants for the overheads: auth off, and rate limits off. It measures:
+  (1) 1-point POST /ingest, cached POST /query and GET /metrics latency (p50, p99), the
+      servers interleaved round by round, so drift hits each alike; auth and rate-limiter
+      overhead are the p50 differences to the variants;
+  (2) 50-point JSON batches from 1, 2 and 4 clients (points/s);
+  (3) 49-point line-protocol requests (7 lines of 7 fields) from 2 clients, the identical
+      request to tsapi's POST /write and to InfluxDB's, alternated, with the ratio;
+  (4) 5,000-point batches from 2 clients (large batches must not get slower);
+  (5) mixed traffic: 4 clients cycling through the requests of (1) and a 50-point batch;
+  (6) a fleet: N devices each POSTing 7 points every 10 s for D seconds, open loop (sends
+      follow the schedule, not the answers); p50/p99 latency, errors, lag behind schedule,
+      and a check that every point is stored exactly once (count and value sum).
+Every stored count is checked. Loopback only; every loop is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import multiprocessing as mp
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import psycopg2
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import bench_ingest as bi  # noqa: E402
+from services import PostgresServer, RedisServer, free_port  # noqa: E402
+
+HIGH_LIMIT = "10000000/minute"  # on, counted in Redis, never reached
+DURABLE = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+LP_PATH = "/write?db=bench&precision=ns"
+
+
+# -- servers ------------------------------------------------------------------------------
+class App:
+    """gunicorn serving wsgi:app from `app_dir` with that tree's gunicorn.conf.py."""
+
+    def __init__(self, label: str, app_dir: Path, database_url: str, redis_url: str, *,
+                 auth: bool = True, limits: bool = True, workers: int | None = None,
+                 worker_class: str = "sync", threads: int = 1):
+        self.label = label
+        self.url = database_url
+        self.port = free_port()
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("TSAPI_", "GUNICORN_", "PROMETHEUS_"))}
+        env.update({
+            "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+            "TSAPI_AUTH": "required" if auth else "off",
+            "TSAPI_RATE_LIMITS": "on" if limits else "off",
+            "TSAPI_RATE_LIMIT_WRITE": HIGH_LIMIT, "TSAPI_RATE_LIMIT_READ": HIGH_LIMIT,
+            "TSAPI_RATE_LIMIT_ADMIN": HIGH_LIMIT,
+            "GUNICORN_LOG_LEVEL": "warning", "GUNICORN_WORKER_CLASS": worker_class,
+            "GUNICORN_THREADS": str(threads), "PYTHONPATH": str(app_dir),
+        })
+        if workers:
+            env["GUNICORN_WORKERS"] = str(workers)
+        self.workers = workers or os.cpu_count() or 1
+        gunicorn = Path(sys.executable).parent / "gunicorn"
+        # Logs go to a file, not a terminal whose speed would be measured; shown on failure.
+        self.log = Path(tempfile.mkstemp(prefix=f"bench-{label.replace(':', '-')}-",
+                                         suffix=".log")[1])
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [str(gunicorn), "wsgi:app", "-c", str(app_dir / "gunicorn.conf.py"),
+                 "--chdir", str(app_dir), "--bind", f"127.0.0.1:{self.port}"],
+                cwd=app_dir, env=env, stderr=log,
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if get(self.port, "/health") == 200 and len(self._children()) >= self.workers:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"gunicorn ({label}) did not come up")
+
+    def _children(self) -> list[str]:
+        path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        return path.read_text().split() if path.exists() else []
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=60)
+
+    def errors(self) -> str:
+        """The server log's lines that are not access lines (tracebacks, warnings)."""
+        lines = self.log.read_text(errors="replace").splitlines()
+        return "\n".join(line for line in lines if '"tsapi.access"' not in line)[-3000:]
+
+
+class Influx:
+    """InfluxDB 1.x on a free loopback port, its data in a private directory."""
+
+    def __init__(self, base: Path):
+        binary = shutil.which("influxd")
+        if binary is None:
+            raise RuntimeError("influxd not found (Debian package `influxdb`)")
+        self.dir = Path(tempfile.mkdtemp(prefix="influx-", dir=base))
+        self.port, rpc = free_port(), free_port()
+        conf = self.dir / "influxdb.conf"
+        conf.write_text(
+            f'reporting-disabled = true\nbind-address = "127.0.0.1:{rpc}"\n'
+            f'[meta]\n  dir = "{self.dir}/meta"\n'
+            f'[data]\n  dir = "{self.dir}/data"\n  wal-dir = "{self.dir}/wal"\n'
+            f'  query-log-enabled = false\n'
+            f'[http]\n  bind-address = "127.0.0.1:{self.port}"\n  log-enabled = false\n'
+            f'[monitor]\n  store-enabled = false\n'
+        )
+        self.proc = subprocess.Popen([binary, "-config", str(conf)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if get(self.port, "/ping") == 204:
+                    break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            self.stop()
+            raise RuntimeError("influxd did not come up")
+        status = post(self.port, "/query?q=CREATE+DATABASE+bench", b"", {})[0]
+        assert status == 200, f"influx CREATE DATABASE: {status}"
+        self.version = subprocess.run([binary, "version"], capture_output=True,
+                                      text=True).stdout.strip()
+
+    def count(self) -> int:
+        status, body = post(self.port, "/query?db=bench&q=SELECT+count(*)+FROM+tsapi", b"", {})
+        series = orjson.loads(body)["results"][0].get("series")
+        if not series:
+            return 0
+        return sum(v for v in series[0]["values"][0][1:] if v)
+
+    def drop(self) -> None:
+        post(self.port, "/query?q=DROP+DATABASE+bench", b"", {})
+        post(self.port, "/query?q=CREATE+DATABASE+bench", b"", {})
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def get(port: int, path: str) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def post(port: int, path: str, body: bytes, headers: dict) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request("POST", path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def checkout(rev: str, base: Path) -> Path:
+    """The files of a git revision (e.g. main) in a fresh directory, to serve side by side."""
+    target = Path(tempfile.mkdtemp(prefix="baseline-", dir=base))
+    archive = subprocess.run(["git", "archive", rev], cwd=ROOT, check=True,
+                             capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(target, filter="data")
+    return target
+
+
+# -- clients ------------------------------------------------------------------------------
+def auth_headers(token: str | None, content_type: str = "application/json") -> dict:
+    headers = {"Content-Type": content_type}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
+
+
+class Client:
+    """One keep-alive connection (reopened when the server closes it), timing each request."""
+
+    def __init__(self, port: int, headers: dict):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.headers = headers
+
+    def send(self, method: str, path: str, body: bytes | None, ok: int,
+             headers: dict | None = None) -> float:
+        start = time.perf_counter()
+        self.conn.request(method, path, body=body, headers=headers or self.headers)
+        response = self.conn.getresponse()
+        payload = response.read()
+        elapsed = time.perf_counter() - start
+        if response.status != ok:
+            raise RuntimeError(f"{method} {path}: {response.status} {payload[:300]!r}")
+        if response.getheader("Connection", "").lower() == "close":
+            self.conn.close()
+        return elapsed
+
+
+_EPOCH = datetime(2021, 1, 1, tzinfo=UTC)
+
+
+def one_point(serial: int, device: str) -> bytes:
+    stamp = (_EPOCH + timedelta(seconds=serial)).isoformat()
+    return orjson.dumps({"data": [{"metric": "bench.one", "time": stamp,
+                                   "value": serial * 0.5, "tags": {"device": device}}]})
+
+
+QUERY = orjson.dumps({"metric": "bench.one", "start_time": "2021-01-01T00:00:00Z",
+                      "end_time": "2021-01-02T00:00:00Z", "aggregation": "avg",
+                      "interval": "1 hour"})
+
+
+def latencies(apps: list[App], token: str, rounds: int, per_round: int) -> dict:
+    """{(app label, kind): [seconds]}: each round runs every kind on every app in turn."""
+    out: dict[tuple[str, str], list[float]] = {}
+    clients = {a.label: Client(a.port, auth_headers(token)) for a in apps}
+    serial = {a.label: 0 for a in apps}
+    for a in apps:  # warm up: connections, caches, the query's cached answer
+        c = clients[a.label]
+        for _ in range(20):
+            c.send("POST", "/ingest", one_point(10**6 + serial[a.label], a.label), 200)
+            serial[a.label] += 1
+        c.send("POST", "/query", QUERY, 200)
+        c.send("GET", "/metrics", None, 200)
+    for _ in range(rounds):
+        for a in apps:
+            c = clients[a.label]
+            for kind in ("write 1 point", "cached /query", "GET /metrics"):
+                times = out.setdefault((a.label, kind), [])
+                for _ in range(per_round):
+                    if kind == "write 1 point":
+                        serial[a.label] += 1
+                        times.append(c.send("POST", "/ingest",
+                                            one_point(serial[a.label], a.label), 200))
+                    elif kind == "cached /query":
+                        times.append(c.send("POST", "/query", QUERY, 200))
+                    else:
+                        times.append(c.send("GET", "/metrics", None, 200))
+    return out
+
+
+def _sender(port, headers, path, ok, bodies, barrier, results):
+    client = Client(port, headers)
+    times = []
+    barrier.wait()
+    try:
+        for body in bodies:
+            times.append(client.send("POST", path, body, ok))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails the run
+        results.put(("error", repr(exc)))
+        return
+    results.put(("ok", times))
+
+
+def throughput(port: int, headers: dict, path: str, ok: int, bodies: list[bytes],
+               clients: int) -> tuple[float, list[float]]:
+    """Wall seconds for `clients` processes to send every body, and each request's latency."""
+    ctx = mp.get_context("fork")
+    barrier, results = ctx.Barrier(clients + 1), ctx.Queue()
+    procs = [ctx.Process(target=_sender, args=(port, headers, path, ok, bodies[i::clients],
+                                               barrier, results)) for i in range(clients)]
+    for p in procs:
+        p.start()
+    barrier.wait()
+    start = time.perf_counter()
+    times: list[float] = []
+    for _ in procs:
+        kind, value = results.get(timeout=600)
+        if kind == "error":
+            raise RuntimeError(value)
+        times.extend(value)
+    elapsed = time.perf_counter() - start
+    for p in procs:
+        p.join()
+    return elapsed, times
+
+
+def _mixed_client(port, token, seconds, index, barrier, results):
+    client = Client(port, auth_headers(token))
+    batch = [{"metric": "bench.mixed", "time": None, "value": 1.0,
+              "tags": {"device": f"mixed{index}"}} for _ in range(50)]
+    times: dict[str, list[float]] = {}
+    serial = 0
+    barrier.wait()
+    end = time.perf_counter() + seconds
+    try:
+        while time.perf_counter() < end:
+            serial += 1
+            base = serial * 100
+            for p_i, p in enumerate(batch):
+                p["time"] = (_EPOCH + timedelta(seconds=base + p_i)).isoformat()
+            times.setdefault("write 1", []).append(client.send(
+                "POST", "/ingest", one_point(serial, f"mixed{index}"), 200))
+            times.setdefault("write 50", []).append(client.send(
+                "POST", "/ingest", orjson.dumps({"data": batch}), 200))
+            times.setdefault("query", []).append(client.send("POST", "/query", QUERY, 200))
+            times.setdefault("metrics", []).append(client.send("GET", "/metrics", None, 200))
+    except Exception as exc:  # noqa: BLE001
+        results.put(("error", repr(exc)))
+        return
+    results.put(("ok", times))
+
+
+def mixed(port: int, token: str, clients: int, seconds: float) -> tuple[float, dict]:
+    ctx = mp.get_context("fork")
+    barrier, results = ctx.Barrier(clients + 1), ctx.Queue()
+    procs = [ctx.Process(target=_mixed_client, args=(port, token, seconds, i, barrier,
+                                                     results)) for i in range(clients)]
+    for p in procs:
+        p.start()
+    barrier.wait()
+    start = time.perf_counter()
+    merged: dict[str, list[float]] = {}
+    for _ in procs:
+        kind, value = results.get(timeout=seconds + 120)
+        if kind == "error":
+            raise RuntimeError(value)
+        for k, v in value.items():
+            merged.setdefault(k, []).extend(v)
+    elapsed = time.perf_counter() - start
+    for p in procs:
+        p.join()
+    return elapsed, merged
+
+
+# -- the fleet ----------------------------------------------------------------------------
+FLEET_FIELDS = 7
+FLEET_GRACE_SECONDS = 30.0  # sends this late past the run's end are skipped, and counted
+
+
+def fleet_body(device: int, round_: int, interval: float) -> bytes:
+    stamp = (_EPOCH + timedelta(days=30, seconds=round_ * interval + device * 0.001))
+    stamp_text = stamp.isoformat()
+    return orjson.dumps({"data": [
+        {"metric": f"fleet.f{k}", "time": stamp_text, "value": fleet_value(device, round_, k),
+         "tags": {"device": f"dev{device:05d}"}} for k in range(FLEET_FIELDS)]})
+
+
+def fleet_value(device: int, round_: int, field: int) -> float:
+    return float(device * 1000 + round_ * 10 + field)
+
+
+def _fleet_process(port, token, schedule, start_at, threads, results, give_up_at):
+    """Send each (due, device, round) at its time from `threads` threads; open loop. Sends
+    not started by `give_up_at` are skipped (counted): the run ends in bounded time."""
+    lock = threading.Lock()
+    position = [0]
+    outcome = {"latency": [], "lag": [], "errors": [], "sent": [], "skipped": []}
+
+    def worker():
+        client = Client(port, auth_headers(token))
+        while True:
+            with lock:
+                if position[0] >= len(schedule):
+                    return
+                due, device, round_ = schedule[position[0]]
+                position[0] += 1
+            body = fleet_body(device, round_, 10.0)
+            wait = start_at + due - time.time()
+            if wait > 0:
+                time.sleep(wait)
+            if time.time() > give_up_at:
+                outcome["skipped"].append((device, round_))
+                continue
+            lag = time.time() - (start_at + due)
+            try:
+                latency = client.send("POST", "/ingest", body, 200)
+            except Exception as exc:  # noqa: BLE001 - counted as an error, the run goes on
+                outcome["errors"].append(repr(exc)[:200])
+                client = Client(port, auth_headers(token))
+                continue
+            outcome["latency"].append(latency)
+            outcome["lag"].append(lag)
+            outcome["sent"].append((device, round_))
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    results.put(outcome)
+
+
+def fleet(port: int, token: str, devices: int, seconds: float, interval: float,
+          processes: int, threads: int) -> dict:
+    rounds = max(1, int(seconds // interval))
+    ctx = mp.get_context("fork")
+    results = ctx.Queue()
+    start_at = time.time() + 2.0
+    plans = [[] for _ in range(processes)]
+    for r in range(rounds):
+        for d in range(devices):
+            # Devices are spread evenly over the interval, as unsynchronised clocks are.
+            plans[d % processes].append((r * interval + d * interval / devices, d, r))
+    give_up_at = start_at + seconds + FLEET_GRACE_SECONDS
+    procs = [ctx.Process(target=_fleet_process, args=(port, token, sorted(plan), start_at,
+                                                      threads, results, give_up_at))
+             for plan in plans]
+    for p in procs:
+        p.start()
+    merged = {"latency": [], "lag": [], "errors": [], "sent": [], "skipped": []}
+    for _ in procs:
+        outcome = results.get(timeout=seconds + 300)
+        for k in merged:
+            merged[k].extend(outcome[k])
+    for p in procs:
+        p.join()
+    merged["rounds"] = rounds
+    merged["wall"] = time.time() - start_at
+    return merged
+
+
+def fleet_stored(url: str) -> tuple[int, float]:
+    with psycopg2.connect(bi.dsn(url)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*), coalesce(sum(p.value_num), 0) FROM points p "
+                    "JOIN series s ON s.id = p.series_id JOIN metrics m ON m.id = s.metric_id "
+                    "WHERE m.name LIKE 'fleet.%'")
+        n, total = cur.fetchone()
+        return n, float(total)
+
+
+# -- the report ---------------------------------------------------------------------------
+def pct(values: list[float], q: int) -> float:
+    return bi.percentile(sorted(values), q) * 1000
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def make_key(url: str, token: str | None = None) -> str:
+    """An admin key; with `token`, the same token stored in another database."""
+    from sqlalchemy import create_engine, text
+
+    from tsapi.store.keys import TOKEN_PREFIX, create_key, token_hash
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        if token is None:
+            _, token = create_key(conn, f"bench-{os.getpid()}-{time.time_ns()}",
+                                  {"admin", "read", "write"})
+        else:
+            prefix = token[len(TOKEN_PREFIX):].partition("_")[0]
+            conn.execute(text("INSERT INTO api_keys (name, prefix, token_hash, scopes) "
+                              "VALUES ('bench', :p, :h, ARRAY['admin','read','write'])"),
+                         {"p": prefix, "h": token_hash(token)})
+    engine.dispose()
+    return token
+
+
+def migrated_database(admin_url: str, name: str, tree: Path) -> str:
+    """A fresh database migrated by the code in `tree` (its own migrations)."""
+    conn = psycopg2.connect(bi.dsn(admin_url))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+    url = bi.sqlalchemy_url(admin_url, name)
+    subprocess.run([str(Path(sys.executable).parent / "tsapi"), "db", "upgrade"], check=True,
+                   env={**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(tree)}, cwd=tree,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return url
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--baseline-rev", help="also serve this git revision (e.g. main), "
+                        "same database and settings, and print the ratios")
+    # gunicorn's own classes, so that a baseline revision without tsapi's workers runs too;
+    # the default is the production model (gunicorn.conf.py: gthread, 4 threads).
+    parser.add_argument("--worker-class", default="gthread", choices=("sync", "gthread"))
+    parser.add_argument("--threads", type=int, default=4, help="gthread threads per worker")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="gunicorn workers (default: gunicorn.conf.py's, one per core)")
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--per-round", type=int, default=20)
+    parser.add_argument("--small-rows", type=int, default=1500,
+                        help="telemetry rows (7 points each) per 50-point run")
+    parser.add_argument("--large-rows", type=int, default=10_000)
+    parser.add_argument("--lp-rows", type=int, default=3_500)
+    parser.add_argument("--mixed-seconds", type=float, default=10.0)
+    parser.add_argument("--devices", type=int, default=2000)
+    parser.add_argument("--fleet-seconds", type=float, default=60.0)
+    parser.add_argument("--fleet-processes", type=int, default=4)
+    parser.add_argument("--fleet-threads", type=int, default=16)
+    parser.add_argument("--skip", action="append", default=[],
+                        choices=("latency", "batches", "lp", "large", "mixed", "fleet"))
+    args = parser.parse_args()
+
+    started = time.time()
+    print(f"load average at start: {load_average()} ({os.cpu_count()} cores)", flush=True)
+    base = Path(tempfile.mkdtemp(prefix="tsapi-bench-small-"))
+    pg = PostgresServer(base_dir=base, extra_conf=DURABLE)
+    redis = RedisServer(base_dir=base)
+    influx = None
+    apps: list[App] = []
+    report: list[str] = []
+    goals: list[tuple[str, bool]] = []
+
+    def say(line: str = "") -> None:
+        print(line, flush=True)
+        report.append(line)
+
+    try:
+        pg.start()
+        redis.start()
+        admin = pg.url()
+        url = bi.create_database(admin, "tsapi_bench_small")
+        token = make_key(url)
+        kind = {"worker_class": args.worker_class, "threads": args.threads,
+                "workers": args.workers}
+        prod = App("prod", ROOT, url, redis.url(), **kind)
+        apps.append(prod)
+        variants = [App("auth off", ROOT, url, redis.url(), auth=False, **kind),
+                    App("limits off", ROOT, url, redis.url(), limits=False, **kind)]
+        apps.extend(variants)
+        baseline = None
+        if args.baseline_rev:
+            # Its own database, migrated by its own code, and its own Redis database: the
+            # schema and the cache formats may differ.
+            tree = checkout(args.baseline_rev, base)
+            base_url = migrated_database(admin, "tsapi_bench_baseline", tree)
+            make_key(base_url, token)
+            baseline = App(f"base:{args.baseline_rev}", tree, base_url, redis.url(1), **kind)
+            apps.append(baseline)
+        say(f"server: gunicorn.conf.py, {args.worker_class}"
+            f"{f' x{args.threads} threads' if args.worker_class == 'gthread' else ''}, "
+            f"{prod.workers} workers; PostgreSQL fsync+synchronous_commit on; Redis; "
+            f"TSAPI_AUTH=required, rate limits on ({HIGH_LIMIT})")
+        headers = auth_headers(token)
+
+        if "latency" not in args.skip:
+            say("\n(1) latency, ms (interleaved; p50 / p99)")
+            lat = latencies(apps, token, args.rounds, args.per_round)
+            kinds = ("write 1 point", "cached /query", "GET /metrics")
+            say(f"{'server':16}" + "".join(f"{k:>22}" for k in kinds))
+            for a in apps:
+                say(f"{a.label:16}" + "".join(
+                    f"{pct(lat[a.label, k], 50):>13.2f} /{pct(lat[a.label, k], 99):>6.2f}"
+                    for k in kinds))
+            for k in kinds:
+                p = pct(lat["prod", k], 50)
+                auth = p - pct(lat["auth off", k], 50)
+                limit = p - pct(lat["limits off", k], 50)
+                say(f"  {k}: auth adds {auth:+.2f} ms, rate limiter adds {limit:+.2f} ms")
+                goals.append((f"auth overhead {k} <= 0.3 ms", auth <= 0.3))
+                goals.append((f"rate limiter overhead {k} <= 0.3 ms", limit <= 0.3))
+            goals.append(("1-point write p50 <= 2 ms", pct(lat["prod", kinds[0]], 50) <= 2))
+            goals.append(("cached /query p50 <= 1.5 ms", pct(lat["prod", kinds[1]], 50) <= 1.5))
+            goals.append(("GET /metrics p50 <= 1.5 ms", pct(lat["prod", kinds[2]], 50) <= 1.5))
+        for a in variants:  # only (1) needs them: free the cores
+            a.stop()
+
+        targets = [prod] + ([baseline] if baseline else [])
+        label_n = iter(range(10_000))
+
+        def run_batches(size: int, rows: int, clients: int, app: App) -> float:
+            url = app.url
+            bi.truncate_points(url)
+            points = bi.make_points(rows, f"r{next(label_n)}")
+            bodies = [orjson.dumps({"data": c}) for c in bi.batches(points, size)]
+            seconds, times = throughput(app.port, headers, "/ingest", 200, bodies, clients)
+            stored, sent = bi.count_points(url), bi.unique_points(points)
+            if stored != sent:
+                raise SystemExit(f"{app.label}: stored {stored} of {sent} points")
+            return len(points) / seconds
+
+        if "batches" not in args.skip:
+            say("\n(2) 50-point JSON batches, points/s")
+            for clients in (1, 2, 4):
+                rates = {a.label: run_batches(50, args.small_rows, clients, a) for a in targets}
+                line = f"  {clients} clients: " + ", ".join(
+                    f"{k} {v:,.0f}" for k, v in rates.items())
+                if baseline:
+                    ratio = rates["prod"] / rates[baseline.label]
+                    line += f"  ratio {ratio:.2f}x"
+                    goals.append((f"50-point batches, {clients} clients >= 4x baseline",
+                                   ratio >= 4))
+                say(line)
+
+        if "lp" not in args.skip:
+            influx = Influx(base)
+            say(f"\n(3) 49-point line protocol, 2 clients, points/s ({influx.version})")
+            points = bi.make_points(args.lp_rows, "lp")
+            bodies = [bi.line_protocol(c) for c in bi.batches(points, 49)]
+            lp_headers = {**auth_headers(token, "text/plain")}
+            for attempt in (1, 2):
+                bi.truncate_points(url)
+                influx.drop()
+                seconds, _ = throughput(prod.port, lp_headers, LP_PATH, 204, bodies, 2)
+                ours = len(points) / seconds
+                assert bi.count_points(url) == bi.unique_points(points), "tsapi LP count"
+                seconds, _ = throughput(influx.port, {"Content-Type": "text/plain"}, LP_PATH,
+                                        204, bodies, 2)
+                theirs = len(points) / seconds
+                stored = influx.count()
+                assert stored == bi.unique_points(points), f"influx stored {stored}"
+                say(f"  pair {attempt}: tsapi {ours:,.0f}, influxdb {theirs:,.0f}, "
+                    f"ratio {ours / theirs:.2f}")
+                goals.append((f"line protocol pair {attempt} >= 0.7x influxdb",
+                              ours / theirs >= 0.7))
+            influx.stop()
+            influx = None
+
+        if "large" not in args.skip:
+            say("\n(4) 5,000-point JSON batches, 2 clients, points/s")
+            rates = {a.label: run_batches(5000, args.large_rows, 2, a) for a in targets}
+            line = "  " + ", ".join(f"{k} {v:,.0f}" for k, v in rates.items())
+            if baseline:
+                line += f"  ratio {rates['prod'] / rates[baseline.label]:.2f}x"
+            say(line)
+
+        if "mixed" not in args.skip:
+            say(f"\n(5) mixed traffic, 4 clients, {args.mixed_seconds:.0f} s "
+                "(1-point write, 50-point write, cached query, metrics)")
+            for a in targets:
+                seconds, times = mixed(a.port, token, 4, args.mixed_seconds)
+                total = sum(len(v) for v in times.values())
+                say(f"  {a.label}: {total / seconds:,.0f} requests/s; p50/p99 ms " + ", ".join(
+                    f"{k} {pct(v, 50):.1f}/{pct(v, 99):.1f}" for k, v in times.items()))
+
+        if "fleet" not in args.skip:
+            say(f"\n(6) fleet: {args.devices} devices x {FLEET_FIELDS} points every 10 s, "
+                f"{args.fleet_seconds:.0f} s, open loop, "
+                f"{args.fleet_processes}x{args.fleet_threads} client threads")
+            bi.truncate_points(url)
+            out = fleet(prod.port, token, args.devices, args.fleet_seconds, 10.0,
+                        args.fleet_processes, args.fleet_threads)
+            sent = out["sent"]
+            stored, total = fleet_stored(url)
+            expected_total = sum(fleet_value(d, r, k) for d, r in sent
+                                 for k in range(FLEET_FIELDS))
+            once = stored == len(sent) * FLEET_FIELDS and abs(total - expected_total) < 1e-6 \
+                and len(set(sent)) == len(sent)
+            lat = out["latency"] or [0.0]
+            say(f"  {len(sent)} requests acknowledged in {out['wall']:.1f} s, "
+                f"{len(out['skipped'])} skipped (too late), "
+                f"{len(out['errors'])} errors; latency p50 {pct(lat, 50):.1f} ms, "
+                f"p99 {pct(lat, 99):.1f} ms, max {max(lat) * 1000:.1f} ms; "
+                f"lag behind schedule p99 {pct(out['lag'] or [0.0], 99):.1f} ms")
+            say(f"  stored {stored} points for {len(sent) * FLEET_FIELDS} acknowledged "
+                f"(value sum {'matches' if once else 'DIFFERS'}): "
+                f"{'every point stored exactly once' if once else 'MISMATCH'}")
+            if out["errors"]:
+                say(f"  first error: {out['errors'][0]}")
+            goals.append(("fleet p99 <= 50 ms", pct(lat, 99) <= 50))
+            goals.append(("fleet: no errors, every request sent",
+                          not out["errors"] and len(sent) == args.devices * out["rounds"]))
+            goals.append(("fleet: every point stored once", once))
+    except Exception:
+        for a in apps:
+            if a.errors().strip():
+                print(f"--- {a.label} server log (not access lines):\n{a.errors()}")
+        raise
+    finally:
+        for a in apps:
+            a.stop()
+            a.log.unlink(missing_ok=True)
+        if influx:
+            influx.stop()
+        redis.cleanup()
+        pg.cleanup()
+        shutil.rmtree(base, ignore_errors=True)
+
+    say(f"\ngoals (this run): {sum(ok for _, ok in goals)}/{len(goals)} met")
+    for name, ok in goals:
+        say(f"  [{'met' if ok else 'MISSED'}] {name}")
+    say(f"load average at end: {load_average()}; {time.time() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

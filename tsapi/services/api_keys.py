@@ -1,0 +1,159 @@
+"""API-key lookups cached per process, invalidated across workers and nodes through Redis.
+
+A request with a key must not cost a database transaction (the lookup, and now and then a
+last_used write): the key found for a token hash is kept in memory. A revocation must still
+shut the key out within REVOCATION_BOUND_SECONDS on every worker of every node, so an entry is
+used only while the key generation in Redis is the one it was read under (revoking bumps it;
+a worker re-reads the generation at most every GENERATION_REFRESH_SECONDS). Without Redis
+(unset, down or unreachable) nobody can tell a worker about a revocation, so entries then live
+only SHORT_LIFE_SECONDS: a revoked key is refused within that bound anyway (fail closed).
+
+last_used_at is written off the request path: a request only notes the key's use in memory,
+and a background thread writes the noted keys every LAST_USED_FLUSH_SECONDS, at most once a
+minute per key (tsapi.store.keys.touch_keys).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+from redis import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import Engine
+
+from tsapi.store.keys import ApiKey, find_key, token_hash, touch_keys
+
+log = logging.getLogger(__name__)
+
+GENERATION_KEY = "tsapi:keys:generation"
+REVOCATION_BOUND_SECONDS = 1.0
+GENERATION_REFRESH_SECONDS = 0.25  # well inside the bound, and ≤ 4 Redis reads a second
+SHORT_LIFE_SECONDS = 0.5  # without a generation: ≤ 2 lookups a second per key and worker
+MAX_AGE_SECONDS = 60.0  # even with Redis: a key is re-read now and then
+REDIS_RETRY_SECONDS = 2.0  # after a Redis failure, do not wait on it again for this long
+LAST_USED_FLUSH_SECONDS = 10.0
+MAX_ENTRIES = 10_000
+
+
+@dataclass(frozen=True)
+class _Entry:
+    key: ApiKey
+    generation: int | None  # None: read while the generation was unknown
+    read_at: float
+
+
+class KeyCache:
+    """find(token) -> ApiKey | None, as tsapi.store.keys.find_key, mostly from memory."""
+
+    def __init__(self, engine: Engine, redis_client: Redis | None,
+                 clock=time.monotonic):
+        self.engine = engine
+        self.client = redis_client
+        self.clock = clock
+        self._entries: dict[str, _Entry] = {}
+        self._generation: int | None = None
+        self._generation_read_at = float("-inf")
+        self._redis_retry_at = float("-inf")
+        self._used: set[int] = set()
+        self._lock = threading.Lock()
+        self._flusher_pid: int | None = None
+
+    # -- lookups --------------------------------------------------------------------------
+    def find(self, token: str) -> ApiKey | None:
+        digest = token_hash(token)
+        now = self.clock()
+        generation = self.generation(now)
+        entry = self._entries.get(digest)
+        if entry is not None and self._fresh(entry, generation, now):
+            key = entry.key
+        else:
+            # The generation was read before the lookup: a revocation that commits after the
+            # lookup bumps it, and this entry is not used again.
+            with self.engine.begin() as conn:
+                key = find_key(conn, token)
+            if key is None:
+                self._entries.pop(digest, None)
+                return None
+            if len(self._entries) >= MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[digest] = _Entry(key, generation, now)
+        self._note_use(key.id)
+        return key
+
+    @staticmethod
+    def _fresh(entry: _Entry, generation: int | None, now: float) -> bool:
+        age = now - entry.read_at
+        if generation is not None and entry.generation == generation:
+            return age < MAX_AGE_SECONDS
+        if generation is None and entry.generation is None:
+            return age < SHORT_LIFE_SECONDS
+        return False  # the generation moved (a revocation), or Redis came or went
+
+    def generation(self, now: float | None = None) -> int | None:
+        """The key generation in Redis, re-read at most every GENERATION_REFRESH_SECONDS;
+        None when there is no Redis or it does not answer."""
+        if self.client is None:
+            return None
+        now = self.clock() if now is None else now
+        if now - self._generation_read_at < GENERATION_REFRESH_SECONDS:
+            return self._generation
+        if now < self._redis_retry_at:
+            return None
+        try:
+            value = self.client.get(GENERATION_KEY)
+        except RedisError as exc:
+            if self._generation is not None:
+                log.warning("redis unavailable: API keys are re-checked every %.1f s: %s",
+                            SHORT_LIFE_SECONDS, exc)
+            self._generation = None
+            self._generation_read_at = float("-inf")
+            self._redis_retry_at = now + REDIS_RETRY_SECONDS
+            return None
+        self._generation = int(value or 0)
+        self._generation_read_at = now
+        return self._generation
+
+    def revoked(self) -> None:
+        """Tell every worker that a key was revoked (after the revocation committed).
+        Raises RedisError if Redis cannot be told: the caller must say so."""
+        self._entries.clear()
+        self._generation_read_at = float("-inf")
+        if self.client is not None:
+            self.client.incr(GENERATION_KEY)
+
+    # -- last_used ------------------------------------------------------------------------
+    def _note_use(self, key_id: int) -> None:
+        if key_id not in self._used:
+            with self._lock:
+                self._used.add(key_id)
+        if self._flusher_pid != os.getpid():  # per process: gunicorn forks after import
+            self._start_flusher()
+
+    def _start_flusher(self) -> None:
+        with self._lock:
+            if self._flusher_pid == os.getpid():
+                return
+            self._flusher_pid = os.getpid()
+        threading.Thread(target=self._flush_forever, name="tsapi-last-used",
+                         daemon=True).start()
+
+    def _flush_forever(self) -> None:
+        while True:
+            time.sleep(LAST_USED_FLUSH_SECONDS)
+            try:
+                self.flush_last_used()
+            except Exception as exc:  # noqa: BLE001 - a lost last_used must not stop it
+                log.warning("could not record API key use: %s", str(exc).splitlines()[0])
+
+    def flush_last_used(self) -> None:
+        """Write last_used_at for the keys used since the last flush (at most once a minute
+        per key, by the database's clock)."""
+        with self._lock:
+            used, self._used = self._used, set()
+        if used:
+            with self.engine.begin() as conn:
+                touch_keys(conn, sorted(used))
