@@ -1,0 +1,91 @@
+"""Batches of up to SMALL_BATCH points: one cached statement, one round trip."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, text
+
+from tsapi.formats.validation import PointBatch
+from tsapi.store.catalog import Metric, RetryableConflict
+
+# Up to this many points, one statement from arrays beats COPY: COPY's savepoint and its
+# fallback cost three extra round trips, which dominate a small batch.
+SMALL_BATCH = 1000
+
+
+# A small batch in one statement, one round trip: lock its metrics (FOR KEY SHARE, in id order,
+# as lock_metrics does; a metric deleted meanwhile is missing, and then nothing is stored),
+# upsert the points from four arrays unnested side by side, log each numeric series' span for
+# the rollups (tsapi.store.rollup_log.log_series_spans), then widen first/last seen,
+# locking the rows it widens in id order so that two batches cannot deadlock on them.
+# Plain SQL text with bound arrays: the same text for every batch, so SQLAlchemy caches it
+# (a Core INSERT … FROM SELECT … ON CONFLICT is recompiled on every execution: ~2 ms).
+_STORE_SMALL = text("""
+WITH locked AS (
+    SELECT id FROM metrics WHERE id = ANY(CAST(:ids AS bigint[]))
+    ORDER BY id FOR KEY SHARE
+), stored AS (
+    INSERT INTO points (time, series_id, value_num, value_text)
+    SELECT incoming.* FROM unnest(
+        CAST(:times AS timestamptz[]), CAST(:sids AS bigint[]),
+        CAST(:nums AS float8[]), CAST(:texts AS text[])
+    ) AS incoming(time, series_id, value_num, value_text)
+    WHERE (SELECT count(*) FROM locked) = cardinality(CAST(:ids AS bigint[]))
+    ORDER BY series_id, time  -- every batch takes the rows' locks in one order: no deadlock
+    ON CONFLICT (series_id, time) DO UPDATE
+        SET value_num = excluded.value_num, value_text = excluded.value_text
+), logged AS (
+    INSERT INTO rollup_invalidations (series_id, lo, hi)
+    SELECT * FROM unnest(CAST(:log_sids AS bigint[]), CAST(:log_los AS timestamptz[]),
+                         CAST(:log_his AS timestamptz[]))
+    WHERE (SELECT count(*) FROM locked) = cardinality(CAST(:ids AS bigint[]))
+), span AS (
+    SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:los AS timestamptz[]),
+                         CAST(:his AS timestamptz[])) AS span(id, lo, hi)
+), widening AS (
+    SELECT m.id FROM metrics m JOIN span ON span.id = m.id
+    WHERE m.id IN (SELECT id FROM locked)
+      AND (m.first_seen IS NULL OR span.lo < m.first_seen OR span.hi > m.last_seen)
+    ORDER BY m.id FOR NO KEY UPDATE OF m
+), widened AS (
+    UPDATE metrics m
+    SET first_seen = least(m.first_seen, span.lo), last_seen = greatest(m.last_seen, span.hi)
+    FROM span WHERE m.id = span.id AND m.id IN (SELECT id FROM widening)
+    RETURNING m.id
+)
+SELECT (SELECT count(*) FROM locked) AS locked, (SELECT count(*) FROM widened) AS widened
+""")
+
+
+def store_small_batch(conn: Connection, latest: dict[tuple[int, object], int], batch: PointBatch,
+                 spans: dict[str, list], known: dict[str, Metric],
+                 series_spans: dict[int, list]) -> bool:
+    """Store up to SMALL_BATCH points; returns whether any metric's first/last seen moved."""
+    values = batch.values
+    nums, texts = [], []
+    for i in latest.values():
+        value = values[i]
+        if isinstance(value, str):
+            nums.append(None)
+            texts.append(value)
+        else:
+            # As text: psycopg2 would write -0.0 as a literal that SQL reads as minus zero
+            # numeric, i.e. 0; float8's own input keeps the sign and every bit.
+            nums.append(repr(value))
+            texts.append(None)
+    rows = sorted((known[n].id, lo, hi) for n, (lo, hi) in spans.items())
+    locked, widened = conn.execute(_STORE_SMALL, {
+        "times": [time for _, time in latest],
+        "sids": [sid for sid, _ in latest],
+        "nums": nums,
+        "texts": texts,
+        "ids": [r[0] for r in rows],
+        "los": [r[1] for r in rows],
+        "his": [r[2] for r in rows],
+        # The rollup invalidation log (tsapi.store.rollup_log), in the same statement.
+        "log_sids": list(series_spans),
+        "log_los": [lo for lo, _ in series_spans.values()],
+        "log_his": [hi for _, hi in series_spans.values()],
+    }).one()
+    if locked != len(rows):
+        raise RetryableConflict("a metric was deleted while the batch was being written")
+    return widened > 0
