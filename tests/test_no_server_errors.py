@@ -143,3 +143,13 @@ def test_an_invalid_chunk_size_is_a_400_and_stores_nothing(
         # The same body, framed right, is stored: the refusals were about the framing.
         status, answer = raw_exchange(server.port, framed(f"{len(body):x}".encode()))
         assert (status, answer["ingested_count"]) == (200, 1), answer
+
+
+@pytest.mark.parametrize("limit", [1e20, 99999999999999999999999, 2**53 + 1])
+def test_a_limit_beyond_json_safe_integers_is_422_naming_limit(client, limit):
+    response = client.post("/query", data=json.dumps({
+        "metric": "m", "start_time": "2024-01-01T00:00:00Z",
+        "end_time": "2024-01-02T00:00:00Z", "limit": limit}),
+        content_type="application/json")
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert "limit" in error_fields(response.get_json())

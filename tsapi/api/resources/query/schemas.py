@@ -127,7 +127,9 @@ class QueryRequestSchema(ma.Schema):
                   "linear (previous/linear seeded from the last point before the range)"},
     )
     limit = ma.fields.Integer(
-        validate=ma.validate.Range(min=1),
+        # Above the server's own maximum a limit only says "all" (X-Tsapi-Limit answers);
+        # past 2**53 it is not a JSON-safe integer, and the cache key could not hold it.
+        validate=ma.validate.Range(min=1, max=2**53),
         metadata={"description": "Raw queries: at most this many rows (the server has its "
                   "own maximum; a cut result carries X-Tsapi-Truncated and a cursor)"},
     )
