@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from gunicorn_server import request_once
 from services import HOST, ServiceError, _die_with_parent, _make_traversable, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,13 +60,7 @@ class NginxServer:
     def request(self, method: str, path: str, body: bytes | None = None,
                 headers: dict[str, str] | None = None, timeout: float = 60.0):
         """(status, headers, body) of one request on a new connection."""
-        conn = http.client.HTTPConnection(HOST, self.port, timeout=timeout)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            response = conn.getresponse()
-            return response.status, dict(response.getheaders()), response.read()
-        finally:
-            conn.close()
+        return request_once(self.port, method, path, body, headers, timeout)
 
     def error_log(self) -> str:
         try:

@@ -477,7 +477,31 @@ def _quote_ident(name: str) -> str:
 # ------------------------------------------------------------------------ Redis
 
 
-class RedisServer(_Service):
+class _ProcessService(_Service):
+    """A server that is one child process of ours: stopped by a signal, not a control tool."""
+
+    _proc: subprocess.Popen | None = None
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server; ``mode="immediate"`` kills it (SIGKILL) instead of SIGTERM."""
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        if mode == "immediate":
+            proc.kill()
+        else:
+            proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def is_running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+
+class RedisServer(_ProcessService):
     """A throw-away redis-server without persistence, run as a child process."""
 
     name = "redis"
@@ -542,23 +566,6 @@ class RedisServer(_Service):
             self._proc.kill()
             self._proc.wait()
 
-    def stop(self, mode: str = "fast") -> None:
-        """Stop the server; ``mode="immediate"`` kills it (SIGKILL) instead of SIGTERM."""
-        proc = self._proc
-        if proc is None or proc.poll() is not None:
-            return
-        if mode == "immediate":
-            proc.kill()
-        else:
-            proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-    def is_running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def _log_tail(self, lines: int = 30) -> str:
         try:
@@ -600,7 +607,7 @@ class StandbyServer(PostgresServer):
         return self.psql("SELECT pg_last_wal_replay_lsn()", dbname).strip()
 
 
-class InfluxServer(_Service):
+class InfluxServer(_ProcessService):
     """A throw-away InfluxDB 1.x (Debian's influxd): the oracle of the InfluxQL tests.
 
     Its own config, data, WAL and meta directories; HTTP and RPC on free loopback ports;
@@ -670,19 +677,3 @@ class InfluxServer(_Service):
         except OSError:
             return False
 
-    def stop(self, mode: str = "fast") -> None:
-        proc = self._proc
-        if proc is None or proc.poll() is not None:
-            return
-        if mode == "immediate":
-            proc.kill()
-        else:
-            proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-    def is_running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
