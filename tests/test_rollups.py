@@ -68,6 +68,19 @@ def test_one_series_hourly_answers_read_straight_from_rollup_rows_equal_raw(stor
             assert_same(agg, raw, rolled)
 
 
+def test_many_separately_invalidated_hours_still_answer_as_raw_points_do(store):
+    _fill(store, hours=24)
+    refresh(store.engine, store.storage, timedelta(0), now=at(25 * 3600))
+    # One overwrite every other hour, each its own batch: a dozen stale windows apart.
+    for hour in range(1, 24, 2):
+        store.write([(at(hour * 3600 + 7), "temp", 100.0 + hour, "a")])
+    for agg in ("avg", "max", "count", "stddev"):
+        raw, rolled, used, level = store.answers("temp", agg, "1h", None, (), at(0.5),
+                                                 at(24 * 3600))
+        assert used and level == "1h"
+        assert_same(agg, raw, rolled)
+
+
 # --- property: whatever was written, overwritten, cut away and refreshed, the same answer --
 
 WRITE = st.tuples(
