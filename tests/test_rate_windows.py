@@ -1,0 +1,72 @@
+"""The rate-limit counters: the settings' rate strings, and fixed windows counted alike in
+Redis (one script call) and in a worker's memory (the fallback)."""
+
+import pytest
+import redis
+
+from tsapi.api.rate_windows import Counter, MemoryWindows, RateWindows, counter_key
+from tsapi.config import ConfigError, Rate, load_config, parse_rates
+
+
+@pytest.mark.parametrize(("text", "rates"), [
+    ("600/minute", [Rate(60, 600)]),
+    ("10 per second", [Rate(1, 10)]),
+    ("100/5 minutes", [Rate(300, 100)]),
+    ("500/hour;10/second", [Rate(1, 10), Rate(3600, 500)]),  # shortest window first
+    ("1/day, 2/Hours|3/ month", [Rate(3600, 2), Rate(86_400, 1), Rate(2_592_000, 3)]),
+])
+def test_rate_strings_of_the_settings_are_read_as_before(text, rates):
+    assert list(parse_rates(text)) == rates
+
+
+@pytest.mark.parametrize("text", ["lots", "10/fortnight", "", "10/", "/minute", "10/minute;",
+                                  "10/s", "ten/minute"])
+def test_a_malformed_rate_string_is_refused(text):
+    with pytest.raises(ValueError):
+        parse_rates(text)
+    with pytest.raises(ConfigError, match="TSAPI_RATE_LIMIT_WRITE"):
+        load_config({"DATABASE_URL": "postgresql://h/db", "TSAPI_RATE_LIMIT_WRITE": text})
+
+
+def counters(name, *rates):
+    return [Counter(counter_key(name, "ip:192.0.2.1", rate), rate) for rate in rates]
+
+
+def scenario(windows):
+    """The same requests against either store; what each call answered."""
+    short, long = Rate(60, 2), Rate(3600, 3)
+    gate = counters("unauthorized", Rate(60, 1))
+    answers = [windows.count(hit=counters("read", short, long)) for _ in range(4)]
+    answers.append(windows.count(peek=gate, hit=counters("write", short)))
+    answers.append(windows.count(hit=gate))
+    answers.append(windows.count(peek=gate, hit=counters("write", short)))
+    return [(a.refused_by, [n for n, _ in a.hits]) for a in answers]
+
+
+def test_memory_counts_as_redis_does(redis_server):
+    client = redis.Redis.from_url(redis_server.url())
+    client.flushdb()
+    in_redis = scenario(RateWindows(client))
+    assert in_redis == [
+        (None, [1, 1]), (None, [2, 2]),
+        (None, [3]),  # over the short window: refused there, the long one is not counted
+        (None, [4]),
+        (None, [1]),  # the gate is under its amount: the request is counted
+        (None, [1]),  # the gate counted once...
+        (0, []),  # ...and now refuses, before anything is counted
+    ]
+    assert scenario(MemoryWindows()) == in_redis
+    assert scenario(RateWindows(None)) == in_redis  # no Redis at all: memory
+    ttl = client.ttl(counter_key("read", "ip:192.0.2.1", Rate(3600, 3)))
+    assert 3590 < ttl <= 3600
+
+
+def test_answers_carry_the_time_left_in_the_window(redis_server):
+    client = redis.Redis.from_url(redis_server.url())
+    client.flushdb()
+    for windows in (RateWindows(client), MemoryWindows()):
+        rate = Rate(60, 1)
+        windows.count(hit=counters("admin", rate))
+        refused = windows.count(peek=counters("admin", rate))
+        assert refused.refused_by == 0
+        assert 58 <= refused.ttl <= 60
