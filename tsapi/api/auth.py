@@ -89,17 +89,18 @@ def required_scope() -> str | None:
     return getattr(method, SCOPE_ATTRIBUTE, "admin")
 
 
-def presented_token() -> str | None:
-    """The token from `Authorization: Bearer|Token <token>`, `X-API-Key: <token>`, the
-    password of HTTP Basic auth (InfluxDB 1 clients such as Telegraf send that), or the `p`
-    parameter of an InfluxQL query (InfluxDB 1's other way to send a password)."""
+def header_token() -> str | None:
+    """The token from `Authorization: Bearer|Token <token>`, `X-API-Key: <token>` or the
+    password of HTTP Basic auth (InfluxDB 1 clients such as Telegraf send that). The other
+    place a token may be, the `p` parameter of an InfluxQL query (InfluxDB 1's other way to
+    send a password), may be in the body: authenticate reads it only when it must."""
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() in {"bearer", "token"} and value.strip():
         return value.strip()
     if scheme.lower() == "basic" and request.authorization is not None:
         return request.authorization.password or None
-    return request.headers.get("X-API-Key", "").strip() or influxql_credential()
+    return request.headers.get("X-API-Key", "").strip() or None
 
 
 def current_key() -> ApiKey | None:
@@ -113,7 +114,7 @@ def authenticate() -> None:
         return
     failures: AuthFailures = current_app.extensions["tsapi_auth_failures"]
     address = request.remote_addr or "unknown"
-    token = presented_token()
+    token = header_token()
     key = runtime().keys.remembered(token) if token is not None else None
     if key is not None and _allows(key, scope):
         # A key from memory cost no lookup, so the address's 401 count (a valid key from an
@@ -126,6 +127,7 @@ def authenticate() -> None:
     retry_after = failures.retry_after(address)
     if retry_after is not None:
         raise TooManyFailures(retry_after)
+    token = token or influxql_credential()
     key = None
     if token is not None and not failures.known_unknown(token):
         key = runtime().keys.find(token)  # from memory, mostly (tsapi.services.api_keys)
