@@ -74,9 +74,9 @@ class _TimeParser:
                 return "is out of the supported range (years 1 to 9999)"
         if not isinstance(raw, str):
             return "must be an ISO-8601 date-time string or Unix seconds"
-        extra = _SUBMICRO.search(raw)
-        if extra and extra.group(1).strip("0"):
-            return "has more than microsecond precision; at most 6 fractional digits are stored"
+        too_fine = submicro_error(raw)
+        if too_fine:
+            return too_fine
         try:
             parsed = datetime.fromisoformat(raw)
         except ValueError:
@@ -87,6 +87,15 @@ class _TimeParser:
             return parsed.astimezone(UTC)
         except OverflowError:
             return "is out of the supported range (years 1 to 9999)"
+
+
+def submicro_error(raw: str) -> str | None:
+    """Why a time string cannot be kept exactly: digits past the microsecond that are not 0
+    would be cut off silently by the parsers (a query range would then be another range)."""
+    extra = _SUBMICRO.search(raw)
+    if extra and extra.group(1).strip("0"):
+        return "has more than microsecond precision; at most 6 fractional digits are stored"
+    return None
 
 
 def check_value(value: Any) -> str | None:
