@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import Connection, text
 
 from tsapi.formats.validation import PointBatch
@@ -19,7 +21,7 @@ SMALL_BATCH = 1000
 # locking the rows it widens in id order so that two batches cannot deadlock on them.
 # Plain SQL text with bound arrays: the same text for every batch, so SQLAlchemy caches it
 # (a Core INSERT … FROM SELECT … ON CONFLICT is recompiled on every execution: ~2 ms).
-_STORE_SMALL = text("""
+_STORE_SMALL_SQL = """
 WITH locked AS (
     SELECT id FROM metrics WHERE id = ANY(CAST(:ids AS bigint[]))
     ORDER BY id FOR KEY SHARE
@@ -44,6 +46,7 @@ WITH locked AS (
 ), widening AS (
     SELECT m.id FROM metrics m JOIN span ON span.id = m.id
     WHERE m.id IN (SELECT id FROM locked)
+      AND (SELECT count(*) FROM locked) = cardinality(CAST(:ids AS bigint[]))
       AND (m.first_seen IS NULL OR span.lo < m.first_seen OR span.hi > m.last_seen)
     ORDER BY m.id FOR NO KEY UPDATE OF m
 ), widened AS (
@@ -53,7 +56,27 @@ WITH locked AS (
     RETURNING m.id
 )
 SELECT (SELECT count(*) FROM locked) AS locked, (SELECT count(*) FROM widened) AS widened
-""")
+"""
+
+# The statement is prepared on the server once per connection (PREPARE) and then only
+# EXECUTEd: parsing, analysing and planning it took longer than running it (1-point batch,
+# in-process: 1.07 ms a statement as text, 0.29 ms prepared; 50 points 1.32 / 0.71 ms).
+# A prepared statement lives as long as its session, whatever the transaction does, and the
+# server re-plans it by itself after a schema change; the pool's per-connection `info` is
+# cleared whenever the connection is replaced, so a new session prepares it again.
+# Each parameter's type, in the order of $1, $2, …: nums is text (see store_small_batch).
+_PARAMETERS = {
+    "ids": "bigint[]", "times": "timestamptz[]", "sids": "bigint[]", "nums": "text[]",
+    "texts": "text[]", "los": "timestamptz[]", "his": "timestamptz[]",
+    "log_sids": "bigint[]", "log_los": "timestamptz[]", "log_his": "timestamptz[]",
+}
+_PREPARED_NAME = "tsapi_store_small_batch"
+_POSITION = {name: n for n, name in enumerate(_PARAMETERS, start=1)}
+_PREPARE = text(
+    f"PREPARE {_PREPARED_NAME} ({', '.join(_PARAMETERS.values())}) AS "
+    + re.sub(r"(?<![:\w]):(\w+)", lambda m: f"${_POSITION[m[1]]}", _STORE_SMALL_SQL)
+)
+_EXECUTE = text(f"EXECUTE {_PREPARED_NAME} ({', '.join(':' + n for n in _PARAMETERS)})")
 
 
 def store_small_batch(conn: Connection, latest: dict[tuple[int, object], int], batch: PointBatch,
@@ -73,7 +96,11 @@ def store_small_batch(conn: Connection, latest: dict[tuple[int, object], int], b
             nums.append(repr(value))
             texts.append(None)
     rows = sorted((known[n].id, lo, hi) for n, (lo, hi) in spans.items())
-    locked, widened = conn.execute(_STORE_SMALL, {
+    session = conn.connection.info
+    if _PREPARED_NAME not in session:
+        conn.execute(_PREPARE)
+        session[_PREPARED_NAME] = True
+    locked, widened = conn.execute(_EXECUTE, {
         "times": [time for _, time in latest],
         "sids": [sid for sid, _ in latest],
         "nums": nums,
