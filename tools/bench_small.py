@@ -11,10 +11,16 @@ TSAPI_AUTH=required (a real key), rate limits on (set high enough not to trip), 
 variants for the overheads: auth off, and rate limits off. It measures:
   (1) 1-point POST /ingest, cached POST /query and GET /metrics latency (p50, p99), the
       servers interleaved round by round, so drift hits each alike; auth and rate-limiter
-      overhead are the p50 differences to the variants;
-  (2) 50-point JSON batches from 1, 2 and 4 clients (points/s);
+      overhead are the p50 differences to the variants. The floor, interleaved too: a bare
+      one-row INSERT and COMMIT over psycopg2 on the same durable PostgreSQL, which no
+      acknowledged (durable) write can beat; tsapi's overhead is its p50 above it;
+  (2) 50-point JSON batches from 1, 2 and 4 clients (points/s); with --baseline-rev, the
+      ratio and the 4x goal (`--baseline-rev fe03d71` serves the tree issue 11 measured);
+      with --group-commit-ab, the same with and without commit_delay, alternated;
   (3) 49-point line-protocol requests (7 lines of 7 fields) from 2 clients, the identical
-      request to tsapi's POST /write and to InfluxDB's, alternated, with the ratio;
+      request to tsapi's POST /write and to InfluxDB's, alternated, with the ratio; and the
+      ceiling: tools/bench_floor_app.py (a Flask view that only reads the body) under the
+      same gunicorn settings, whose rate no Flask service can pass here;
   (4) 5,000-point batches from 2 clients (large batches must not get slower);
   (5) mixed traffic: 4 clients cycling through the requests of (1) and a 50-point batch;
   (6) a fleet: N devices each POSTing 7 points every 10 s for D seconds, open loop (sends
