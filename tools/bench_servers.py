@@ -35,7 +35,7 @@ class App:
 
     def __init__(self, label: str, app_dir: Path, database_url: str, redis_url: str, *,
                  auth: bool = True, limits: bool = True, workers: int | None = None,
-                 worker_class: str = "sync", threads: int = 1, module: str = "wsgi:app",
+                 worker_class: str | None = "sync", threads: int = 1, module: str = "wsgi:app",
                  conf_dir: Path | None = None):
         self.label = label
         self.url = database_url
@@ -48,9 +48,10 @@ class App:
             "TSAPI_RATE_LIMITS": "on" if limits else "off",
             "TSAPI_RATE_LIMIT_WRITE": HIGH_LIMIT, "TSAPI_RATE_LIMIT_READ": HIGH_LIMIT,
             "TSAPI_RATE_LIMIT_ADMIN": HIGH_LIMIT,
-            "GUNICORN_LOG_LEVEL": "warning", "GUNICORN_WORKER_CLASS": worker_class,
-            "GUNICORN_THREADS": str(threads), "PYTHONPATH": str(app_dir),
+            "GUNICORN_LOG_LEVEL": "warning", "PYTHONPATH": str(app_dir),
         })
+        if worker_class:  # None: the worker model of that tree's gunicorn.conf.py
+            env.update({"GUNICORN_WORKER_CLASS": worker_class, "GUNICORN_THREADS": str(threads)})
         if workers:
             env["GUNICORN_WORKERS"] = str(workers)
         self.workers = workers or os.cpu_count() or 1

