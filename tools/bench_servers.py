@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -57,7 +58,7 @@ class App:
         self.workers = workers or os.cpu_count() or 1
         gunicorn = Path(sys.executable).parent / "gunicorn"
         # Logs go to a file, not a terminal whose speed would be measured; shown on failure.
-        self.log = Path(tempfile.mkstemp(prefix=f"bench-{label.replace(':', '-')}-",
+        self.log = Path(tempfile.mkstemp(prefix="bench-" + re.sub(r"\W", "-", label) + "-",
                                          suffix=".log")[1])
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(
