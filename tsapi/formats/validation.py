@@ -172,7 +172,36 @@ def validate_points(data: Any, *, field_name: str = "data") -> PointBatch:
     parse_time = _TimeParser()
     metric_ok: dict[str, Any] = {}
     tags_ok: dict[tuple, tuple[tuple[str, str], ...]] = {}
+    times, metrics, values, tag_keys = batch.times, batch.metrics, batch.values, batch.tags
     for i, point in enumerate(data):
+        # The usual point passes in a few steps: a valid time, a metric name and a tag set
+        # already checked in this batch, a number within range. Anything else, including
+        # the first sight of a name or tag set, takes the full checks below, which name
+        # every error.
+        if point.__class__ is dict:
+            time = parse_time(point.get("time"))
+            metric = point.get("metric")
+            value = point.get("value")
+            tags = point.get("tags")
+            if (time.__class__ is datetime and metric.__class__ is str
+                    and metric_ok.get(metric, _UNCHECKED) is None
+                    and (value.__class__ is float and -WIDE_INT < value < WIDE_INT
+                         or value.__class__ is int and -MAX_EXACT_INT <= value <= MAX_EXACT_INT)):
+                if not tags:
+                    tag_key = () if tags is None or tags.__class__ is dict else None
+                elif tags.__class__ is dict:
+                    try:
+                        tag_key = tags_ok.get(tuple(tags.items()))
+                    except TypeError:  # unhashable values: the full checks name them
+                        tag_key = None
+                else:
+                    tag_key = None
+                if tag_key is not None:
+                    times.append(time)
+                    metrics.append(metric)
+                    values.append(float(value))
+                    tag_keys.append(tag_key)
+                    continue
         where = f"{field_name}[{i}]"
         if not isinstance(point, dict):
             errors.append(field_error(where, "must be an object", index=i))
