@@ -4,6 +4,7 @@ commit (the database's floor)."""
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import io
 import os
@@ -37,7 +38,7 @@ class App:
     def __init__(self, label: str, app_dir: Path, database_url: str, redis_url: str, *,
                  auth: bool = True, limits: bool = True, workers: int | None = None,
                  worker_class: str | None = "sync", threads: int = 1, module: str = "wsgi:app",
-                 conf_dir: Path | None = None):
+                 conf_dir: Path | None = None, bin_dir: Path | None = None):
         self.label = label
         self.url = database_url
         self.port = free_port()
@@ -56,7 +57,7 @@ class App:
         if workers:
             env["GUNICORN_WORKERS"] = str(workers)
         self.workers = workers or os.cpu_count() or 1
-        gunicorn = Path(sys.executable).parent / "gunicorn"
+        gunicorn = (bin_dir or Path(sys.executable).parent) / "gunicorn"
         # Logs go to a file, not a terminal whose speed would be measured; shown on failure.
         self.log = Path(tempfile.mkstemp(prefix="bench-" + re.sub(r"\W", "-", label) + "-",
                                          suffix=".log")[1])
@@ -176,6 +177,19 @@ def checkout(rev: str, base: Path) -> Path:
     return target
 
 
+def tree_venv(tree: Path) -> Path:
+    """The bin directory of a virtualenv with the dependencies `tree` declares (an older
+    revision may need packages this tree dropped), made once per pyproject.toml and kept
+    under .local/bench-venvs."""
+    digest = hashlib.sha256((tree / "pyproject.toml").read_bytes()).hexdigest()[:16]
+    venv = ROOT / ".local" / "bench-venvs" / digest
+    if not (venv / "bin" / "gunicorn").exists():
+        shutil.rmtree(venv, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(tree)], check=True)
+    return venv / "bin"
+
+
 # -- clients ------------------------------------------------------------------------------
 def auth_headers(token: str | None, content_type: str = "application/json") -> dict:
     headers = {"Content-Type": content_type}
@@ -225,7 +239,8 @@ def make_key(url: str, token: str | None = None) -> str:
     return token
 
 
-def migrated_database(admin_url: str, name: str, tree: Path) -> str:
+def migrated_database(admin_url: str, name: str, tree: Path,
+                      bin_dir: Path | None = None) -> str:
     """A fresh database migrated by the code in `tree` (its own migrations)."""
     conn = psycopg2.connect(bi.dsn(admin_url))
     conn.autocommit = True
@@ -234,7 +249,8 @@ def migrated_database(admin_url: str, name: str, tree: Path) -> str:
         cur.execute(f'CREATE DATABASE "{name}"')
     conn.close()
     url = bi.sqlalchemy_url(admin_url, name)
-    subprocess.run([str(Path(sys.executable).parent / "tsapi"), "db", "upgrade"], check=True,
+    tsapi = (bin_dir or Path(sys.executable).parent) / "tsapi"
+    subprocess.run([str(tsapi), "db", "upgrade"], check=True,
                    env={**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(tree)}, cwd=tree,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return url

@@ -62,6 +62,7 @@ from bench_servers import (  # noqa: E402
     make_key,
     migrated_database,
     set_commit_delay,
+    tree_venv,
 )
 from services import PostgresServer, RedisServer  # noqa: E402
 
@@ -374,11 +375,12 @@ def main() -> int:
             # Its own database, migrated by its own code, and its own Redis database: the
             # schema and the cache formats may differ.
             tree = checkout(args.baseline_rev, base)
-            base_url = migrated_database(admin, "tsapi_bench_baseline", tree)
+            bin_dir = tree_venv(tree)
+            base_url = migrated_database(admin, "tsapi_bench_baseline", tree, bin_dir)
             make_key(base_url, token)
             own = {**kind, "worker_class": None} if args.baseline_own_workers else kind
             label = f"base:{args.baseline_rev}" + ("/own" if args.baseline_own_workers else "")
-            baseline = App(label, tree, base_url, redis.url(1), **own)
+            baseline = App(label, tree, base_url, redis.url(1), bin_dir=bin_dir, **own)
             apps.append(baseline)
         say(f"server: gunicorn.conf.py, {args.worker_class}"
             f"{f' x{args.threads} threads' if args.worker_class == 'gthread' else ''}, "
