@@ -14,13 +14,17 @@ from tsapi.config import ConfigError, Rate, load_config, parse_rates
     ("100/5 minutes", [Rate(300, 100)]),
     ("500/hour;10/second", [Rate(1, 10), Rate(3600, 500)]),  # shortest window first
     ("1/day, 2/Hours|3/ month", [Rate(3600, 2), Rate(86_400, 1), Rate(2_592_000, 3)]),
+    ("10/second; 10 per second", [Rate(1, 10)]),  # said twice: still 10, not 5, a second
 ])
 def test_rate_strings_of_the_settings_are_read_as_before(text, rates):
     assert list(parse_rates(text)) == rates
 
 
 @pytest.mark.parametrize("text", ["lots", "10/fortnight", "", "10/", "/minute", "10/minute;",
-                                  "10/s", "ten/minute"])
+                                  "10/s", "ten/minute",
+                                  # no window at all, or one longer than Redis can expire:
+                                  # either would leave the class uncounted
+                                  "10/0 seconds", "10 per 0 minutes", "5/99999999999999 years"])
 def test_a_malformed_rate_string_is_refused(text):
     with pytest.raises(ValueError):
         parse_rates(text)
@@ -70,3 +74,4 @@ def test_answers_carry_the_time_left_in_the_window(redis_server):
         refused = windows.count(peek=counters("admin", rate))
         assert refused.refused_by == 0
         assert 58 <= refused.ttl <= 60
+
