@@ -75,3 +75,17 @@ def test_answers_carry_the_time_left_in_the_window(redis_server):
         assert refused.refused_by == 0
         assert 58 <= refused.ttl <= 60
 
+
+def test_a_gate_counter_that_lost_its_expiry_still_ends(redis_server):
+    client = redis.Redis.from_url(redis_server.url())
+    client.flushdb()
+    windows = RateWindows(client)
+    gate = counters("unauthorized", Rate(60, 1))
+    windows.count(hit=gate)
+    client.persist(gate[0].key)  # an expiry lost (an operator's PERSIST, a restored dump)
+    refused = windows.count(peek=gate)
+    assert refused.refused_by == 0
+    # Only peeked, never hit again: without an expiry the address would wait forever.
+    assert 0 < client.ttl(gate[0].key) <= 60
+    assert 58 <= refused.ttl <= 60
+

@@ -4,8 +4,9 @@ A window starts with its first request and lasts the rate's seconds (the counter
 then). `count` does two things in one script call: it reads counters that only gate the
 request (`peek`: refused once a counter is at its amount) and, if none does, increments the
 request's own counters (`hit`, shortest window first, stopping at the first one over its
-amount, which the request is refused by). Every answer carries the counter's time to live, so
-the X-RateLimit-* and Retry-After headers need no further read.
+amount, which the request is refused by). Every answer carries the counter's time to live, in
+whole seconds rounded up (a client that waits that long finds the window over), so the
+X-RateLimit-* and Retry-After headers need no further read.
 
 When Redis cannot be reached (refused, timed out) each worker counts in its own memory, which
 is never stricter than the shared count, and Redis is tried again after a back-off (1 s, 2 s,
@@ -15,6 +16,7 @@ is never stricter than the shared count, and Redis is tried again after a back-o
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -37,23 +39,28 @@ MAX_MEMORY_COUNTERS = 100_000  # per worker, while Redis is away
 # seconds for each key. Returns {0, count, ttl, count, ttl, ...} for the hits made, or
 # {i, ttl} when peeked counter i is at its amount (nothing is incremented then).
 _SCRIPT = """
+-- Whole seconds left in the key's window, rounded up; a key without an expiry (new, or one
+-- whose expiry was lost: a peeked one would never end) is given its window.
+local function seconds_left(key, seconds)
+    local ms = redis.call("pttl", key)
+    if ms < 0 then
+        redis.call("expire", key, seconds)
+        return seconds
+    end
+    return math.ceil(ms / 1000)
+end
 local peeked = tonumber(ARGV[1])
 for i = 1, peeked do
     local n = tonumber(redis.call("get", KEYS[i]) or "0")
     if n >= tonumber(ARGV[2 * i]) then
-        return {i, redis.call("ttl", KEYS[i])}
+        return {i, seconds_left(KEYS[i], tonumber(ARGV[2 * i + 1]))}
     end
 end
 local out = {0}
 for i = peeked + 1, #KEYS do
     local n = redis.call("incr", KEYS[i])
-    local ttl = redis.call("ttl", KEYS[i])
-    if n == 1 or ttl < 0 then
-        ttl = tonumber(ARGV[2 * i + 1])
-        redis.call("expire", KEYS[i], ttl)
-    end
     out[#out + 1] = n
-    out[#out + 1] = ttl
+    out[#out + 1] = seconds_left(KEYS[i], tonumber(ARGV[2 * i + 1]))
     if n > tonumber(ARGV[2 * i]) then
         break
     end
@@ -161,4 +168,4 @@ class MemoryWindows:
 
 
 def _ttl(entry: list, now: float) -> int:
-    return max(int(entry[1] - now), 0)
+    return max(math.ceil(entry[1] - now), 0)
