@@ -1,6 +1,10 @@
 """The rate-limit counters: the settings' rate strings, and fixed windows counted alike in
 Redis (one script call) and in a worker's memory (the fallback)."""
 
+import socket
+import threading
+import time
+
 import pytest
 import redis
 
@@ -89,3 +93,35 @@ def test_a_gate_counter_that_lost_its_expiry_still_ends(redis_server):
     assert 0 < client.ttl(gate[0].key) <= 60
     assert 58 <= refused.ttl <= 60
 
+
+def test_after_the_back_off_one_request_tries_redis_while_the_others_count_in_memory():
+    # A listening socket that never answers: every attempt costs a connection and a timeout.
+    with socket.create_server(("127.0.0.1", 0), backlog=64) as silent:
+        client = redis.Redis.from_url(f"redis://127.0.0.1:{silent.getsockname()[1]}/0",
+                                      socket_connect_timeout=0.5, socket_timeout=1.0)
+        windows = RateWindows(client)
+        hit = counters("read", Rate(60, 100))
+        assert [n for n, _ in windows.count(hit=hit).hits] == [1]  # timed out: in memory
+        time.sleep(1.1)  # the first back-off (1 s) is over
+        start = threading.Barrier(6)
+        answers = []
+
+        def request():
+            start.wait()
+            answers.append(windows.count(hit=hit))
+
+        threads = [threading.Thread(target=request) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        silent.setblocking(False)
+        attempts = 0
+        while True:
+            try:
+                silent.accept()[0].close()
+            except BlockingIOError:
+                break
+            attempts += 1
+    assert sorted(n for a in answers for n, _ in a.hits) == [2, 3, 4, 5, 6, 7]
+    assert attempts == 2  # the first request, then one probe, not one per waiting request

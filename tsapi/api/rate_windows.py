@@ -10,7 +10,8 @@ X-RateLimit-* and Retry-After headers need no further read.
 
 When Redis cannot be reached (refused, timed out) each worker counts in its own memory, which
 is never stricter than the shared count, and Redis is tried again after a back-off (1 s, 2 s,
-... 30 s). Any other Redis error lets the request through uncounted: limits fail open.
+... 30 s), by one request at a time. Any other Redis error lets the request through
+uncounted: limits fail open.
 """
 
 from __future__ import annotations
@@ -100,11 +101,12 @@ class RateWindows:
         self.memory = MemoryWindows()
         self._retry_at = 0.0  # monotonic; Redis is not tried before it
         self._backoff = 0.0
+        self._lock = threading.Lock()
 
     def count(self, peek: Sequence[Counter] = (), hit: Sequence[Counter] = ()) -> Counts:
         if self._script is None:
             return self.memory.count(peek, hit)
-        if self._backoff and time.monotonic() < self._retry_at:
+        if self._backoff and not self._may_try_redis():
             return self.memory.count(peek, hit)
         counters = (*peek, *hit)
         args = [len(peek)]
@@ -128,6 +130,16 @@ class RateWindows:
             return Counts(answer[0] - 1, max(int(answer[1]), 0), [])
         return Counts(None, 0, [(answer[i], max(answer[i + 1], 0))
                                 for i in range(1, len(answer), 2)])
+
+    def _may_try_redis(self) -> bool:
+        """Once the back-off is over, one request tries Redis; the others count in memory
+        meanwhile rather than each wait for the same timeout."""
+        with self._lock:
+            now = time.monotonic()
+            if now < self._retry_at:
+                return False
+            self._retry_at = now + self._backoff
+            return True
 
 
 class MemoryWindows:
