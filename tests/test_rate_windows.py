@@ -94,6 +94,18 @@ def test_a_gate_counter_that_lost_its_expiry_still_ends(redis_server):
     assert 58 <= refused.ttl <= 60
 
 
+def connections_made(server: socket.socket) -> int:
+    """How many connections a listening socket that never answers has been sent."""
+    server.setblocking(False)
+    made = 0
+    while True:
+        try:
+            server.accept()[0].close()
+        except BlockingIOError:
+            return made
+        made += 1
+
+
 def test_after_the_back_off_one_request_tries_redis_while_the_others_count_in_memory():
     # A listening socket that never answers: every attempt costs a connection and a timeout.
     with socket.create_server(("127.0.0.1", 0), backlog=64) as silent:
@@ -115,13 +127,31 @@ def test_after_the_back_off_one_request_tries_redis_while_the_others_count_in_me
             thread.start()
         for thread in threads:
             thread.join()
-        silent.setblocking(False)
-        attempts = 0
-        while True:
-            try:
-                silent.accept()[0].close()
-            except BlockingIOError:
-                break
-            attempts += 1
+        attempts = connections_made(silent)
     assert sorted(n for a in answers for n, _ in a.hits) == [2, 3, 4, 5, 6, 7]
     assert attempts == 2  # the first request, then one probe, not one per waiting request
+
+
+def test_requests_failing_together_back_off_once_not_once_each():
+    # Redis hangs while several requests are in flight: each times out, but it is one outage,
+    # so Redis is tried again after the first back-off (1 s), not after 2**n s.
+    with socket.create_server(("127.0.0.1", 0), backlog=64) as silent:
+        client = redis.Redis.from_url(f"redis://127.0.0.1:{silent.getsockname()[1]}/0",
+                                      socket_connect_timeout=0.5, socket_timeout=1.0)
+        windows = RateWindows(client)
+        hit = counters("read", Rate(60, 100))
+        start = threading.Barrier(6)
+
+        def request():
+            start.wait()
+            windows.count(hit=hit)
+
+        threads = [threading.Thread(target=request) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        time.sleep(1.1)  # the first back-off (1 s) is over
+        windows.count(hit=hit)
+        attempts = connections_made(silent)
+    assert attempts == 7  # the six in flight, then the one after the back-off

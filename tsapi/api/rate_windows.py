@@ -106,7 +106,8 @@ class RateWindows:
     def count(self, peek: Sequence[Counter] = (), hit: Sequence[Counter] = ()) -> Counts:
         if self._script is None:
             return self.memory.count(peek, hit)
-        if self._backoff and not self._may_try_redis():
+        probing = bool(self._backoff)
+        if probing and not self._may_try_redis():
             return self.memory.count(peek, hit)
         counters = (*peek, *hit)
         args = [len(peek)]
@@ -115,10 +116,7 @@ class RateWindows:
         try:
             answer = self._script(keys=[c.key for c in counters], args=args)
         except (RedisConnectionError, RedisTimeoutError) as exc:
-            self._backoff = min(MAX_BACKOFF_SECONDS, self._backoff * 2 or 1.0)
-            self._retry_at = time.monotonic() + self._backoff
-            log.warning("rate limit counters unavailable, counting per worker for %.0f s: %s",
-                        self._backoff, exc)
+            self._unreachable(probing, exc)
             return self.memory.count(peek, hit)
         except RedisError as exc:
             log.warning("rate limit counters failed, request not counted: %s", exc)
@@ -140,6 +138,17 @@ class RateWindows:
                 return False
             self._retry_at = now + self._backoff
             return True
+
+    def _unreachable(self, probing: bool, exc: Exception) -> None:
+        """Back off longer after a failed retry; requests that were in flight when Redis went
+        away fail together, and that is one failure, not one doubling each."""
+        with self._lock:
+            if self._backoff and not probing:
+                return
+            self._backoff = min(MAX_BACKOFF_SECONDS, self._backoff * 2 or 1.0)
+            self._retry_at = time.monotonic() + self._backoff
+        log.warning("rate limit counters unavailable, counting per worker for %.0f s: %s",
+                    self._backoff, exc)
 
 
 class MemoryWindows:
