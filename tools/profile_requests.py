@@ -9,8 +9,9 @@ builds the app as production runs it (TSAPI_AUTH=required with a real key, rate 
 counted in Redis but never reached, Prometheus in multiprocess mode, the access log written)
 and times a cached POST /query, a GET /metrics (cached) and a 1-point POST /ingest through
 Flask's test client: no HTTP server or network in the figures, only the app, PostgreSQL and
-Redis. Each kind runs --runs times --requests requests; the best run's mean is printed, the
-least disturbed by other work on the machine. Compare trees in the same minute, alternated.
+Redis. Each kind runs --runs times --requests requests: the median and 10th percentile of
+all its requests are printed (less disturbed by other work on the machine than a mean), and
+each run's mean. Compare trees in the same minutes, alternated.
 """
 
 from __future__ import annotations
@@ -99,14 +100,18 @@ def measure(client, token: str, args, orjson) -> None:
     for name, call in kinds.items():
         for _ in range(200):  # warm: connections, caches, the cached answers
             call()
-        means = []
+        means, each = [], []
         for _ in range(args.runs):
-            started = time.perf_counter_ns()
+            run_started = time.perf_counter_ns()
             for _ in range(args.requests):
+                started = time.perf_counter_ns()
                 call()
-            means.append((time.perf_counter_ns() - started) / args.requests / 1000)
-        print(f"{name:16} best {min(means):7.0f} us/request  (runs: "
-              f"{', '.join(f'{m:.0f}' for m in means)})", flush=True)
+                each.append(time.perf_counter_ns() - started)
+            means.append((time.perf_counter_ns() - run_started) / args.requests / 1000)
+        each.sort()
+        print(f"{name:16} p50 {each[len(each) // 2] / 1000:5.0f} us, p10 "
+              f"{each[len(each) // 10] / 1000:5.0f} us; mean per run "
+              f"{', '.join(f'{m:.0f}' for m in means)} us", flush=True)
         if args.profile:
             profile(call, args.requests, args.profile, name.split()[-1].strip("/"))
 
