@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import orjson
+
 HERE = Path(__file__).resolve().parent
 HIGH_LIMIT = "10000000/minute"  # on, counted in Redis, never reached
 QUERY = {"metric": "bench.one", "start_time": "2021-01-01T00:00:00Z",
@@ -45,7 +47,6 @@ def main() -> None:
     sys.path[:0] = [str(args.tree.resolve()), str(HERE.parent / "tests"), str(HERE)]
 
     import bench_ingest as bi
-    import orjson
     from services import PostgresServer, RedisServer
 
     from tsapi import create_app
@@ -68,14 +69,14 @@ def main() -> None:
                 handler.setStream(log)  # written, as in production, not to this terminal
             with app.extensions["tsapi"].db.engine.begin() as conn:
                 token = create_key(conn, "profile", {"read", "write"})[1]
-            measure(app.test_client(), token, args, orjson)
+            measure(app.test_client(), token, args)
     finally:
         pg.cleanup()
         redis.cleanup()
     print(f"load average {os.getloadavg()}")
 
 
-def measure(client, token: str, args, orjson) -> None:
+def measure(client, token: str, args: argparse.Namespace) -> None:
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     query = orjson.dumps(QUERY)
     serial = iter(range(10**9))
