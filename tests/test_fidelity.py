@@ -107,7 +107,9 @@ def test_float_max_written_as_an_integer_literal_is_refused_not_rounded(client):
 @pytest.mark.parametrize("path", PATHS)
 def test_hostile_but_legal_strings_round_trip_exactly(client, path):
     values = ["tab\there", "new\nline\r\n", "back\\slash\\N", "\\.", 'quote " and \\"',
-              "emoji 😀 and \u2028 and \ufeff", "x" * MAX_STRING_VALUE, ""]
+              "emoji 😀 and \u2028 and \ufeff", "x" * MAX_STRING_VALUE, "",
+              # what array syntax would read otherwise: a null, elements, spaces, quotes
+              "NULL", "null", "{a,b}", ",", "  padded  ", "it's"]
     t0 = datetime(2020, 1, 1, tzinfo=UTC)
     ingest(client, [point((t0 + timedelta(seconds=i)).isoformat(), "s", v, k='a"b\\c=d,e')
                     for i, v in enumerate(values)] + [

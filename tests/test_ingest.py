@@ -54,6 +54,16 @@ def test_ingest_then_query_round_trip(client):
     assert rows == [{"time": "2024-01-01T00:00:00+00:00", "value": 1.5}]
 
 
+def test_writes_go_on_when_the_pool_replaces_its_database_connections(app, client):
+    """The small-batch statement is prepared once per database session: a connection the
+    pool opens anew (after a restart, a recycle) prepares it again."""
+    ingest(client, [point("2024-03-10T01:00:00Z", "reconnect", 1.0)])
+    ingest(client, [point("2024-03-10T02:00:00Z", "reconnect", 2.0)])  # ids from the caches
+    app.extensions["tsapi"].db.engine.dispose()  # every pooled connection closed
+    ingest(client, [point("2024-03-10T03:00:00Z", "reconnect", 3.0)])
+    assert [r["value"] for r in raw_rows(client, "reconnect")] == [1.0, 2.0, 3.0]
+
+
 def test_ingested_points_are_returned_by_a_raw_query(client):
     ingest(client, [
         point("2024-03-10T01:00:00Z", "temp", 21.5, room="a"),

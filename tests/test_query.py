@@ -192,12 +192,24 @@ def test_missing_required_field_is_422_naming_it(client, missing):
     ("aggregation", "mean"), ("aggregation", "p100"), ("aggregation", ""),
     ("start_time", "yesterday"),
     ("end_time", "2024-13-01T00:00:00Z"), ("metric", ""), ("metric", 5),
+    # Past the microsecond a range end would be cut to another instant: refused, as ingest
+    # refuses such a point time.
+    ("end_time", "2099-01-01T00:00:00.0000001Z"), ("start_time", "2000-01-01T00:00:00.1234567Z"),
+    # A limit is a whole number of rows, given as a number.
+    ("limit", 1.5), ("limit", "10"),
 ])
 def test_invalid_field_value_is_422_naming_it(client, field, value):
     ingest(client, [point(START, "temp", 1.0)])
     body = {"metric": "temp", "start_time": START, "end_time": END, field: value}
     problem = assert_problem(client.post("/query", json=body), 422)
     assert field in error_fields(problem)
+
+
+def test_range_ends_with_zero_digits_past_the_microsecond_are_the_same_instant(client):
+    ingest(client, [point("2024-01-01T00:00:00.000001Z", "temp", 1.0)])
+    body = {"metric": "temp", "start_time": "2024-01-01T00:00:00.0000010Z",
+            "end_time": "2024-01-01T00:00:00.0000020000Z"}
+    assert [row["value"] for row in client.post("/query", json=body).get_json()] == [1.0]
 
 
 def test_invalid_json_query_is_400_problem(client):

@@ -1,6 +1,10 @@
 """Rate limits: per key (or client), per endpoint class, 429 + Retry-After, fail open."""
 
+import socket
+import time
+
 import pytest
+import redis
 from helpers import assert_problem, point
 
 from tsapi.store.keys import create_key
@@ -80,3 +84,99 @@ def test_limits_fail_open_when_redis_is_down(make_app, own_redis):
     ingest = {"data": [point("2024-01-01T00:00:00Z", "m", 1.0)]}
     assert client.post("/ingest", json=ingest).status_code == 200
     assert client.get("/health").status_code == 200
+
+
+def test_counted_responses_carry_the_window_headers(make_app):
+    client = limited(make_app).test_client()
+    first, second = client.get("/metrics"), client.get("/metrics")
+    assert [first.headers["X-RateLimit-Remaining"], second.headers["X-RateLimit-Remaining"]] == [
+        "1", "0"]
+    assert first.headers["X-RateLimit-Limit"] == "2"
+    reset = int(first.headers["X-RateLimit-Reset"])  # epoch seconds, within the window
+    assert time.time() < reset <= time.time() + 62
+    refused = client.get("/metrics")
+    assert refused.status_code == 429
+    assert refused.headers["X-RateLimit-Remaining"] == "0"
+    assert "X-RateLimit-Limit" not in client.get("/health").headers  # open views: not counted
+
+
+def test_with_several_windows_the_first_one_exceeded_refuses_and_is_named(make_app):
+    client = limited(make_app, TSAPI_RATE_LIMIT_READ="5/minute;2/hour").test_client()
+    responses = [client.get("/metrics") for _ in range(3)]
+    assert [r.status_code for r in responses] == [200, 200, 429]
+    # Not over: the shortest window is shown; over: the window that refused.
+    assert responses[0].headers["X-RateLimit-Limit"] == "5"
+    assert responses[2].headers["X-RateLimit-Limit"] == "2"
+    assert 3500 < int(responses[2].headers["Retry-After"]) <= 3600
+
+
+def test_workers_and_nodes_share_the_counters_in_redis(make_app):
+    first, second = limited(make_app).test_client(), limited(make_app).test_client()
+    assert first.get("/metrics").status_code == 200
+    assert second.get("/metrics").status_code == 200
+    assert_problem(first.get("/metrics"), 429)
+    assert_problem(second.get("/metrics"), 429)
+
+
+@pytest.mark.parametrize("backend", ["timescaledb"], indirect=True)
+def test_while_redis_is_down_each_worker_counts_in_its_own_memory(make_app, own_redis):
+    app = limited(make_app, REDIS_URL=own_redis.url())
+    client = app.test_client()
+    assert client.get("/metrics").status_code == 200
+    own_redis.stop()
+    # Counted from zero in this worker's memory: the one request Redis holds is forgotten.
+    assert [client.get("/metrics").status_code for _ in range(3)] == [200, 200, 429]
+    own_redis.start()  # empty: it keeps nothing on disk
+    back = redis.Redis.from_url(own_redis.url())
+    deadline = time.monotonic() + 60
+    while not back.keys("tsapi:rate:read:*"):  # Redis is tried again after a back-off
+        assert time.monotonic() < deadline, "the counters never went back to Redis"
+        time.sleep(0.2)
+        client.get("/metrics")
+    [key] = back.keys("tsapi:rate:read:*")
+    counted = int(back.get(key))
+    client.get("/metrics")
+    assert int(back.get(key)) == counted + 1  # counted in Redis again, shared
+
+
+@pytest.mark.parametrize("backend", ["timescaledb"], indirect=True)
+def test_a_redis_that_does_not_answer_does_not_hold_requests(make_app):
+    # A listening socket that never answers: connecting works, every read times out.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        client = limited(make_app, REDIS_URL=url).test_client()
+        statuses = [client.get("/metrics").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]  # counted in memory after the socket timeout
+
+
+def test_a_valid_key_from_an_address_that_keeps_failing_waits_too(make_app):
+    app = limited(make_app, TSAPI_AUTH="required", TSAPI_RATE_LIMIT_READ="100/minute",
+                  TSAPI_RATE_LIMIT_UNAUTHORIZED="2/minute")
+    with app.extensions["tsapi"].db.engine.begin() as conn:
+        token = create_key(conn, "reader", {"read"})[1]
+    client = app.test_client()
+    # The key is now in the worker's memory: the 401 count is read with the rate limit.
+    assert client.get("/metrics", headers={"X-API-Key": token}).status_code == 200
+    for _ in range(2):
+        assert_problem(client.get("/metrics", headers={"X-API-Key": "tsapi_bogus"}), 401)
+    refused = client.get("/metrics", headers={"X-API-Key": token})
+    assert "without a valid API key" in assert_problem(refused, 429)["detail"]
+    assert 0 < int(refused.headers["Retry-After"]) <= 61
+    other = client.get("/metrics", headers={"X-API-Key": token},
+                       environ_base={"REMOTE_ADDR": "10.0.0.7"})
+    assert other.status_code == 200
+    assert other.headers["X-RateLimit-Remaining"] == "98"  # the refused request was not counted
+
+
+def test_retry_after_and_reset_never_come_before_the_window_ends(make_app, redis_server):
+    client = limited(make_app, TSAPI_RATE_LIMIT_READ="1/minute").test_client()
+    assert client.get("/metrics").status_code == 200
+    store = redis.Redis.from_url(redis_server.url())
+    [key] = store.keys("tsapi:rate:read:*")
+    store.pexpire(key, 30_450)  # 30.45 s of the window left: Redis's TTL says 30
+    refused = client.get("/metrics")
+    left = store.pttl(key) / 1000
+    assert refused.status_code == 429
+    # A client that waits as told must not be refused again by the same window.
+    assert int(refused.headers["Retry-After"]) >= left
+    assert int(refused.headers["X-RateLimit-Reset"]) >= time.time() + left

@@ -11,10 +11,16 @@ TSAPI_AUTH=required (a real key), rate limits on (set high enough not to trip), 
 variants for the overheads: auth off, and rate limits off. It measures:
   (1) 1-point POST /ingest, cached POST /query and GET /metrics latency (p50, p99), the
       servers interleaved round by round, so drift hits each alike; auth and rate-limiter
-      overhead are the p50 differences to the variants;
-  (2) 50-point JSON batches from 1, 2 and 4 clients (points/s);
+      overhead are the p50 differences to the variants. The floor, interleaved too: a bare
+      one-row INSERT and COMMIT over psycopg2 on the same durable PostgreSQL, which no
+      acknowledged (durable) write can beat; tsapi's overhead is its p50 above it;
+  (2) 50-point JSON batches from 1, 2 and 4 clients (points/s); with --baseline-rev, the
+      ratio and the 4x goal (`--baseline-rev fe03d71` serves the tree issue 11 measured);
+      with --group-commit-ab, the same with and without commit_delay, alternated;
   (3) 49-point line-protocol requests (7 lines of 7 fields) from 2 clients, the identical
-      request to tsapi's POST /write and to InfluxDB's, alternated, with the ratio;
+      request to tsapi's POST /write and to InfluxDB's, alternated, with the ratio; and the
+      ceiling: tools/bench_floor_app.py (a Flask view that only reads the body) under the
+      same gunicorn settings, whose rate no Flask service can pass here;
   (4) 5,000-point batches from 2 clients (large batches must not get slower);
   (5) mixed traffic: 4 clients cycling through the requests of (1) and a 50-point batch;
   (6) a fleet: N devices each POSTing 7 points every 10 s for D seconds, open loop (sends
@@ -26,14 +32,10 @@ Every stored count is checked. Loopback only; every loop is bounded in count and
 from __future__ import annotations
 
 import argparse
-import http.client
-import io
 import multiprocessing as mp
 import os
 import shutil
-import subprocess
 import sys
-import tarfile
 import tempfile
 import threading
 import time
@@ -48,185 +50,25 @@ sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 import bench_ingest as bi  # noqa: E402
-from services import PostgresServer, RedisServer, free_port  # noqa: E402
+from bench_servers import (  # noqa: E402
+    HIGH_LIMIT,
+    App,
+    Client,
+    CommitFloor,
+    Influx,
+    auth_headers,
+    checkout,
+    framework_ceiling,
+    make_key,
+    migrated_database,
+    set_commit_delay,
+    tree_venv,
+)
+from services import PostgresServer, RedisServer  # noqa: E402
 
-HIGH_LIMIT = "10000000/minute"  # on, counted in Redis, never reached
 DURABLE = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+GROUP_COMMIT_SIBLINGS = 1  # so that 2 clients can share a flush too
 LP_PATH = "/write?db=bench&precision=ns"
-
-
-# -- servers ------------------------------------------------------------------------------
-class App:
-    """gunicorn serving wsgi:app from `app_dir` with that tree's gunicorn.conf.py."""
-
-    def __init__(self, label: str, app_dir: Path, database_url: str, redis_url: str, *,
-                 auth: bool = True, limits: bool = True, workers: int | None = None,
-                 worker_class: str = "sync", threads: int = 1):
-        self.label = label
-        self.url = database_url
-        self.port = free_port()
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("TSAPI_", "GUNICORN_", "PROMETHEUS_"))}
-        env.update({
-            "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-            "TSAPI_AUTH": "required" if auth else "off",
-            "TSAPI_RATE_LIMITS": "on" if limits else "off",
-            "TSAPI_RATE_LIMIT_WRITE": HIGH_LIMIT, "TSAPI_RATE_LIMIT_READ": HIGH_LIMIT,
-            "TSAPI_RATE_LIMIT_ADMIN": HIGH_LIMIT,
-            "GUNICORN_LOG_LEVEL": "warning", "GUNICORN_WORKER_CLASS": worker_class,
-            "GUNICORN_THREADS": str(threads), "PYTHONPATH": str(app_dir),
-        })
-        if workers:
-            env["GUNICORN_WORKERS"] = str(workers)
-        self.workers = workers or os.cpu_count() or 1
-        gunicorn = Path(sys.executable).parent / "gunicorn"
-        # Logs go to a file, not a terminal whose speed would be measured; shown on failure.
-        self.log = Path(tempfile.mkstemp(prefix=f"bench-{label.replace(':', '-')}-",
-                                         suffix=".log")[1])
-        with self.log.open("wb") as log:
-            self.proc = subprocess.Popen(
-                [str(gunicorn), "wsgi:app", "-c", str(app_dir / "gunicorn.conf.py"),
-                 "--chdir", str(app_dir), "--bind", f"127.0.0.1:{self.port}"],
-                cwd=app_dir, env=env, stderr=log,
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if get(self.port, "/health") == 200 and len(self._children()) >= self.workers:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"gunicorn ({label}) did not come up")
-
-    def _children(self) -> list[str]:
-        path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
-        return path.read_text().split() if path.exists() else []
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=60)
-
-    def errors(self) -> str:
-        """The server log's lines that are not access lines (tracebacks, warnings)."""
-        lines = self.log.read_text(errors="replace").splitlines()
-        return "\n".join(line for line in lines if '"tsapi.access"' not in line)[-3000:]
-
-
-class Influx:
-    """InfluxDB 1.x on a free loopback port, its data in a private directory."""
-
-    def __init__(self, base: Path):
-        binary = shutil.which("influxd")
-        if binary is None:
-            raise RuntimeError("influxd not found (Debian package `influxdb`)")
-        self.dir = Path(tempfile.mkdtemp(prefix="influx-", dir=base))
-        self.port, rpc = free_port(), free_port()
-        conf = self.dir / "influxdb.conf"
-        conf.write_text(
-            f'reporting-disabled = true\nbind-address = "127.0.0.1:{rpc}"\n'
-            f'[meta]\n  dir = "{self.dir}/meta"\n'
-            f'[data]\n  dir = "{self.dir}/data"\n  wal-dir = "{self.dir}/wal"\n'
-            f'  query-log-enabled = false\n'
-            f'[http]\n  bind-address = "127.0.0.1:{self.port}"\n  log-enabled = false\n'
-            f'[monitor]\n  store-enabled = false\n'
-        )
-        self.proc = subprocess.Popen([binary, "-config", str(conf)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if get(self.port, "/ping") == 204:
-                    break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            self.stop()
-            raise RuntimeError("influxd did not come up")
-        status = post(self.port, "/query?q=CREATE+DATABASE+bench", b"", {})[0]
-        assert status == 200, f"influx CREATE DATABASE: {status}"
-        self.version = subprocess.run([binary, "version"], capture_output=True,
-                                      text=True).stdout.strip()
-
-    def count(self) -> int:
-        status, body = post(self.port, "/query?db=bench&q=SELECT+count(*)+FROM+tsapi", b"", {})
-        series = orjson.loads(body)["results"][0].get("series")
-        if not series:
-            return 0
-        return sum(v for v in series[0]["values"][0][1:] if v)
-
-    def drop(self) -> None:
-        post(self.port, "/query?q=DROP+DATABASE+bench", b"", {})
-        post(self.port, "/query?q=CREATE+DATABASE+bench", b"", {})
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=30)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def get(port: int, path: str) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        response.read()
-        return response.status
-    finally:
-        conn.close()
-
-
-def post(port: int, path: str, body: bytes, headers: dict) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    try:
-        conn.request("POST", path, body=body, headers=headers)
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
-
-
-def checkout(rev: str, base: Path) -> Path:
-    """The files of a git revision (e.g. main) in a fresh directory, to serve side by side."""
-    target = Path(tempfile.mkdtemp(prefix="baseline-", dir=base))
-    archive = subprocess.run(["git", "archive", rev], cwd=ROOT, check=True,
-                             capture_output=True).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(target, filter="data")
-    return target
-
-
-# -- clients ------------------------------------------------------------------------------
-def auth_headers(token: str | None, content_type: str = "application/json") -> dict:
-    headers = {"Content-Type": content_type}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    return headers
-
-
-class Client:
-    """One keep-alive connection (reopened when the server closes it), timing each request."""
-
-    def __init__(self, port: int, headers: dict):
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        self.headers = headers
-
-    def send(self, method: str, path: str, body: bytes | None, ok: int,
-             headers: dict | None = None) -> float:
-        start = time.perf_counter()
-        self.conn.request(method, path, body=body, headers=headers or self.headers)
-        response = self.conn.getresponse()
-        payload = response.read()
-        elapsed = time.perf_counter() - start
-        if response.status != ok:
-            raise RuntimeError(f"{method} {path}: {response.status} {payload[:300]!r}")
-        if response.getheader("Connection", "").lower() == "close":
-            self.conn.close()
-        return elapsed
-
 
 _EPOCH = datetime(2021, 1, 1, tzinfo=UTC)
 
@@ -242,9 +84,16 @@ QUERY = orjson.dumps({"metric": "bench.one", "start_time": "2021-01-01T00:00:00Z
                       "interval": "1 hour"})
 
 
-def latencies(apps: list[App], token: str, rounds: int, per_round: int) -> dict:
-    """{(app label, kind): [seconds]}: each round runs every kind on every app in turn."""
+FLOOR = "commit floor"
+
+
+def latencies(apps: list[App], token: str, rounds: int, per_round: int,
+              floor: CommitFloor) -> dict:
+    """{(app label, kind): [seconds]}: each round runs every kind on every app in turn, then
+    the bare commit (under the key (FLOOR, FLOOR))."""
     out: dict[tuple[str, str], list[float]] = {}
+    for _ in range(20):
+        floor.send()
     clients = {a.label: Client(a.port, auth_headers(token)) for a in apps}
     serial = {a.label: 0 for a in apps}
     for a in apps:  # warm up: connections, caches, the query's cached answer
@@ -268,6 +117,9 @@ def latencies(apps: list[App], token: str, rounds: int, per_round: int) -> dict:
                         times.append(c.send("POST", "/query", QUERY, 200))
                     else:
                         times.append(c.send("GET", "/metrics", None, 200))
+        times = out.setdefault((FLOOR, FLOOR), [])
+        for _ in range(per_round):
+            times.append(floor.send())
     return out
 
 
@@ -460,45 +312,13 @@ def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def make_key(url: str, token: str | None = None) -> str:
-    """An admin key; with `token`, the same token stored in another database."""
-    from sqlalchemy import create_engine, text
-
-    from tsapi.store.keys import TOKEN_PREFIX, create_key, token_hash
-
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        if token is None:
-            _, token = create_key(conn, f"bench-{os.getpid()}-{time.time_ns()}",
-                                  {"admin", "read", "write"})
-        else:
-            prefix = token[len(TOKEN_PREFIX):].partition("_")[0]
-            conn.execute(text("INSERT INTO api_keys (name, prefix, token_hash, scopes) "
-                              "VALUES ('bench', :p, :h, ARRAY['admin','read','write'])"),
-                         {"p": prefix, "h": token_hash(token)})
-    engine.dispose()
-    return token
-
-
-def migrated_database(admin_url: str, name: str, tree: Path) -> str:
-    """A fresh database migrated by the code in `tree` (its own migrations)."""
-    conn = psycopg2.connect(bi.dsn(admin_url))
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cur.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
-    url = bi.sqlalchemy_url(admin_url, name)
-    subprocess.run([str(Path(sys.executable).parent / "tsapi"), "db", "upgrade"], check=True,
-                   env={**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(tree)}, cwd=tree,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return url
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline-rev", help="also serve this git revision (e.g. main), "
                         "same database and settings, and print the ratios")
+    parser.add_argument("--baseline-own-workers", action="store_true",
+                        help="serve the baseline with the worker model of its own "
+                        "gunicorn.conf.py (as it was deployed; fe03d71: sync), not this one's")
     # gunicorn's own classes, so that a baseline revision without tsapi's workers runs too;
     # the default is the production model (gunicorn.conf.py: gthread, 4 threads).
     parser.add_argument("--worker-class", default="gthread", choices=("sync", "gthread"))
@@ -516,6 +336,9 @@ def main() -> int:
     parser.add_argument("--fleet-seconds", type=float, default=60.0)
     parser.add_argument("--fleet-processes", type=int, default=4)
     parser.add_argument("--fleet-threads", type=int, default=16)
+    parser.add_argument("--group-commit-ab", type=int, metavar="MICROSECONDS",
+                        help="in (2), also run prod with this commit_delay and without, "
+                        "alternated on the same server")
     parser.add_argument("--skip", action="append", default=[],
                         choices=("latency", "batches", "lp", "large", "mixed", "fleet"))
     args = parser.parse_args()
@@ -552,9 +375,12 @@ def main() -> int:
             # Its own database, migrated by its own code, and its own Redis database: the
             # schema and the cache formats may differ.
             tree = checkout(args.baseline_rev, base)
-            base_url = migrated_database(admin, "tsapi_bench_baseline", tree)
+            bin_dir = tree_venv(tree)
+            base_url = migrated_database(admin, "tsapi_bench_baseline", tree, bin_dir)
             make_key(base_url, token)
-            baseline = App(f"base:{args.baseline_rev}", tree, base_url, redis.url(1), **kind)
+            own = {**kind, "worker_class": None} if args.baseline_own_workers else kind
+            label = f"base:{args.baseline_rev}" + ("/own" if args.baseline_own_workers else "")
+            baseline = App(label, tree, base_url, redis.url(1), bin_dir=bin_dir, **own)
             apps.append(baseline)
         say(f"server: gunicorn.conf.py, {args.worker_class}"
             f"{f' x{args.threads} threads' if args.worker_class == 'gthread' else ''}, "
@@ -564,7 +390,11 @@ def main() -> int:
 
         if "latency" not in args.skip:
             say("\n(1) latency, ms (interleaved; p50 / p99)")
-            lat = latencies(apps, token, args.rounds, args.per_round)
+            floor = CommitFloor(url)
+            try:
+                lat = latencies(apps, token, args.rounds, args.per_round, floor)
+            finally:
+                floor.close()
             kinds = ("write 1 point", "cached /query", "GET /metrics")
             say(f"{'server':16}" + "".join(f"{k:>22}" for k in kinds))
             for a in apps:
@@ -578,7 +408,13 @@ def main() -> int:
                 say(f"  {k}: auth adds {auth:+.2f} ms, rate limiter adds {limit:+.2f} ms")
                 goals.append((f"auth overhead {k} <= 0.3 ms", auth <= 0.3))
                 goals.append((f"rate limiter overhead {k} <= 0.3 ms", limit <= 0.3))
-            goals.append(("1-point write p50 <= 2 ms", pct(lat["prod", kinds[0]], 50) <= 2))
+            write = pct(lat["prod", kinds[0]], 50)
+            bare = lat[FLOOR, FLOOR]
+            say(f"  floor: a bare one-row INSERT + COMMIT (psycopg2, same PostgreSQL, "
+                f"interleaved) p50 {pct(bare, 50):.2f} / p99 {pct(bare, 99):.2f} ms; "
+                f"tsapi's 1-point write p50 {write:.2f} ms, {write - pct(bare, 50):+.2f} ms "
+                f"above the floor")
+            goals.append(("1-point write p50 <= 2 ms", write <= 2))
             goals.append(("cached /query p50 <= 1.5 ms", pct(lat["prod", kinds[1]], 50) <= 1.5))
             goals.append(("GET /metrics p50 <= 1.5 ms", pct(lat["prod", kinds[2]], 50) <= 1.5))
         for a in variants:  # only (1) needs them: free the cores
@@ -599,41 +435,63 @@ def main() -> int:
             return len(points) / seconds
 
         if "batches" not in args.skip:
-            say("\n(2) 50-point JSON batches, points/s")
+            say("\n(2) 50-point JSON batches, points/s"
+                + (f" (goal: >= 4x {baseline.label})" if baseline else ""))
             for clients in (1, 2, 4):
                 rates = {a.label: run_batches(50, args.small_rows, clients, a) for a in targets}
                 line = f"  {clients} clients: " + ", ".join(
                     f"{k} {v:,.0f}" for k, v in rates.items())
                 if baseline:
                     ratio = rates["prod"] / rates[baseline.label]
-                    line += f"  ratio {ratio:.2f}x"
+                    line += (f"  ratio {ratio:.2f}x (4x would be "
+                             f"{4 * rates[baseline.label]:,.0f})")
                     goals.append((f"50-point batches, {clients} clients >= 4x baseline",
                                    ratio >= 4))
                 say(line)
+            if args.group_commit_ab:
+                delay = args.group_commit_ab
+                say(f"  group commit A/B on prod (commit_delay {delay} us vs 0, commit_siblings "
+                    f"{GROUP_COMMIT_SIBLINGS}; alternated, same server):")
+                for clients in (1, 2, 4):
+                    pairs = []
+                    for us in (0, delay, 0, delay):
+                        set_commit_delay(admin, us, GROUP_COMMIT_SIBLINGS)
+                        pairs.append(run_batches(50, args.small_rows, clients, prod))
+                    off, on = pairs[0] + pairs[2], pairs[1] + pairs[3]
+                    say(f"    {clients} clients: off {off / 2:,.0f}, on {on / 2:,.0f}, "
+                        f"ratio {on / off:.2f}x")
+                set_commit_delay(admin, None)
 
         if "lp" not in args.skip:
             influx = Influx(base)
+            ceiling = framework_ceiling("flask floor", **kind)
+            apps.append(ceiling)  # stopped with the others should the run fail
             say(f"\n(3) 49-point line protocol, 2 clients, points/s ({influx.version})")
             points = bi.make_points(args.lp_rows, "lp")
             bodies = [bi.line_protocol(c) for c in bi.batches(points, 49)]
             lp_headers = {**auth_headers(token, "text/plain")}
+            plain = {"Content-Type": "text/plain"}
             for attempt in (1, 2):
                 bi.truncate_points(url)
                 influx.drop()
                 seconds, _ = throughput(prod.port, lp_headers, LP_PATH, 204, bodies, 2)
                 ours = len(points) / seconds
                 assert bi.count_points(url) == bi.unique_points(points), "tsapi LP count"
-                seconds, _ = throughput(influx.port, {"Content-Type": "text/plain"}, LP_PATH,
-                                        204, bodies, 2)
+                seconds, _ = throughput(influx.port, plain, LP_PATH, 204, bodies, 2)
                 theirs = len(points) / seconds
                 stored = influx.count()
                 assert stored == bi.unique_points(points), f"influx stored {stored}"
+                seconds, _ = throughput(ceiling.port, lp_headers, "/write", 204, bodies, 2)
+                most = len(points) / seconds
                 say(f"  pair {attempt}: tsapi {ours:,.0f}, influxdb {theirs:,.0f}, "
-                    f"ratio {ours / theirs:.2f}")
+                    f"ratio {ours / theirs:.2f}; ceiling (a Flask view that only reads the "
+                    f"body, same gunicorn settings) {most:,.0f} = {most / theirs:.2f}x "
+                    f"influxdb, tsapi at {ours / most:.2f} of it")
                 goals.append((f"line protocol pair {attempt} >= 0.7x influxdb",
                               ours / theirs >= 0.7))
             influx.stop()
             influx = None
+            ceiling.stop()
 
         if "large" not in args.skip:
             say("\n(4) 5,000-point JSON batches, 2 clients, points/s")

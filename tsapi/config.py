@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -86,6 +87,37 @@ _AUTH_MODES = {"required", "off"}
 _ZERO_ALLOWED = {"TSAPI_TRUSTED_PROXIES"}
 RATE_LIMIT_CLASSES = {"read": "TSAPI_RATE_LIMIT_READ", "write": "TSAPI_RATE_LIMIT_WRITE",
                       "admin": "TSAPI_RATE_LIMIT_ADMIN"}
+# The rate strings the settings have always taken (the notation of the `limits` package that
+# tsapi used before): "600/minute", "10 per second", "100/5 minutes", joined by , ; or |.
+_RATE = re.compile(r"\s*(\d+)\s*(?:/|\s+per\s+)\s*(\d+)?\s*([a-z]+?)s?\s*", re.IGNORECASE)
+_RATE_SEPARATORS = re.compile(r"[,;|]")
+_RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86_400, "month": 30 * 86_400,
+               "year": 360 * 86_400}
+# A window must last: 0 s would expire each counter as it is made, and a window too long for
+# Redis's EXPIRE would be refused on every request; either way the class would go uncounted.
+# A century is beyond any real need and well within Redis's reach.
+_MAX_WINDOW_SECONDS = 100 * _RATE_UNITS["year"]
+
+
+@dataclass(frozen=True, order=True)
+class Rate:
+    """`amount` requests per fixed window of `seconds`."""
+
+    seconds: int  # first: sorting rates puts the shortest window first
+    amount: int
+
+
+def parse_rates(value: str) -> tuple[Rate, ...]:
+    """The rates of a TSAPI_RATE_LIMIT_* value, shortest window first; ValueError if malformed."""
+    rates = []
+    for part in _RATE_SEPARATORS.split(value):
+        match = _RATE.fullmatch(part)
+        unit = _RATE_UNITS.get(match.group(3).lower()) if match else None
+        seconds = unit * int(match.group(2) or 1) if unit else 0
+        if not 0 < seconds <= _MAX_WINDOW_SECONDS:
+            raise ValueError(f"not a rate: {part!r}")
+        rates.append(Rate(seconds, int(match.group(1))))
+    return tuple(sorted(set(rates)))  # a rate given twice would count each request twice
 
 
 def _cast(name: str, raw: str, kind: type) -> Any:
@@ -192,12 +224,10 @@ def validate_config(config: Mapping[str, Any]) -> None:
 
 
 def _check_rate_limit(name: str, value: Any) -> None:
-    from limits import parse_many
-
     if value == "off":
         return
     try:
-        parse_many(str(value))
+        parse_rates(str(value))
     except ValueError:
         raise ConfigError(
             f"{name} must be a rate like 600/minute (or off); got {value!r}") from None

@@ -16,6 +16,7 @@ from tsapi.api.monitoring import init_monitoring
 from tsapi.api.names import init_path_checks
 from tsapi.api.openapi import init_api
 from tsapi.api.problems import register_error_handlers
+from tsapi.api.rate_windows import RateWindows
 from tsapi.api.ratelimits import init_rate_limits
 from tsapi.api.resources import register_resources
 from tsapi.api.runtime import install_runtime, runtime_of
@@ -62,8 +63,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _share_write_positions(app, runtime_of(app).db)
     register_error_handlers(app)
     _csv_safe_mode(app, app.config["TSAPI_CSV_SAFE"] == "on")
-    init_auth(app)  # before the limiter: limits are counted per authenticated key
-    init_rate_limits(app)
+    # One set of rate-limit counters (401s per address, requests per key and class).
+    windows = RateWindows(response_cache.client)
+    init_auth(app, windows)  # before the limiter: limits are counted per authenticated key
+    init_rate_limits(app, windows)
     init_path_checks(app)  # after auth: an anonymous caller learns nothing from a path
     register_resources(init_api(app, __version__))
     return app

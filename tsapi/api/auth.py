@@ -17,6 +17,7 @@ from tsapi.api.auth_failures import AuthFailures
 from tsapi.api.influxql import influxql_credential
 from tsapi.api.openapi import problem_doc
 from tsapi.api.problems import HttpError
+from tsapi.api.rate_windows import RateWindows
 from tsapi.api.runtime import runtime
 from tsapi.store.keys import ApiKey
 
@@ -88,17 +89,18 @@ def required_scope() -> str | None:
     return getattr(method, SCOPE_ATTRIBUTE, "admin")
 
 
-def presented_token() -> str | None:
-    """The token from `Authorization: Bearer|Token <token>`, `X-API-Key: <token>`, the
-    password of HTTP Basic auth (InfluxDB 1 clients such as Telegraf send that), or the `p`
-    parameter of an InfluxQL query (InfluxDB 1's other way to send a password)."""
+def header_token() -> str | None:
+    """The token from `Authorization: Bearer|Token <token>`, `X-API-Key: <token>` or the
+    password of HTTP Basic auth (InfluxDB 1 clients such as Telegraf send that). The other
+    place a token may be, the `p` parameter of an InfluxQL query (InfluxDB 1's other way to
+    send a password), may be in the body: authenticate reads it only when it must."""
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() in {"bearer", "token"} and value.strip():
         return value.strip()
     if scheme.lower() == "basic" and request.authorization is not None:
         return request.authorization.password or None
-    return request.headers.get("X-API-Key", "").strip() or influxql_credential()
+    return request.headers.get("X-API-Key", "").strip() or None
 
 
 def current_key() -> ApiKey | None:
@@ -112,11 +114,20 @@ def authenticate() -> None:
         return
     failures: AuthFailures = current_app.extensions["tsapi_auth_failures"]
     address = request.remote_addr or "unknown"
+    token = header_token()
+    key = runtime().keys.remembered(token) if token is not None else None
+    if key is not None and _allows(key, scope):
+        # A key from memory cost no lookup, so the address's 401 count (a valid key from an
+        # address that keeps failing waits too) is read in the rate limiter's round trip.
+        g.api_key = key
+        if failures.counting:
+            g.unchecked_address = address
+        return
     # Before anything costs a lookup: an address that keeps failing waits.
     retry_after = failures.retry_after(address)
     if retry_after is not None:
         raise TooManyFailures(retry_after)
-    token = presented_token()
+    token = token or influxql_credential()
     key = None
     if token is not None and not failures.known_unknown(token):
         key = runtime().keys.find(token)  # from memory, mostly (tsapi.services.api_keys)
@@ -125,18 +136,19 @@ def authenticate() -> None:
     if key is None:
         failures.failed(address)
         raise Unauthorized()
-    if not any(scope in IMPLIED[s] for s in key.scopes):
+    if not _allows(key, scope):
         raise Forbidden(f"This API key lacks the `{scope}` scope.")
     g.api_key = key
 
 
-def init_auth(app: Flask) -> None:
-    """Must run before the rate limiter is wired: limits are counted per key."""
-    redis_url = app.config.get("REDIS_URL")
+def _allows(key: ApiKey, scope: str) -> bool:
+    return any(scope in IMPLIED[s] for s in key.scopes)
+
+
+def init_auth(app: Flask, windows: RateWindows) -> None:
+    """Must run before the rate limiter is wired: limits are counted per key, and with rate
+    limits on the limiter's hook reads the 401 count that authenticate leaves unchecked."""
     limit = app.config["TSAPI_RATE_LIMIT_UNAUTHORIZED"]
     app.extensions["tsapi_auth_failures"] = AuthFailures(
-        redis_url or "memory://",
-        limit if app.config["TSAPI_RATE_LIMITS"] == "on" else "off",
-        {"socket_connect_timeout": 0.5, "socket_timeout": 1.0} if redis_url else None,
-    )
+        windows, limit if app.config["TSAPI_RATE_LIMITS"] == "on" else "off")
     app.before_request(authenticate)

@@ -3,7 +3,8 @@ lookup, and unknown tokens are remembered for a few seconds.
 
 A flood of bogus tokens used to cost one key lookup each (about 270 a second doubled the
 latency of legitimate clients). Each 401 now counts against the client address, with
-TSAPI_RATE_LIMIT_UNAUTHORIZED (in Redis when there is one, so all workers count together);
+TSAPI_RATE_LIMIT_UNAUTHORIZED (in Redis when there is one, so all workers count together,
+as the other rate limits do: tsapi.api.rate_windows);
 over it, the address gets 429 with Retry-After before its token is even read. A token found
 unknown is kept (hashed) in a small per-process set for NEGATIVE_TTL_SECONDS, so repeating it
 costs no lookup either. Keys are random secrets, so remembering that one is unknown can never
@@ -13,15 +14,11 @@ refuse a key that exists; revocations are not cached at all.
 from __future__ import annotations
 
 import hashlib
-import logging
 import threading
 import time
 
-from limits import parse_many
-from limits.storage import storage_from_string
-from limits.strategies import FixedWindowRateLimiter
-
-log = logging.getLogger(__name__)
+from tsapi.api.rate_windows import Counter, RateWindows, counter_key
+from tsapi.config import parse_rates
 
 NEGATIVE_TTL_SECONDS = 10.0
 MAX_NEGATIVE_ENTRIES = 10_000
@@ -30,35 +27,32 @@ MAX_NEGATIVE_ENTRIES = 10_000
 class AuthFailures:
     """Per-address counts of 401s, and a short-lived set of unknown tokens."""
 
-    def __init__(self, storage_uri: str, limit: str, storage_options: dict | None = None):
-        self._limits = [] if limit == "off" else parse_many(limit)
-        self._limiter = FixedWindowRateLimiter(
-            storage_from_string(storage_uri, **(storage_options or {}))) if self._limits else None
+    def __init__(self, windows: RateWindows, limit: str):
+        self._windows = windows
+        self._rates = () if limit == "off" else parse_rates(limit)
         self._unknown: dict[bytes, float] = {}
         self._lock = threading.Lock()
 
     # -- per address ------------------------------------------------------------------------
+    @property
+    def counting(self) -> bool:
+        return bool(self._rates)
+
+    def counters(self, address: str) -> list[Counter]:
+        """The address's 401 counters, for a caller that reads them with others at once."""
+        return [Counter(counter_key("unauthorized", address, rate), rate)
+                for rate in self._rates]
+
     def retry_after(self, address: str) -> int | None:
         """Seconds until the address may try again; None when it is under the limit."""
-        if self._limiter is None:
+        if not self._rates:
             return None
-        try:
-            for limit in self._limits:
-                if not self._limiter.test(limit, "unauthorized", address):
-                    reset, _ = self._limiter.get_window_stats(limit, "unauthorized", address)
-                    return max(1, int(reset - time.time()) + 1)
-        except Exception as exc:  # storage trouble: fail open, like the other rate limits
-            log.warning("auth failure counter unavailable: %s", exc)
-        return None
+        counts = self._windows.count(peek=self.counters(address))
+        return None if counts.refused_by is None else counts.ttl + 1
 
     def failed(self, address: str) -> None:
-        if self._limiter is None:
-            return
-        try:
-            for limit in self._limits:
-                self._limiter.hit(limit, "unauthorized", address)
-        except Exception as exc:
-            log.warning("auth failure counter unavailable: %s", exc)
+        if self._rates:
+            self._windows.count(hit=self.counters(address))
 
     # -- per token --------------------------------------------------------------------------
     @staticmethod

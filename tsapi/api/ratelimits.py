@@ -1,70 +1,91 @@
 """Rate limits per API key (per client address when auth is off) and endpoint class.
 
 The classes are the auth scopes: a request to a `write` view counts against
-TSAPI_RATE_LIMIT_WRITE, shared by every write view. Counters live in Redis (REDIS_URL), in
-memory without it. When Redis fails, each worker counts in its own memory until Redis is back
-(Flask-Limiter's in-memory fallback), and any other storage error lets the request through:
-limits fail open, the service keeps answering.
+TSAPI_RATE_LIMIT_WRITE, shared by every write view; open views are not counted. Counters are
+fixed windows in Redis (REDIS_URL), shared by every worker and node, or in memory without it;
+a request costs one Redis round trip, made by a before_request hook that runs after auth
+(tsapi.api.rate_windows, which also holds what happens when Redis fails: limits fail open).
+That round trip also reads the client address's 401 count when authenticate found the key
+in memory and left the count unread (tsapi.api.auth_failures).
+Over a limit: a 429 problem with Retry-After. Counted responses carry X-RateLimit-Limit,
+-Remaining and -Reset (epoch seconds) of the shortest window, or of the one exceeded.
 """
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g
-from flask_limiter import ApplicationLimit, Limiter
-from flask_limiter.util import get_remote_address
+import math
+import time
 
-from tsapi.api.auth import current_key, required_scope
-from tsapi.api.limiter_storage import one_trip_uri
-from tsapi.config import RATE_LIMIT_CLASSES
+from flask import Flask, Response, g, request
 
-
-def _endpoint_class() -> str | None:
-    if "rate_class" not in g:
-        g.rate_class = required_scope()
-    return g.rate_class
+from tsapi.api.auth import TooManyFailures, current_key, required_scope
+from tsapi.api.auth_failures import AuthFailures
+from tsapi.api.problems import HttpError
+from tsapi.api.rate_windows import Counter, RateWindows, counter_key
+from tsapi.config import RATE_LIMIT_CLASSES, Rate, parse_rates
 
 
-def class_limit() -> str:
-    return current_app.config[RATE_LIMIT_CLASSES[_endpoint_class() or "read"]]
+class RateLimited(HttpError):
+    status = 429
+
+    def __init__(self, retry_after: int):
+        super().__init__("Too many requests for this API key (or client); see Retry-After.",
+                         headers={"Retry-After": str(retry_after)})
 
 
-def class_scope(_endpoint: str) -> str:
-    return _endpoint_class() or "open"
+class ClassLimits:
+    """The hooks: count the request against its class's rates, then add the headers."""
+
+    def __init__(self, windows: RateWindows, rates: dict[str, tuple[Rate, ...]],
+                 failures: AuthFailures):
+        self.windows = windows
+        self.rates = rates  # by class; a class set to `off` is absent
+        self.failures = failures
+
+    def count(self) -> None:
+        # The 401 count of the address, when authenticate left it to this round trip.
+        address = g.pop("unchecked_address", None)
+        peek = self.failures.counters(address) if address is not None else ()
+        scope = required_scope()
+        rates = self.rates.get(scope, ()) if scope is not None else ()
+        if not rates and not peek:
+            return
+        key = current_key()
+        identity = f"key:{key.id}" if key is not None else f"ip:{request.remote_addr}"
+        counts = self.windows.count(
+            peek, [Counter(counter_key(scope, identity, rate), rate) for rate in rates])
+        if counts.refused_by is not None:
+            raise TooManyFailures(counts.ttl + 1)
+        hits = counts.hits
+        if not hits:
+            return  # not counted (storage error): let it through
+        n, ttl = hits[-1]
+        rate = rates[len(hits) - 1]
+        over = n > rate.amount
+        if not over:
+            n, ttl = hits[0]
+            rate = rates[0]
+        # ttl is rounded up: a client that waits as told finds the window over.
+        g.rate_limit_headers = {"X-RateLimit-Limit": str(rate.amount),
+                                "X-RateLimit-Remaining": str(max(rate.amount - n, 0)),
+                                "X-RateLimit-Reset": str(math.ceil(time.time() + ttl))}
+        if over:
+            raise RateLimited(max(ttl, 1))
+
+    @staticmethod
+    def add_headers(response: Response) -> Response:
+        headers = g.pop("rate_limit_headers", None)
+        if headers is not None:
+            response.headers.update(headers)
+        return response
 
 
-def rate_limit_identity() -> str:
-    key = current_key()
-    return f"key:{key.id}" if key else f"ip:{get_remote_address()}"
-
-
-def rate_limit_exempt() -> bool:
-    """Open views, and classes whose limit is `off`, are not counted."""
-    cls = _endpoint_class()
-    return cls is None or current_app.config[RATE_LIMIT_CLASSES[cls]] == "off"
-
-
-def init_rate_limits(app: Flask) -> Limiter:
-    redis_url = app.config.get("REDIS_URL")
-    app.config.update(
-        RATELIMIT_ENABLED=app.config["TSAPI_RATE_LIMITS"] == "on",
-        RATELIMIT_STORAGE_URI=one_trip_uri(redis_url) if redis_url else "memory://",
-        # Short timeouts: a hung Redis must not hold requests; the fallback takes over.
-        RATELIMIT_STORAGE_OPTIONS={"socket_connect_timeout": 0.5, "socket_timeout": 1.0}
-        if redis_url else {},
-        RATELIMIT_SWALLOW_ERRORS=True,
-        RATELIMIT_STRATEGY="fixed-window",
-    )
-    # One counter per (key or client, endpoint class), with the class's limit.
-    limiter = Limiter(
-        rate_limit_identity,
-        application_limits=[ApplicationLimit(
-            limit_provider=class_limit, scope=class_scope,
-            error_message="Too many requests for this API key (or client); see Retry-After.",
-        )],
-        in_memory_fallback=[class_limit],
-        headers_enabled=True,
-        key_prefix="tsapi",
-    )
-    limiter.request_filter(rate_limit_exempt)
-    limiter.init_app(app)
-    return limiter
+def init_rate_limits(app: Flask, windows: RateWindows) -> None:
+    """After init_auth: requests are counted per authenticated key."""
+    if app.config["TSAPI_RATE_LIMITS"] != "on":
+        return
+    rates = {scope: parse_rates(app.config[name]) for scope, name in RATE_LIMIT_CLASSES.items()
+             if app.config[name] != "off"}
+    limits = ClassLimits(windows, rates, app.extensions["tsapi_auth_failures"])
+    app.before_request(limits.count)
+    app.after_request(limits.add_headers)

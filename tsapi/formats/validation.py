@@ -74,9 +74,9 @@ class _TimeParser:
                 return "is out of the supported range (years 1 to 9999)"
         if not isinstance(raw, str):
             return "must be an ISO-8601 date-time string or Unix seconds"
-        extra = _SUBMICRO.search(raw)
-        if extra and extra.group(1).strip("0"):
-            return "has more than microsecond precision; at most 6 fractional digits are stored"
+        too_fine = submicro_error(raw)
+        if too_fine:
+            return too_fine
         try:
             parsed = datetime.fromisoformat(raw)
         except ValueError:
@@ -87,6 +87,15 @@ class _TimeParser:
             return parsed.astimezone(UTC)
         except OverflowError:
             return "is out of the supported range (years 1 to 9999)"
+
+
+def submicro_error(raw: str) -> str | None:
+    """Why a time string cannot be kept exactly: digits past the microsecond that are not 0
+    would be cut off silently by the parsers (a query range would then be another range)."""
+    extra = _SUBMICRO.search(raw)
+    if extra and extra.group(1).strip("0"):
+        return "has more than microsecond precision; at most 6 fractional digits are stored"
+    return None
 
 
 def check_value(value: Any) -> str | None:
@@ -163,7 +172,36 @@ def validate_points(data: Any, *, field_name: str = "data") -> PointBatch:
     parse_time = _TimeParser()
     metric_ok: dict[str, Any] = {}
     tags_ok: dict[tuple, tuple[tuple[str, str], ...]] = {}
+    times, metrics, values, tag_keys = batch.times, batch.metrics, batch.values, batch.tags
     for i, point in enumerate(data):
+        # The usual point passes in a few steps: a valid time, a metric name and a tag set
+        # already checked in this batch, a number within range. Anything else, including
+        # the first sight of a name or tag set, takes the full checks below, which name
+        # every error.
+        if point.__class__ is dict:
+            time = parse_time(point.get("time"))
+            metric = point.get("metric")
+            value = point.get("value")
+            tags = point.get("tags")
+            if (time.__class__ is datetime and metric.__class__ is str
+                    and metric_ok.get(metric, _UNCHECKED) is None
+                    and (value.__class__ is float and -WIDE_INT < value < WIDE_INT
+                         or value.__class__ is int and -MAX_EXACT_INT <= value <= MAX_EXACT_INT)):
+                if not tags:
+                    tag_key = () if tags is None or tags.__class__ is dict else None
+                elif tags.__class__ is dict:
+                    try:
+                        tag_key = tags_ok.get(tuple(tags.items()))
+                    except TypeError:  # unhashable values: the full checks name them
+                        tag_key = None
+                else:
+                    tag_key = None
+                if tag_key is not None:
+                    times.append(time)
+                    metrics.append(metric)
+                    values.append(float(value))
+                    tag_keys.append(tag_key)
+                    continue
         where = f"{field_name}[{i}]"
         if not isinstance(point, dict):
             errors.append(field_error(where, "must be an object", index=i))

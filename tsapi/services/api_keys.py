@@ -84,6 +84,18 @@ class KeyCache:
         self._note_use(key.id)
         return key
 
+    def remembered(self, token: str) -> ApiKey | None:
+        """The token's key if memory holds it, fresh; None otherwise (find would look it up).
+        Costs no database lookup, so the caller may check other things first."""
+        entry = self._entries.get(token_hash(token))
+        if entry is None:
+            return None
+        now = self.clock()
+        if not self._fresh(entry, self.generation(now), now):
+            return None
+        self._note_use(entry.key.id)
+        return entry.key
+
     @staticmethod
     def _fresh(entry: _Entry, generation: int | None, now: float) -> bool:
         age = now - entry.read_at

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import Connection, text
 
 from tsapi.formats.validation import PointBatch
@@ -15,11 +17,11 @@ SMALL_BATCH = 1000
 # A small batch in one statement, one round trip: lock its metrics (FOR KEY SHARE, in id order,
 # as lock_metrics does; a metric deleted meanwhile is missing, and then nothing is stored),
 # upsert the points from four arrays unnested side by side, log each numeric series' span for
-# the rollups (tsapi.store.rollup_log.log_series_spans), then widen first/last seen,
+# the rollups (as tsapi.store.rollup_log.LOG_SPANS does), then widen first/last seen,
 # locking the rows it widens in id order so that two batches cannot deadlock on them.
 # Plain SQL text with bound arrays: the same text for every batch, so SQLAlchemy caches it
 # (a Core INSERT … FROM SELECT … ON CONFLICT is recompiled on every execution: ~2 ms).
-_STORE_SMALL = text("""
+_STORE_SMALL_SQL = """
 WITH locked AS (
     SELECT id FROM metrics WHERE id = ANY(CAST(:ids AS bigint[]))
     ORDER BY id FOR KEY SHARE
@@ -44,6 +46,7 @@ WITH locked AS (
 ), widening AS (
     SELECT m.id FROM metrics m JOIN span ON span.id = m.id
     WHERE m.id IN (SELECT id FROM locked)
+      AND (SELECT count(*) FROM locked) = cardinality(CAST(:ids AS bigint[]))
       AND (m.first_seen IS NULL OR span.lo < m.first_seen OR span.hi > m.last_seen)
     ORDER BY m.id FOR NO KEY UPDATE OF m
 ), widened AS (
@@ -53,7 +56,27 @@ WITH locked AS (
     RETURNING m.id
 )
 SELECT (SELECT count(*) FROM locked) AS locked, (SELECT count(*) FROM widened) AS widened
-""")
+"""
+
+# The statement is prepared on the server once per connection (PREPARE) and then only
+# EXECUTEd: parsing, analysing and planning it took longer than running it (1-point batch,
+# in-process: 1.07 ms a statement as text, 0.29 ms prepared; 50 points 1.32 / 0.71 ms).
+# A prepared statement lives as long as its session, whatever the transaction does, and the
+# server re-plans it by itself after a schema change; the pool's per-connection `info` is
+# cleared whenever the connection is replaced, so a new session prepares it again.
+# Each parameter's type, in the order of $1, $2, …: nums is text (see store_small_batch).
+_PARAMETERS = {
+    "ids": "bigint[]", "times": "timestamptz[]", "sids": "bigint[]", "nums": "text[]",
+    "texts": "text[]", "los": "timestamptz[]", "his": "timestamptz[]",
+    "log_sids": "bigint[]", "log_los": "timestamptz[]", "log_his": "timestamptz[]",
+}
+_PREPARED_NAME = "tsapi_store_small_batch"
+_POSITION = {name: n for n, name in enumerate(_PARAMETERS, start=1)}
+_PREPARE = text(
+    f"PREPARE {_PREPARED_NAME} ({', '.join(_PARAMETERS.values())}) AS "
+    + re.sub(r"(?<![:\w]):(\w+)", lambda m: f"${_POSITION[m[1]]}", _STORE_SMALL_SQL)
+)
+_EXECUTE = text(f"EXECUTE {_PREPARED_NAME} ({', '.join(':' + n for n in _PARAMETERS)})")
 
 
 def store_small_batch(conn: Connection, latest: dict[tuple[int, object], int], batch: PointBatch,
@@ -61,31 +84,67 @@ def store_small_batch(conn: Connection, latest: dict[tuple[int, object], int], b
                  series_spans: dict[int, list]) -> bool:
     """Store up to SMALL_BATCH points; returns whether any metric's first/last seen moved."""
     values = batch.values
-    nums, texts = [], []
-    for i in latest.values():
+    stamps = _Stamps()
+    times, nums, texts = [], [], []
+    for (_, time), i in latest.items():
+        times.append(stamps(time))
         value = values[i]
         if isinstance(value, str):
-            nums.append(None)
-            texts.append(value)
+            nums.append("NULL")
+            texts.append(_quoted(value))
         else:
-            # As text: psycopg2 would write -0.0 as a literal that SQL reads as minus zero
-            # numeric, i.e. 0; float8's own input keeps the sign and every bit.
+            # As text: float8's own input keeps the sign of -0.0 and every bit (repr gives
+            # the shortest text that reads back as the identical double).
             nums.append(repr(value))
-            texts.append(None)
+            texts.append("NULL")
     rows = sorted((known[n].id, lo, hi) for n, (lo, hi) in spans.items())
-    locked, widened = conn.execute(_STORE_SMALL, {
-        "times": [time for _, time in latest],
-        "sids": [sid for sid, _ in latest],
-        "nums": nums,
-        "texts": texts,
-        "ids": [r[0] for r in rows],
-        "los": [r[1] for r in rows],
-        "his": [r[2] for r in rows],
+    session = conn.connection.info
+    if _PREPARED_NAME not in session:
+        conn.execute(_PREPARE)
+        session[_PREPARED_NAME] = True
+    locked, widened = conn.execute(_EXECUTE, {
+        "times": _array(times),
+        "sids": _array(str(sid) for sid, _ in latest),
+        "nums": _array(nums),
+        "texts": _array(texts),
+        "ids": _array(str(r[0]) for r in rows),
+        "los": _array(stamps(r[1]) for r in rows),
+        "his": _array(stamps(r[2]) for r in rows),
         # The rollup invalidation log (tsapi.store.rollup_log), in the same statement.
-        "log_sids": list(series_spans),
-        "log_los": [lo for lo, _ in series_spans.values()],
-        "log_his": [hi for _, hi in series_spans.values()],
+        "log_sids": _array(str(sid) for sid in series_spans),
+        "log_los": _array(stamps(lo) for lo, _ in series_spans.values()),
+        "log_his": _array(stamps(hi) for _, hi in series_spans.values()),
     }).one()
     if locked != len(rows):
         raise RetryableConflict("a metric was deleted while the batch was being written")
     return widened > 0
+
+
+# Each array travels as one bound string in PostgreSQL's array syntax ('{a,b,NULL}'), which
+# the prepared statement's parameter type reads: psycopg2 would otherwise write each element
+# as its own literal with a cast (ARRAY['…'::timestamptz, …]), slower to build and to parse
+# (50 points: ~0.24 ms less client CPU and ~0.2 ms less server CPU a batch). Still a bound
+# parameter: psycopg2 quotes the string, and every element is quoted or plain by the rules
+# below, so no value can end an element or the array early.
+def _array(elements) -> str:
+    return "{" + ",".join(elements) + "}"
+
+
+def _quoted(value: str) -> str:
+    """A text element: double-quoted, with backslash and double quote escaped (a quoted
+    NULL is the string 'NULL', not a null)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class _Stamps:
+    """ISO 8601 text of aware datetimes (no space, comma, quote or brace: a plain element),
+    memoized: a batch repeats its times (one line of line protocol holds several points)."""
+
+    def __init__(self) -> None:
+        self.memo: dict[object, str] = {}
+
+    def __call__(self, time) -> str:
+        text = self.memo.get(time)
+        if text is None:
+            text = self.memo[time] = time.isoformat()
+        return text

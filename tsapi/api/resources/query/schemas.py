@@ -10,12 +10,23 @@ from tsapi.formats.fill import FILL_MODES
 from tsapi.formats.intervals import IntervalError, parse_interval
 from tsapi.formats.rendering import MIMETYPES
 from tsapi.formats.timezones import timezone_problem
+from tsapi.formats.validation import submicro_error
 from tsapi.services.query import QueryRequest
 
 MAX_METRICS = 20
 TIME_FLOOR = datetime(1, 1, 3, tzinfo=UTC)
 TIME_CEILING = datetime(9999, 12, 29, tzinfo=UTC)
 MAX_GROUP_BY = 8
+
+
+class RangeTime(ma.fields.AwareDateTime):
+    """A range end that is kept exactly: past microseconds it is refused, as ingest refuses
+    such a point time, rather than cut to another range."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and (problem := submicro_error(value)):
+            raise ma.ValidationError(problem)
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class IntervalField(ma.fields.Field):
@@ -85,12 +96,12 @@ class QueryRequestSchema(ma.Schema):
         metadata={"description": "Several metrics, same range and options; rows carry "
                   "`metric`. Give `metric` or `metrics`."},
     )
-    start_time = ma.fields.AwareDateTime(
+    start_time = RangeTime(
         required=True, default_timezone=UTC,
         metadata={"description": "Range start, inclusive (no offset means UTC)",
                   "example": "2020-07-12T00:00:00Z"},
     )
-    end_time = ma.fields.AwareDateTime(
+    end_time = RangeTime(
         required=True, default_timezone=UTC,
         metadata={"description": "Range end, exclusive", "example": "2020-07-13T00:00:00Z"},
     )
@@ -127,6 +138,7 @@ class QueryRequestSchema(ma.Schema):
                   "linear (previous/linear seeded from the last point before the range)"},
     )
     limit = ma.fields.Integer(
+        strict=True,  # 1.5 rows is not a limit, and "10" is not a number
         # Above the server's own maximum a limit only says "all" (X-Tsapi-Limit answers);
         # past 2**53 it is not a JSON-safe integer, and the cache key could not hold it.
         validate=ma.validate.Range(min=1, max=2**53),

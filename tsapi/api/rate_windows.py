@@ -1,0 +1,192 @@
+"""Fixed-window request counters for the rate limits: in Redis, one round trip per request.
+
+A window starts with its first request and lasts the rate's seconds (the counter key expires
+then). `count` does two things in one script call: it reads counters that only gate the
+request (`peek`: refused once a counter is at its amount) and, if none does, increments the
+request's own counters (`hit`, shortest window first, stopping at the first one over its
+amount, which the request is refused by). Every answer carries the counter's time to live, in
+whole seconds rounded up (a client that waits that long finds the window over), so the
+X-RateLimit-* and Retry-After headers need no further read.
+
+When Redis cannot be reached (refused, timed out) each worker counts in its own memory, which
+is never stricter than the shared count, and Redis is tried again after a back-off (1 s, 2 s,
+... 30 s), by one request at a time. Any other Redis error lets the request through
+uncounted: limits fail open.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from tsapi.config import Rate
+
+log = logging.getLogger(__name__)
+
+KEY_PREFIX = "tsapi:rate:"
+MAX_BACKOFF_SECONDS = 30.0
+MAX_MEMORY_COUNTERS = 100_000  # per worker, while Redis is away
+
+# KEYS: the peeked counters, then the hit ones. ARGV: the number peeked, then amount and
+# seconds for each key. Returns {0, count, ttl, count, ttl, ...} for the hits made, or
+# {i, ttl} when peeked counter i is at its amount (nothing is incremented then).
+_SCRIPT = """
+-- Whole seconds left in the key's window, rounded up; a key without an expiry (new, or one
+-- whose expiry was lost: a peeked one would never end) is given its window.
+local function seconds_left(key, seconds)
+    local ms = redis.call("pttl", key)
+    if ms < 0 then
+        redis.call("expire", key, seconds)
+        return seconds
+    end
+    return math.ceil(ms / 1000)
+end
+local peeked = tonumber(ARGV[1])
+for i = 1, peeked do
+    local n = tonumber(redis.call("get", KEYS[i]) or "0")
+    if n >= tonumber(ARGV[2 * i]) then
+        return {i, seconds_left(KEYS[i], tonumber(ARGV[2 * i + 1]))}
+    end
+end
+local out = {0}
+for i = peeked + 1, #KEYS do
+    local n = redis.call("incr", KEYS[i])
+    out[#out + 1] = n
+    out[#out + 1] = seconds_left(KEYS[i], tonumber(ARGV[2 * i + 1]))
+    if n > tonumber(ARGV[2 * i]) then
+        break
+    end
+end
+return out
+"""
+
+
+class Counter(NamedTuple):
+    """One counter in one request: its key and rate."""
+
+    key: str
+    rate: Rate
+
+
+class Counts(NamedTuple):
+    """What `count` found. `refused_by` is the index of the peeked counter at its amount, with
+    `ttl` its seconds left; otherwise `hits` holds (count, ttl) per hit counter counted."""
+
+    refused_by: int | None
+    ttl: int
+    hits: list[tuple[int, int]]
+
+
+NOTHING = Counts(None, 0, [])  # nothing counted: let the request through
+
+
+def counter_key(name: str, identity: str, rate: Rate) -> str:
+    return f"{KEY_PREFIX}{name}:{identity}:{rate.amount}/{rate.seconds}"
+
+
+class RateWindows:
+    """Counters in Redis (None: in this process only), falling back to memory."""
+
+    def __init__(self, client: Redis | None):
+        self._script = client.register_script(_SCRIPT) if client is not None else None
+        self.memory = MemoryWindows()
+        self._retry_at = 0.0  # monotonic; Redis is not tried before it
+        self._backoff = 0.0
+        self._lock = threading.Lock()
+
+    def count(self, peek: Sequence[Counter] = (), hit: Sequence[Counter] = ()) -> Counts:
+        if self._script is None:
+            return self.memory.count(peek, hit)
+        probing = bool(self._backoff)
+        if probing and not self._may_try_redis():
+            return self.memory.count(peek, hit)
+        counters = (*peek, *hit)
+        args = [len(peek)]
+        for _, rate in counters:
+            args += (rate.amount, rate.seconds)
+        try:
+            answer = self._script(keys=[c.key for c in counters], args=args)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            self._unreachable(probing, exc)
+            return self.memory.count(peek, hit)
+        except RedisError as exc:
+            log.warning("rate limit counters failed, request not counted: %s", exc)
+            return NOTHING
+        if self._backoff:
+            log.info("rate limit counters back in Redis")
+            self._backoff = 0.0
+        if answer[0]:
+            return Counts(answer[0] - 1, max(int(answer[1]), 0), [])
+        return Counts(None, 0, [(answer[i], max(answer[i + 1], 0))
+                                for i in range(1, len(answer), 2)])
+
+    def _may_try_redis(self) -> bool:
+        """Once the back-off is over, one request tries Redis; the others count in memory
+        meanwhile rather than each wait for the same timeout."""
+        with self._lock:
+            now = time.monotonic()
+            if now < self._retry_at:
+                return False
+            self._retry_at = now + self._backoff
+            return True
+
+    def _unreachable(self, probing: bool, exc: Exception) -> None:
+        """Back off longer after a failed retry; requests that were in flight when Redis went
+        away fail together, and that is one failure, not one doubling each."""
+        with self._lock:
+            if self._backoff and not probing:
+                return
+            self._backoff = min(MAX_BACKOFF_SECONDS, self._backoff * 2 or 1.0)
+            self._retry_at = time.monotonic() + self._backoff
+        log.warning("rate limit counters unavailable, counting per worker for %.0f s: %s",
+                    self._backoff, exc)
+
+
+class MemoryWindows:
+    """The same counters in this process's memory (no Redis, or Redis unreachable)."""
+
+    def __init__(self):
+        self._counters: dict[str, list] = {}  # key -> [count, expires at (monotonic)]
+        self._lock = threading.Lock()
+
+    def count(self, peek: Sequence[Counter] = (), hit: Sequence[Counter] = ()) -> Counts:
+        now = time.monotonic()
+        with self._lock:
+            for i, (key, rate) in enumerate(peek):
+                entry = self._live(key, now)
+                if entry is not None and entry[0] >= rate.amount:
+                    return Counts(i, _ttl(entry, now), [])
+            hits = []
+            for key, rate in hit:
+                entry = self._live(key, now)
+                if entry is None:
+                    if len(self._counters) >= MAX_MEMORY_COUNTERS:
+                        self._prune(now)
+                    entry = self._counters[key] = [0, now + rate.seconds]
+                entry[0] += 1
+                hits.append((entry[0], _ttl(entry, now)))
+                if entry[0] > rate.amount:
+                    break
+            return Counts(None, 0, hits)
+
+    def _live(self, key: str, now: float) -> list | None:
+        entry = self._counters.get(key)
+        return entry if entry is not None and entry[1] > now else None
+
+    def _prune(self, now: float) -> None:
+        self._counters = {k: v for k, v in self._counters.items() if v[1] > now}
+        if len(self._counters) >= MAX_MEMORY_COUNTERS:
+            self._counters.clear()  # forgetting counts only ever lets requests through
+
+
+def _ttl(entry: list, now: float) -> int:
+    return max(math.ceil(entry[1] - now), 0)
