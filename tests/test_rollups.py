@@ -387,3 +387,37 @@ def test_the_refresher_process_consumes_writes_and_stops_on_sigterm(make_app, da
         store.dispose()
     assert proc.returncode == 0, output
     assert "rollup refresher stopped" in output
+
+
+@pytest.mark.parametrize(("zone", "group_by", "interval"), [
+    (None, [], "1h"), ("Europe/Berlin", ["device"], "1h"), ("Asia/Kathmandu", [], "1d"),
+    (None, ["device"], "1d"),
+])
+def test_rollup_answers_rendered_by_the_database_are_the_raw_paths_bytes(
+        make_app, database_urls, backend, zone, group_by, interval):
+    """Without fill, a rollup answer's JSON is written by PostgreSQL: times, offsets, integers
+    and floats must be spelled exactly as the raw path's encoder spells them. The values are
+    halves and whole numbers, so sums and means are exact in any order of addition."""
+    rolled = make_app(REDIS_URL=None).test_client()
+    raw = make_app(REDIS_URL=None, TSAPI_ROLLUPS="off").test_client()
+    store = Store(database_urls[backend])
+    try:
+        store.write([(at(m * 60 + 5 + k * 0.000001), metric,
+                      ((m * 13 + k) % 17 - 8) / 2 if metric == "temp" else m * 1000 + k,
+                      "ab"[k])
+                     for m in range(50 * 60) for k in range(2) for metric in ("temp", "hum")])
+        refresh(store.engine, store.storage, timedelta(0), now=at(50 * 3600))
+        for agg in ("count", "sum", "avg", "min", "max", "first", "last"):
+            for metrics in (["temp"], ["temp", "hum"]):
+                body = {"metrics": metrics, "start_time": "2026-03-28T00:00:00Z",
+                        "end_time": "2026-03-30T00:00:00Z", "aggregation": agg,
+                        "interval": interval, "group_by": group_by}
+                if zone:
+                    body["timezone"] = zone
+                a, b = rolled.post("/query", json=body), raw.post("/query", json=body)
+                assert a.status_code == b.status_code == 200, a.get_json()
+                assert a.headers["X-Tsapi-Answered-From"].startswith("rollup-")
+                assert b.headers["X-Tsapi-Answered-From"] == "raw"
+                assert a.get_data() == b.get_data(), (agg, metrics)
+    finally:
+        store.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -171,6 +172,16 @@ def json_float(v) -> ColumnElement:
     )
 
 
+def json_tags(pairs: list[tuple[str, ColumnElement]]) -> ColumnElement:
+    """Tag values as a JSON object spelled as the JSON encoder spells it ({"k":"v"}, a
+    missing tag null); json_build_object would add spaces around each colon."""
+    text = literal("{")
+    for n, (key, column) in enumerate(pairs):
+        text = text + literal(("," if n else "") + json.dumps(key, ensure_ascii=False) + ":") \
+            + func.coalesce(cast(func.to_json(column), Text), literal("null"))
+    return text + literal("}")
+
+
 def raw_json_statement(q: RawQuery, metric: str | None = None) -> Select:
     """(row count, the rows as JSON objects joined by commas), rendered by the database.
 
@@ -181,10 +192,8 @@ def raw_json_statement(q: RawQuery, metric: str | None = None) -> Select:
     text = literal('{"time":') + json_time(points.c.time) + literal(',"value":') \
         + _json_value(sel)
     if q.group_by:
-        pairs = []
-        for key in q.group_by:
-            pairs += [literal(key), series.c.tags[key].astext]
-        text = text + literal(',"tags":') + cast(func.json_build_object(*pairs), Text)
+        pairs = [(key, series.c.tags[key].astext) for key in q.group_by]
+        text = text + literal(',"tags":') + json_tags(pairs)
     if metric is not None:
         text = text + literal(',"metric":') + cast(func.to_json(cast(literal(metric), Text)),
                                                    Text)

@@ -35,7 +35,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from tsapi.config import RollupLevel
 from tsapi.store.buckets import TS, BucketQuery, bucket_expression, fetch_buckets
 from tsapi.store.engine import StorageInfo
-from tsapi.store.queries import json_float, json_time
+from tsapi.store.queries import json_float, json_tags, json_time
 from tsapi.store.rollup_windows import (
     Window,
     ceil_to,
@@ -123,10 +123,8 @@ def rollup_json(conn: Connection, storage: StorageInfo, q: BucketQuery, level: R
     text = literal('{"time":') + time + literal(',"value":') + value_text
     groups = [answer.c[f"g{i}"] for i in range(len(q.group_by))]
     if groups:
-        pairs = []
-        for key, column in zip(q.group_by, groups, strict=True):
-            pairs += [literal(key), column]
-        text = text + literal(',"tags":') + cast(func.json_build_object(*pairs), Text)
+        text = text + literal(',"tags":') + json_tags(list(zip(q.group_by, groups,
+                                                               strict=True)))
     if metric is not None:
         text = text + literal(',"metric":') + cast(func.to_json(cast(literal(metric), Text)),
                                                    Text)
