@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from helpers import (
     assert_problem,
     error_fields,
@@ -62,6 +63,20 @@ def test_writes_go_on_when_the_pool_replaces_its_database_connections(app, clien
     app.extensions["tsapi"].db.engine.dispose()  # every pooled connection closed
     ingest(client, [point("2024-03-10T03:00:00Z", "reconnect", 3.0)])
     assert [r["value"] for r in raw_rows(client, "reconnect")] == [1.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize("statement", ["DISCARD ALL", "DEALLOCATE ALL"])
+def test_writes_go_on_when_the_session_forgets_its_prepared_statement(app, client, statement):
+    """A session may lose its prepared statements while the pool keeps it (DISCARD ALL,
+    DEALLOCATE): the write prepares the statement again instead of failing with a 500."""
+    ingest(client, [point("2024-03-10T01:00:00Z", "forgot", 1.0)])
+    engine = app.extensions["tsapi"].db.engine
+    for n, tags in enumerate([{}, {}, {"new": "series"}], start=2):  # cached, then not
+        with engine.connect() as conn:  # the pooled session the writes use
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.execute(sa.text(statement))
+        ingest(client, [point(f"2024-03-10T0{n}:00:00Z", "forgot", float(n), **tags)])
+    assert [r["value"] for r in raw_rows(client, "forgot")] == [1.0, 2.0, 3.0, 4.0]
 
 
 def test_ingested_points_are_returned_by_a_raw_query(client):

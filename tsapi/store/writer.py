@@ -105,10 +105,12 @@ def write_batch(engine: Engine, batch: PointBatch, cache: SeriesCache,
         except (DBAPIError, psycopg2.Error) as exc:
             # Concurrent batches touching the same rows may deadlock despite ordered locking
             # (index pages, hypertable chunk creation); the database picks a victim: retry it.
-            # COPY runs on the raw cursor, so its errors arrive as psycopg2's own.
+            # COPY runs on the raw cursor, so its errors arrive as psycopg2's own. A session
+            # that lost the small-batch statement prepares it again (store_small_batch).
             cause = getattr(exc, "orig", exc)
             if attempt == MAX_ATTEMPTS or not isinstance(
                 cause, pg_errors.DeadlockDetected | pg_errors.SerializationFailure
+                | pg_errors.InvalidSqlStatementName
             ):
                 raise
             log.info("ingest retry %d after %s", attempt, type(cause).__name__)
