@@ -18,6 +18,8 @@ from helpers import (
     utc,
 )
 
+from tsapi.store.small_batch import _PREPARE, _PREPARED_NAME
+
 DAY_START = "2024-03-10T00:00:00Z"
 DAY_END = "2024-03-11T00:00:00Z"
 
@@ -66,15 +68,22 @@ def test_writes_go_on_when_the_pool_replaces_its_database_connections(app, clien
 
 
 @pytest.mark.parametrize("statement", ["DISCARD ALL", "DEALLOCATE ALL"])
-def test_writes_go_on_when_the_session_forgets_its_prepared_statement(app, client, statement):
-    """A session may lose its prepared statements while the pool keeps it (DISCARD ALL,
-    DEALLOCATE): the write prepares the statement again instead of failing with a 500."""
+def test_writes_go_on_when_sessions_forget_their_prepared_statement(app, client, statement):
+    """Sessions may lose their prepared statements while the pool keeps them (DISCARD ALL,
+    DEALLOCATE; a pooler resets sessions so), several at once: the write prepares the
+    statement again on a new session instead of failing with a 500."""
     ingest(client, [point("2024-03-10T01:00:00Z", "forgot", 1.0)])
     engine = app.extensions["tsapi"].db.engine
     for n, tags in enumerate([{}, {}, {"new": "series"}], start=2):  # cached, then not
-        with engine.connect() as conn:  # the pooled session the writes use
+        sessions = [engine.connect() for _ in range(4)]  # more than the writer's attempts
+        for conn in sessions:  # each prepared the statement, then forgot it
             conn.execution_options(isolation_level="AUTOCOMMIT")
+            if _PREPARED_NAME not in conn.connection.info:
+                conn.execute(_PREPARE)
+                conn.connection.info[_PREPARED_NAME] = True
             conn.execute(sa.text(statement))
+        for conn in sessions:
+            conn.close()
         ingest(client, [point(f"2024-03-10T0{n}:00:00Z", "forgot", float(n), **tags)])
     assert [r["value"] for r in raw_rows(client, "forgot")] == [1.0, 2.0, 3.0, 4.0]
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import re
 
-from psycopg2 import errors as pg_errors
 from sqlalchemy import Connection, text
-from sqlalchemy.exc import DBAPIError
 
 from tsapi.formats.validation import PointBatch
 from tsapi.store.catalog import Metric, RetryableConflict
@@ -104,27 +102,19 @@ def store_small_batch(conn: Connection, latest: dict[tuple[int, object], int], b
     if _PREPARED_NAME not in session:
         conn.execute(_PREPARE)
         session[_PREPARED_NAME] = True
-    try:
-        result = conn.execute(_EXECUTE, {
-            "times": _array(times),
-            "sids": _array(str(sid) for sid, _ in latest),
-            "nums": _array(nums),
-            "texts": _array(texts),
-            "ids": _array(str(r[0]) for r in rows),
-            "los": _array(stamps(r[1]) for r in rows),
-            "his": _array(stamps(r[2]) for r in rows),
-            # The rollup invalidation log (tsapi.store.rollup_log), in the same statement.
-            "log_sids": _array(str(sid) for sid in series_spans),
-            "log_los": _array(stamps(lo) for lo, _ in series_spans.values()),
-            "log_his": _array(stamps(hi) for _, hi in series_spans.values()),
-        })
-    except DBAPIError as exc:
-        # The session lost the statement though the pool kept the session (DISCARD ALL,
-        # DEALLOCATE): forget the flag; the writer retries, and the retry prepares it again.
-        if isinstance(exc.orig, pg_errors.InvalidSqlStatementName):
-            session.pop(_PREPARED_NAME, None)
-        raise
-    locked, widened = result.one()
+    locked, widened = conn.execute(_EXECUTE, {
+        "times": _array(times),
+        "sids": _array(str(sid) for sid, _ in latest),
+        "nums": _array(nums),
+        "texts": _array(texts),
+        "ids": _array(str(r[0]) for r in rows),
+        "los": _array(stamps(r[1]) for r in rows),
+        "his": _array(stamps(r[2]) for r in rows),
+        # The rollup invalidation log (tsapi.store.rollup_log), in the same statement.
+        "log_sids": _array(str(sid) for sid in series_spans),
+        "log_los": _array(stamps(lo) for lo, _ in series_spans.values()),
+        "log_his": _array(stamps(hi) for _, hi in series_spans.values()),
+    }).one()
     if locked != len(rows):
         raise RetryableConflict("a metric was deleted while the batch was being written")
     return widened > 0
