@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 import bench_ingest  # noqa: E402
 import bench_limiter  # noqa: E402
 import bench_query  # noqa: E402
+import profile_requests  # noqa: E402
 
 
 def test_query_baselines_are_the_statements_tsapi_runs(app, database_urls, backend):
@@ -49,3 +50,16 @@ def test_limiter_benchmark_times_authenticated_requests_with_limits_on_and_off(
         redis_server.url()), {"Authorization": f"Bearer {token}"},
         Namespace(blocks=2, per_block=3, path="/metrics"))  # asserts every block's 200
     assert "rate limiter adds" in capsys.readouterr().out
+
+
+def test_request_profile_times_each_kind_with_a_key_and_limits_on(make_app, capsys, tmp_path):
+    app = make_app(TSAPI_AUTH="required", TSAPI_RATE_LIMITS="on")
+    with app.extensions["tsapi"].db.engine.begin() as conn:
+        _, token = create_key(conn, "bench", {"read", "write"})
+    profile_requests.measure(app.test_client(), token, Namespace(
+        requests=3, runs=1, profile=tmp_path))  # exits on any answer but 200
+    out = capsys.readouterr().out
+    assert all(f"{kind:16} p50" in out for kind in ("cached /query", "GET /metrics",
+                                                    "1-point /ingest"))
+    assert {p.name for p in tmp_path.iterdir()} == {
+        f"{kind}.{ext}" for kind in ("query", "metrics", "ingest") for ext in ("prof", "txt")}

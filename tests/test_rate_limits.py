@@ -166,3 +166,17 @@ def test_a_valid_key_from_an_address_that_keeps_failing_waits_too(make_app):
                        environ_base={"REMOTE_ADDR": "10.0.0.7"})
     assert other.status_code == 200
     assert other.headers["X-RateLimit-Remaining"] == "98"  # the refused request was not counted
+
+
+def test_retry_after_and_reset_never_come_before_the_window_ends(make_app, redis_server):
+    client = limited(make_app, TSAPI_RATE_LIMIT_READ="1/minute").test_client()
+    assert client.get("/metrics").status_code == 200
+    store = redis.Redis.from_url(redis_server.url())
+    [key] = store.keys("tsapi:rate:read:*")
+    store.pexpire(key, 30_450)  # 30.45 s of the window left: Redis's TTL says 30
+    refused = client.get("/metrics")
+    left = store.pttl(key) / 1000
+    assert refused.status_code == 429
+    # A client that waits as told must not be refused again by the same window.
+    assert int(refused.headers["Retry-After"]) >= left
+    assert int(refused.headers["X-RateLimit-Reset"]) >= time.time() + left

@@ -1,6 +1,10 @@
 """The rate-limit counters: the settings' rate strings, and fixed windows counted alike in
 Redis (one script call) and in a worker's memory (the fallback)."""
 
+import socket
+import threading
+import time
+
 import pytest
 import redis
 
@@ -14,13 +18,17 @@ from tsapi.config import ConfigError, Rate, load_config, parse_rates
     ("100/5 minutes", [Rate(300, 100)]),
     ("500/hour;10/second", [Rate(1, 10), Rate(3600, 500)]),  # shortest window first
     ("1/day, 2/Hours|3/ month", [Rate(3600, 2), Rate(86_400, 1), Rate(2_592_000, 3)]),
+    ("10/second; 10 per second", [Rate(1, 10)]),  # said twice: still 10, not 5, a second
 ])
 def test_rate_strings_of_the_settings_are_read_as_before(text, rates):
     assert list(parse_rates(text)) == rates
 
 
 @pytest.mark.parametrize("text", ["lots", "10/fortnight", "", "10/", "/minute", "10/minute;",
-                                  "10/s", "ten/minute"])
+                                  "10/s", "ten/minute",
+                                  # no window at all, or one longer than Redis can expire:
+                                  # either would leave the class uncounted
+                                  "10/0 seconds", "10 per 0 minutes", "5/99999999999999 years"])
 def test_a_malformed_rate_string_is_refused(text):
     with pytest.raises(ValueError):
         parse_rates(text)
@@ -70,3 +78,80 @@ def test_answers_carry_the_time_left_in_the_window(redis_server):
         refused = windows.count(peek=counters("admin", rate))
         assert refused.refused_by == 0
         assert 58 <= refused.ttl <= 60
+
+
+def test_a_gate_counter_that_lost_its_expiry_still_ends(redis_server):
+    client = redis.Redis.from_url(redis_server.url())
+    client.flushdb()
+    windows = RateWindows(client)
+    gate = counters("unauthorized", Rate(60, 1))
+    windows.count(hit=gate)
+    client.persist(gate[0].key)  # an expiry lost (an operator's PERSIST, a restored dump)
+    refused = windows.count(peek=gate)
+    assert refused.refused_by == 0
+    # Only peeked, never hit again: without an expiry the address would wait forever.
+    assert 0 < client.ttl(gate[0].key) <= 60
+    assert 58 <= refused.ttl <= 60
+
+
+def connections_made(server: socket.socket) -> int:
+    """How many connections a listening socket that never answers has been sent."""
+    server.setblocking(False)
+    made = 0
+    while True:
+        try:
+            server.accept()[0].close()
+        except BlockingIOError:
+            return made
+        made += 1
+
+
+def test_after_the_back_off_one_request_tries_redis_while_the_others_count_in_memory():
+    # A listening socket that never answers: every attempt costs a connection and a timeout.
+    with socket.create_server(("127.0.0.1", 0), backlog=64) as silent:
+        client = redis.Redis.from_url(f"redis://127.0.0.1:{silent.getsockname()[1]}/0",
+                                      socket_connect_timeout=0.5, socket_timeout=1.0)
+        windows = RateWindows(client)
+        hit = counters("read", Rate(60, 100))
+        assert [n for n, _ in windows.count(hit=hit).hits] == [1]  # timed out: in memory
+        time.sleep(1.1)  # the first back-off (1 s) is over
+        start = threading.Barrier(6)
+        answers = []
+
+        def request():
+            start.wait()
+            answers.append(windows.count(hit=hit))
+
+        threads = [threading.Thread(target=request) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        attempts = connections_made(silent)
+    assert sorted(n for a in answers for n, _ in a.hits) == [2, 3, 4, 5, 6, 7]
+    assert attempts == 2  # the first request, then one probe, not one per waiting request
+
+
+def test_requests_failing_together_back_off_once_not_once_each():
+    # Redis hangs while several requests are in flight: each times out, but it is one outage,
+    # so Redis is tried again after the first back-off (1 s), not after 2**n s.
+    with socket.create_server(("127.0.0.1", 0), backlog=64) as silent:
+        client = redis.Redis.from_url(f"redis://127.0.0.1:{silent.getsockname()[1]}/0",
+                                      socket_connect_timeout=0.5, socket_timeout=1.0)
+        windows = RateWindows(client)
+        hit = counters("read", Rate(60, 100))
+        start = threading.Barrier(6)
+
+        def request():
+            start.wait()
+            windows.count(hit=hit)
+
+        threads = [threading.Thread(target=request) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        time.sleep(1.1)  # the first back-off (1 s) is over
+        windows.count(hit=hit)
+        attempts = connections_made(silent)
+    assert attempts == 7  # the six in flight, then the one after the back-off

@@ -53,6 +53,34 @@ def test_refreshed_rollups_answer_hourly_aggregates_as_raw_points_do(store, agg)
         assert_same(agg, raw, rolled)
 
 
+@pytest.mark.parametrize("agg", AGGREGATIONS)
+def test_one_series_hourly_answers_read_straight_from_rollup_rows_equal_raw(store, agg):
+    # One series, whole hours, all refreshed: every answer bucket is one rollup row.
+    store.write([(at(minute * 60 + 7), "temp", (minute * 7) % 41 / 4, "a")
+                 for minute in range(5 * 60) if minute % 60 != 59 or minute < 60])
+    refresh(store.engine, store.storage, timedelta(0), now=at(6 * 3600))
+    for tz in (None, "Europe/Berlin"):
+        for group_by in ((), ("device",)):
+            raw, rolled, used, level = store.answers("temp", agg, "1h", tz, group_by,
+                                                     at(0), at(5 * 3600))
+            assert used and level == "1h"
+            assert len(raw) == 5
+            assert_same(agg, raw, rolled)
+
+
+def test_many_separately_invalidated_hours_still_answer_as_raw_points_do(store):
+    _fill(store, hours=24)
+    refresh(store.engine, store.storage, timedelta(0), now=at(25 * 3600))
+    # One overwrite every other hour, each its own batch: a dozen stale windows apart.
+    for hour in range(1, 24, 2):
+        store.write([(at(hour * 3600 + 7), "temp", 100.0 + hour, "a")])
+    for agg in ("avg", "max", "count", "stddev"):
+        raw, rolled, used, level = store.answers("temp", agg, "1h", None, (), at(0.5),
+                                                 at(24 * 3600))
+        assert used and level == "1h"
+        assert_same(agg, raw, rolled)
+
+
 # --- property: whatever was written, overwritten, cut away and refreshed, the same answer --
 
 WRITE = st.tuples(
@@ -286,7 +314,7 @@ def _close(a, b) -> bool:
     return a == b
 
 
-@pytest.mark.parametrize("fill", ["null", "zero", "previous", "linear"])
+@pytest.mark.parametrize("fill", ["none", "null", "zero", "previous", "linear"])
 def test_fill_and_several_metrics_answer_alike_from_rollups_and_raw(make_app, database_urls,
                                                                      backend, fill):
     rolled = make_app(REDIS_URL=None).test_client()
@@ -298,7 +326,7 @@ def test_fill_and_several_metrics_answer_alike_from_rollups_and_raw(make_app, da
                      for m in range(8 * 60) if (m // 60) % 3 != 1
                      for k in range(2) for metric in ("temp", "hum")])
         refresh(store.engine, store.storage, timedelta(0), now=at(6 * 3600))
-        for agg in ("avg", "max", "stddev", "last"):
+        for agg in ("avg", "max", "stddev", "last", "count"):
             body = {"metrics": ["temp", "hum"], "start_time": "2026-03-28T19:30:00Z",
                     "end_time": "2026-03-29T04:10:00Z", "aggregation": agg, "interval": "1h",
                     "fill": fill, "group_by": ["device"], "timezone": "Europe/Berlin"}

@@ -172,10 +172,13 @@ def copy_ceiling(url: str, points: list[dict], size: int) -> float:
 class Server:
     """gunicorn serving wsgi:app with the repository's gunicorn.conf.py."""
 
-    def __init__(self, database_url: str, redis_url: str | None, port: int, workers: int | None):
-        # Auth and rate limits off: this measures the write path, on 127.0.0.1 only.
+    def __init__(self, database_url: str, redis_url: str | None, port: int, workers: int | None,
+                 settings: dict[str, str] | None = None):
+        # Auth and rate limits off unless `settings` say otherwise: this measures the write
+        # path, on 127.0.0.1 only.
         env = {**os.environ, "DATABASE_URL": database_url, "GUNICORN_ACCESS_LOG": "",
-               "GUNICORN_LOG_LEVEL": "warning", "TSAPI_AUTH": "off", "TSAPI_RATE_LIMITS": "off"}
+               "GUNICORN_LOG_LEVEL": "warning", "TSAPI_AUTH": "off", "TSAPI_RATE_LIMITS": "off",
+               **(settings or {})}
         env.pop("REDIS_URL", None)
         if redis_url:
             env["REDIS_URL"] = redis_url

@@ -6,10 +6,13 @@ In one run, on the same points: the full synthetic telemetry set (405,184 rows, 
 million points, 3 devices) and one series at a 10 s cadence for a year (3.15 million
 points) are stored through tsapi's writer and written to InfluxDB (Debian's `influxdb`
 package, `influxd` started here on loopback ports) as line protocol. tsapi serves the same
-database twice under gunicorn: TSAPI_ROLLUPS=off (the raw path) and on (after one
+database twice under gunicorn with production settings (an API key on every request, rate
+limits on, set far above what is sent): TSAPI_ROLLUPS=off (the raw path) and on (after one
 `tsapi rollups refresh`). For each query it prints the p50 of uncached runs and the ratios.
-Then ingest with and without invalidation logging (in process, alternating rounds), and the
-refresh time per 5,000-point batch of current data beside the time to ingest it.
+Then (tools/bench_rollups_ingest.py) ingest with and without invalidation logging (in
+process, the two interleaved batch by batch), the refresh time per 5,000-point batch of
+current data beside the time to ingest it, and the refresher's lag (`tsapi rollups run`)
+while clients ingest current 5,000-point batches as fast as they can.
 
 Figures are only worth comparing on an otherwise idle machine.
 """
@@ -37,6 +40,16 @@ sys.path[:0] = [str(ROOT / "tools"), str(ROOT)]
 import telemetry  # noqa: E402
 from bench_ingest import Server, create_database, drop_database, dsn, request  # noqa: E402
 from bench_query import load  # noqa: E402
+from bench_rollups_ingest import (  # noqa: E402
+    PRODUCTION,
+    call,
+    create_token,
+    ingest_overhead,
+    ingest_report,
+    lag_report,
+    refresh_per_batch,
+    refresher_lag,
+)
 
 SPAN = ("2020-07-12T00:00:00Z", "2020-07-20T00:00:00Z")
 YEAR_START = datetime(2021, 1, 1, tzinfo=UTC)
@@ -145,26 +158,17 @@ class Influx:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def time_tsapi(port: int, body: dict, repeat: int) -> tuple[float, int, str]:
+def time_tsapi(port: int, token: str, body: dict, repeat: int) -> tuple[float, int, str]:
     payload = orjson.dumps(body)
     times, rows, source = [], 0, ""
     for _ in range(repeat):
-        request(port, "POST", f"/cache/metrics/{body['metric']}/clear")
         started = time.perf_counter()
-        status, data = request(port, "POST", "/query", payload)
+        status, data, headers = call(port, "POST", "/query", payload, token)
         times.append(time.perf_counter() - started)
         if status != 200:
             raise SystemExit(f"/query failed: {status} {data[:300]!r}")
         rows = len(orjson.loads(data))
-    # The header, once more outside the timing (bench_ingest.request drops headers).
-    import http.client
-
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-    conn.request("POST", "/query", body=payload, headers={"Content-Type": "application/json"})
-    response = conn.getresponse()
-    response.read()
-    source = response.getheader("X-Tsapi-Answered-From", "?")
-    conn.close()
+        source = headers.get("X-Tsapi-Answered-From", "?")
     return statistics.median(times), rows, source
 
 
@@ -201,59 +205,6 @@ def cases(year_days: int) -> list[tuple[str, dict, str]]:
     return out
 
 
-def ingest_overhead(url: str, rounds: int, batches: int) -> tuple[float, float]:
-    """Seconds to write `batches` 5,000-point batches, with and without invalidation
-    logging (p50 over alternating rounds, points truncated before each)."""
-    from tsapi import create_app
-    from tsapi.formats.validation import validate_points
-    from tsapi.store import writer
-
-    points = [p for row in telemetry.generate_rows(batches * 720, 7, datetime(2022, 1, 1,
-                                                                           tzinfo=UTC), 2)
-              for p in telemetry.row_to_points(row)]
-    chunks = [validate_points(points[i:i + 5000]) for i in range(0, len(points), 5000)]
-    app = create_app({"DATABASE_URL": url, "TSAPI_AUTH": "off"})
-    db = app.extensions["tsapi"].db
-    timings: dict[bool, list[float]] = {True: [], False: []}
-    try:
-        for _ in range(rounds):
-            for logging_on in (True, False):
-                with db.engine.begin() as conn:
-                    conn.exec_driver_sql("TRUNCATE points, rollup_invalidations")
-                started = time.perf_counter()
-                for chunk in chunks:
-                    writer.write_batch(db.engine, chunk, db.series_cache,
-                                       log_for_rollups=logging_on)
-                timings[logging_on].append(time.perf_counter() - started)
-    finally:
-        db.dispose()
-    return statistics.median(timings[True]), statistics.median(timings[False])
-
-
-def refresh_per_batch(url: str, batches: int) -> tuple[float, float]:
-    """p50 seconds to ingest a 5,000-point batch of the last minutes, and to refresh after."""
-    from tsapi import create_app
-    from tsapi.formats.validation import validate_points
-    from tsapi.store.rollup_refresh import refresh
-    from tsapi.store.writer import write_batch
-
-    app = create_app({"DATABASE_URL": url, "TSAPI_AUTH": "off"})
-    db = app.extensions["tsapi"].db
-    ingest, refreshing = [], []
-    start = datetime.now(UTC) - timedelta(minutes=10)
-    for b in range(batches):
-        rows = telemetry.generate_rows(720, b, start + timedelta(minutes=b), 1 / 144)
-        chunk = validate_points([p for r in rows for p in telemetry.row_to_points(r)][:5000])
-        started = time.perf_counter()
-        write_batch(db.engine, chunk, db.series_cache)
-        ingest.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        refresh(db.engine, db.storage, timedelta(seconds=30))
-        refreshing.append(time.perf_counter() - started)
-    db.dispose()
-    return statistics.median(ingest), statistics.median(refreshing)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default=os.environ.get(
@@ -263,10 +214,19 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--port", type=int, default=8942)
     parser.add_argument("--ingest-batches", type=int, default=40)
+    parser.add_argument("--ingest-rounds", type=int, default=9)
+    parser.add_argument("--lag-seconds", type=float, default=90,
+                        help="how long to ingest while measuring the refresher's lag (0: skip)")
+    parser.add_argument("--clients", type=int, default=2,
+                        help="ingesting processes during the lag measurement")
+    parser.add_argument("--name", default="tsapi_bench_rollups",
+                        help="scratch database to create (and drop afterwards)")
     parser.add_argument("--no-influx", action="store_true")
+    parser.add_argument("--redis-url", default=None,
+                        help="Redis for the servers' rate limit counters (default: in memory)")
     args = parser.parse_args()
 
-    name = "tsapi_bench_rollups"
+    name = args.name
     url = create_database(args.database_url, name)
     servers, influx, results = [], None, []
     try:
@@ -282,20 +242,27 @@ def main() -> int:
                 args.rows, telemetry.DEFAULT_SEED, telemetry.DEFAULT_START,
                 telemetry.DEFAULT_DAYS) for p in telemetry.row_to_points(row)])
             influx.write(year)
+        token = create_token(url)
         for port, rollups in ((args.port, "off"), (args.port + 1, "on")):
-            os.environ["TSAPI_ROLLUPS"] = rollups
-            servers.append(Server(url, None, port, None))
+            # No answer fits the cache (TSAPI_MAX_CACHED_BYTES=1): every run is uncached. Clearing
+            # the cache between runs would not do: without Redis each worker has its own.
+            servers.append(Server(url, args.redis_url, port, None,
+                                  {**PRODUCTION, "TSAPI_ROLLUPS": rollups,
+                                   "TSAPI_MAX_CACHED_BYTES": "1"}))
         for label, body, influxql in cases(args.year_days):
-            raw, rows, _ = time_tsapi(args.port, body, args.repeat)
-            rolled, rolled_rows, source = time_tsapi(args.port + 1, body, args.repeat)
+            raw, rows, _ = time_tsapi(args.port, token, body, args.repeat)
+            rolled, rolled_rows, source = time_tsapi(args.port + 1, token, body, args.repeat)
             assert rows == rolled_rows, (label, rows, rolled_rows)
             flux = time_influx(influx, influxql, args.repeat) if influx else (None, None)
             results.append((label, rows, raw, rolled, source, *flux))
         for server in servers:
             server.stop()
         servers = []
-        with_log, without_log = ingest_overhead(url, rounds=3, batches=args.ingest_batches)
+        with_log, without_log, overheads = ingest_overhead(url, args.ingest_rounds,
+                                                           args.ingest_batches)
         ingest_p50, refresh_p50 = refresh_per_batch(url, batches=20)
+        lag = (refresher_lag(url, args.port + 2, args.lag_seconds, args.clients)
+               if args.lag_seconds > 0 else None)
     finally:
         for server in servers:
             server.stop()
@@ -312,11 +279,11 @@ def main() -> int:
         flux_ms = f"{flux * 1000:8.1f}" if flux else f"{'-':>8}"
         print(f"{label:34} {rows:>6} {raw * 1000:8.1f} {rolled * 1000:8.1f} {source:>10} "
               f"{flux_ms} {rolled / raw:10.3f} {vs_flux}")
-    overhead = (with_log / without_log - 1) * 100
-    print(f"ingest of {args.ingest_batches} x 5,000 points: {with_log:.2f} s with "
-          f"invalidation logging, {without_log:.2f} s without ({overhead:+.1f} %)")
+    print(ingest_report(args.ingest_batches, with_log, without_log, overheads))
     print(f"per 5,000-point batch of current data: ingest p50 {ingest_p50 * 1000:.0f} ms, "
           f"refresh after it p50 {refresh_p50 * 1000:.0f} ms")
+    if lag:
+        print(lag_report(lag, args.clients))
     return 0
 
 

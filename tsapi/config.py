@@ -93,6 +93,10 @@ _RATE = re.compile(r"\s*(\d+)\s*(?:/|\s+per\s+)\s*(\d+)?\s*([a-z]+?)s?\s*", re.I
 _RATE_SEPARATORS = re.compile(r"[,;|]")
 _RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86_400, "month": 30 * 86_400,
                "year": 360 * 86_400}
+# A window must last: 0 s would expire each counter as it is made, and a window too long for
+# Redis's EXPIRE would be refused on every request; either way the class would go uncounted.
+# A century is beyond any real need and well within Redis's reach.
+_MAX_WINDOW_SECONDS = 100 * _RATE_UNITS["year"]
 
 
 @dataclass(frozen=True, order=True)
@@ -109,10 +113,11 @@ def parse_rates(value: str) -> tuple[Rate, ...]:
     for part in _RATE_SEPARATORS.split(value):
         match = _RATE.fullmatch(part)
         unit = _RATE_UNITS.get(match.group(3).lower()) if match else None
-        if unit is None:
+        seconds = unit * int(match.group(2) or 1) if unit else 0
+        if not 0 < seconds <= _MAX_WINDOW_SECONDS:
             raise ValueError(f"not a rate: {part!r}")
-        rates.append(Rate(unit * int(match.group(2) or 1), int(match.group(1))))
-    return tuple(sorted(rates))
+        rates.append(Rate(seconds, int(match.group(1))))
+    return tuple(sorted(set(rates)))  # a rate given twice would count each request twice
 
 
 def _cast(name: str, raw: str, kind: type) -> Any:

@@ -4,17 +4,20 @@ A window starts with its first request and lasts the rate's seconds (the counter
 then). `count` does two things in one script call: it reads counters that only gate the
 request (`peek`: refused once a counter is at its amount) and, if none does, increments the
 request's own counters (`hit`, shortest window first, stopping at the first one over its
-amount, which the request is refused by). Every answer carries the counter's time to live, so
-the X-RateLimit-* and Retry-After headers need no further read.
+amount, which the request is refused by). Every answer carries the counter's time to live, in
+whole seconds rounded up (a client that waits that long finds the window over), so the
+X-RateLimit-* and Retry-After headers need no further read.
 
 When Redis cannot be reached (refused, timed out) each worker counts in its own memory, which
 is never stricter than the shared count, and Redis is tried again after a back-off (1 s, 2 s,
-... 30 s). Any other Redis error lets the request through uncounted: limits fail open.
+... 30 s), by one request at a time. Any other Redis error lets the request through
+uncounted: limits fail open.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -37,23 +40,28 @@ MAX_MEMORY_COUNTERS = 100_000  # per worker, while Redis is away
 # seconds for each key. Returns {0, count, ttl, count, ttl, ...} for the hits made, or
 # {i, ttl} when peeked counter i is at its amount (nothing is incremented then).
 _SCRIPT = """
+-- Whole seconds left in the key's window, rounded up; a key without an expiry (new, or one
+-- whose expiry was lost: a peeked one would never end) is given its window.
+local function seconds_left(key, seconds)
+    local ms = redis.call("pttl", key)
+    if ms < 0 then
+        redis.call("expire", key, seconds)
+        return seconds
+    end
+    return math.ceil(ms / 1000)
+end
 local peeked = tonumber(ARGV[1])
 for i = 1, peeked do
     local n = tonumber(redis.call("get", KEYS[i]) or "0")
     if n >= tonumber(ARGV[2 * i]) then
-        return {i, redis.call("ttl", KEYS[i])}
+        return {i, seconds_left(KEYS[i], tonumber(ARGV[2 * i + 1]))}
     end
 end
 local out = {0}
 for i = peeked + 1, #KEYS do
     local n = redis.call("incr", KEYS[i])
-    local ttl = redis.call("ttl", KEYS[i])
-    if n == 1 or ttl < 0 then
-        ttl = tonumber(ARGV[2 * i + 1])
-        redis.call("expire", KEYS[i], ttl)
-    end
     out[#out + 1] = n
-    out[#out + 1] = ttl
+    out[#out + 1] = seconds_left(KEYS[i], tonumber(ARGV[2 * i + 1]))
     if n > tonumber(ARGV[2 * i]) then
         break
     end
@@ -93,11 +101,13 @@ class RateWindows:
         self.memory = MemoryWindows()
         self._retry_at = 0.0  # monotonic; Redis is not tried before it
         self._backoff = 0.0
+        self._lock = threading.Lock()
 
     def count(self, peek: Sequence[Counter] = (), hit: Sequence[Counter] = ()) -> Counts:
         if self._script is None:
             return self.memory.count(peek, hit)
-        if self._backoff and time.monotonic() < self._retry_at:
+        probing = bool(self._backoff)
+        if probing and not self._may_try_redis():
             return self.memory.count(peek, hit)
         counters = (*peek, *hit)
         args = [len(peek)]
@@ -106,10 +116,7 @@ class RateWindows:
         try:
             answer = self._script(keys=[c.key for c in counters], args=args)
         except (RedisConnectionError, RedisTimeoutError) as exc:
-            self._backoff = min(MAX_BACKOFF_SECONDS, self._backoff * 2 or 1.0)
-            self._retry_at = time.monotonic() + self._backoff
-            log.warning("rate limit counters unavailable, counting per worker for %.0f s: %s",
-                        self._backoff, exc)
+            self._unreachable(probing, exc)
             return self.memory.count(peek, hit)
         except RedisError as exc:
             log.warning("rate limit counters failed, request not counted: %s", exc)
@@ -121,6 +128,27 @@ class RateWindows:
             return Counts(answer[0] - 1, max(int(answer[1]), 0), [])
         return Counts(None, 0, [(answer[i], max(answer[i + 1], 0))
                                 for i in range(1, len(answer), 2)])
+
+    def _may_try_redis(self) -> bool:
+        """Once the back-off is over, one request tries Redis; the others count in memory
+        meanwhile rather than each wait for the same timeout."""
+        with self._lock:
+            now = time.monotonic()
+            if now < self._retry_at:
+                return False
+            self._retry_at = now + self._backoff
+            return True
+
+    def _unreachable(self, probing: bool, exc: Exception) -> None:
+        """Back off longer after a failed retry; requests that were in flight when Redis went
+        away fail together, and that is one failure, not one doubling each."""
+        with self._lock:
+            if self._backoff and not probing:
+                return
+            self._backoff = min(MAX_BACKOFF_SECONDS, self._backoff * 2 or 1.0)
+            self._retry_at = time.monotonic() + self._backoff
+        log.warning("rate limit counters unavailable, counting per worker for %.0f s: %s",
+                    self._backoff, exc)
 
 
 class MemoryWindows:
@@ -161,4 +189,4 @@ class MemoryWindows:
 
 
 def _ttl(entry: list, now: float) -> int:
-    return max(int(entry[1] - now), 0)
+    return max(math.ceil(entry[1] - now), 0)

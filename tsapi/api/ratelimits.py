@@ -13,6 +13,7 @@ Over a limit: a 429 problem with Retry-After. Counted responses carry X-RateLimi
 
 from __future__ import annotations
 
+import math
 import time
 
 from flask import Flask, Response, g, request
@@ -64,13 +65,12 @@ class ClassLimits:
         if not over:
             n, ttl = hits[0]
             rate = rates[0]
-        now = time.time()
-        reset = int(now + ttl + 1)
+        # ttl is rounded up: a client that waits as told finds the window over.
         g.rate_limit_headers = {"X-RateLimit-Limit": str(rate.amount),
                                 "X-RateLimit-Remaining": str(max(rate.amount - n, 0)),
-                                "X-RateLimit-Reset": str(reset)}
+                                "X-RateLimit-Reset": str(math.ceil(time.time() + ttl))}
         if over:
-            raise RateLimited(max(int(reset - now), 1))
+            raise RateLimited(max(ttl, 1))
 
     @staticmethod
     def add_headers(response: Response) -> Response:

@@ -38,14 +38,11 @@ def metric_list_body(rt: Runtime, prefix: str | None = None, limit: int | None =
 
 def _metric_list_rounded(rt: Runtime, prefix: str | None, limit: int | None) -> bytes:
     cache = rt.cache
-    generation = cache.generations([CATALOG])
-    key = None
-    if generation is not None:
-        stamp = ".".join(map(str, generation))
-        key = f"metrics:list:{stamp}:{orjson.dumps([prefix, limit]).decode()}"
-        body = cache.get(key)
-        if body is not None:
-            return body
+    args = orjson.dumps([prefix, limit]).decode()
+    key, body = cache.lookup(
+        [CATALOG], lambda generation: f"metrics:list:{'.'.join(map(str, generation))}:{args}")
+    if body is not None:
+        return body
     with rt.db.reader().connect() as conn:
         body = orjson.dumps(list_metrics(conn, prefix, limit))
     if key and len(body) <= rt.limits.max_cached_bytes:

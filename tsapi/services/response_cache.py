@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from redis import Redis
@@ -36,6 +37,7 @@ OUTAGE_PAUSE_SECONDS = 5.0
 # Hit and miss counts reach Redis at most this often (and whenever stats are read), not with a
 # round trip of their own on every cached answer.
 STATS_FLUSH_SECONDS = 1.0
+MAX_LAST_SEEN = 10_000
 
 
 class CacheBackend(Protocol):
@@ -45,6 +47,7 @@ class CacheBackend(Protocol):
     def set(self, key: str, value: Any, timeout: int | None = None) -> Any: ...
     def delete_many(self, *keys: str) -> Any: ...
     def has(self, key: str) -> bool: ...
+    serializer: Any  # on Redis: decodes a value read with the client (ResponseCache.lookup)
 
 
 class ResponseCache:
@@ -60,6 +63,9 @@ class ResponseCache:
         self._local_stats = {"hits": 0, "misses": 0}
         self._local_generations: dict[str, int] = {}
         self._missed_bump = False
+        # The generations last read for each set of names (lookup's guess), at most
+        # MAX_LAST_SEEN sets.
+        self._last_seen: dict[tuple[str, ...], list[int | str]] = {}
         self._lock = threading.Lock()
         self._unflushed = {"hits": 0, "misses": 0}
         self._flushed_at = time.monotonic()
@@ -105,8 +111,14 @@ class ResponseCache:
             return [0] + [self._local_generations.get(n, 0) for n in names]
         if self._missed_bump and (not self._available() or not self._drop_epoch()):
             return None
-        keys = [GENERATION_PREFIX + EPOCH] + [GENERATION_PREFIX + n for n in names]
-        found = self._guard(lambda: self.client.mget(keys))
+        return self._read_generations(
+            self._guard(lambda: self.client.mget(self._generation_keys(names))))
+
+    @staticmethod
+    def _generation_keys(names: list[str]) -> list[str]:
+        return [GENERATION_PREFIX + EPOCH] + [GENERATION_PREFIX + n for n in names]
+
+    def _read_generations(self, found: list | None) -> list[int | str] | None:
         if found is None:
             return None
         epoch = found[0] if found[0] is not None else self._new_epoch()
@@ -114,6 +126,46 @@ class ResponseCache:
             return None
         return [epoch.decode() if isinstance(epoch, bytes) else epoch] + [
             int(v) if v is not None else 0 for v in found[1:]]
+
+    def lookup(self, names: list[str], key_for: Callable[[list[int | str]], str]
+               ) -> tuple[str | None, Any]:
+        """The key for the current generations of `names` (made by key_for; None: do not use
+        the cache now) and the value cached under it (None: a miss).
+
+        generations() and get() are two Redis round trips. While the generations stay what
+        this worker last saw for these names, one does: the value is read for the key those
+        gave, in the pipeline that reads the generations, and used only if they still match.
+        """
+        guess = self._last_seen.get(tuple(names)) if self.uses_redis else None
+        if guess is None or self._missed_bump:
+            generations = self.generations(names)
+            if generations is None:
+                return None, None
+            key = key_for(generations)
+            value = self.get(key)
+        else:
+            def fetch() -> list:
+                pipe = self.client.pipeline(transaction=False)
+                pipe.mget(self._generation_keys(names))
+                pipe.get(KEY_PREFIX + key_for(guess))
+                return pipe.execute()
+
+            found = self._guard(fetch)
+            generations = self._read_generations(None if found is None else found[0])
+            if generations is None:
+                return None, None
+            key = key_for(generations)
+            if generations == guess:
+                # cachelib's own decoding of what its get() would have read.
+                value = self.backend.serializer.loads(found[1])
+                self._count("hits" if value is not None else "misses")
+            else:
+                value = self.get(key)
+        if self.uses_redis:
+            if len(self._last_seen) >= MAX_LAST_SEEN:
+                self._last_seen.clear()  # forgetting costs one round trip, once
+            self._last_seen[tuple(names)] = generations
+        return key, value
 
     def bump(self, names: list[str]) -> None:
         """Called after a write commits. Never skipped: an entry must not outlive its data."""

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import InvalidatePoolError
 
 from tsapi.config import normalize_database_url
 from tsapi.store.catalog import MetricCache, SeriesCache
 from tsapi.store.replication import ReadEngine, Replica, Watermark, current_wal_lsn
 
 WORK_MEM = "32MB"
+# A pooled connection idle longer than this is tested before use (see _ping_when_idle).
+IDLE_PING_SECONDS = 1.0
+_CHECKED_IN_AT = "tsapi_checked_in_at"
 
 
 @dataclass(frozen=True)
@@ -38,10 +43,13 @@ class Database:
                  read_url: str | None = None, max_replica_lag: float = 5.0):
         self.engine: Engine = _engine(url, pool_size, statement_timeout_ms, connect_timeout=5)
         # The replica: libpq's shortest connect timeout (2 s) bounds a probe of a dead host.
+        # Its connections are tested on every checkout: a read falls back to the primary
+        # when the replica fails to connect (ReadEngine), so a dead one must fail there.
         self.replica: Replica | None = None
         if read_url:
             self.replica = Replica(
-                _engine(read_url, pool_size, statement_timeout_ms, connect_timeout=2),
+                _engine(read_url, pool_size, statement_timeout_ms, connect_timeout=2,
+                        ping_every_checkout=True),
                 max_replica_lag)
         # Set by the app when a replica is configured (tsapi.services.consistency).
         self.watermark: Watermark | None = None
@@ -85,14 +93,13 @@ class Database:
             self.replica.engine.dispose()
 
 
-def _engine(url: str, pool_size: int, statement_timeout_ms: int, connect_timeout: int) -> Engine:
-    return create_engine(
+def _engine(url: str, pool_size: int, statement_timeout_ms: int, connect_timeout: int,
+            ping_every_checkout: bool = False) -> Engine:
+    engine = create_engine(
         normalize_database_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        # A pooled connection may have died with a database restart: test it before use,
-        # so the service recovers by itself when the database comes back.
-        pool_pre_ping=True,
+        pool_pre_ping=ping_every_checkout,
         connect_args={
             # work_mem: sorting a day of raw points (~50,000 rows) spills to disk at the
             # default 4 MB and takes twice as long.
@@ -102,6 +109,41 @@ def _engine(url: str, pool_size: int, statement_timeout_ms: int, connect_timeout
             "application_name": "tsapi",
         },
     )
+    if not ping_every_checkout:
+        _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Test a pooled connection before use if it sat idle for over IDLE_PING_SECONDS.
+
+    A pooled connection may have died with a database restart (or been terminated): tested
+    before use, it is replaced transparently and the service recovers by itself. SQLAlchemy's
+    pool_pre_ping tests every checkout, a round trip on every request; a connection back in
+    the pool within the last second was alive then, and if the database went away since,
+    the request's first statement fails as a disconnect, which makes SQLAlchemy replace
+    every connection pooled before it. An InvalidatePoolError from a checkout hook does the
+    same, and the pool hands out a new connection instead.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_connection, record) -> None:
+        # record.info lives as long as the DBAPI connection: a new connection has no mark.
+        if dbapi_connection is not None:  # None: invalidated, replaced on its next checkout
+            record.info[_CHECKED_IN_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection, record, proxy) -> None:
+        checked_in_at = record.info.get(_CHECKED_IN_AT)
+        if checked_in_at is None or time.monotonic() - checked_in_at < IDLE_PING_SECONDS:
+            return
+        try:
+            # The dialect's own ping, as pool_pre_ping's: it leaves no transaction open.
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # noqa: BLE001 - whatever failed, the connection is unusable
+            raise InvalidatePoolError() from exc
+        if not alive:
+            raise InvalidatePoolError()
 
 
 def detect_storage(engine: Engine) -> StorageInfo:

@@ -141,7 +141,7 @@ def stream_raw(conn: Connection, q: RawQuery, batch: int = 10_000) -> Iterator:
     yield from result
 
 
-def _json_time(time_col) -> ColumnElement:
+def json_time(time_col) -> ColumnElement:
     """A timestamptz as a JSON string in Python's isoformat: 6 fraction digits or none.
 
     to_json is fast but trims trailing zeros (".5"); to_char is exact but slow, so it is
@@ -160,7 +160,11 @@ def _json_value(selection: Selection) -> ColumnElement:
     """A value as JSON text, numbers spelled as Python spells floats (42.0, -0.0)."""
     if selection.metric.value_type == "string":
         return cast(func.to_json(points.c.value_text), Text)
-    v = points.c.value_num
+    return json_float(points.c.value_num)
+
+
+def json_float(v) -> ColumnElement:
+    """A float8 as JSON text, as Python spells floats (42.0, -0.0); NULL stays NULL."""
     return case(
         ((v == func.trunc(v)) & (func.abs(v) < 1e15), cast(v, Text) + literal(".0")),
         else_=cast(v, Text),
@@ -174,7 +178,7 @@ def raw_json_statement(q: RawQuery, metric: str | None = None) -> Select:
     The objects match what the JSON encoder writes for the same rows.
     """
     sel = q.selection
-    text = literal('{"time":') + _json_time(points.c.time) + literal(',"value":') \
+    text = literal('{"time":') + json_time(points.c.time) + literal(',"value":') \
         + _json_value(sel)
     if q.group_by:
         pairs = []

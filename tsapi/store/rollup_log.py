@@ -35,26 +35,24 @@ TS = DateTime(timezone=True)
 # series deleted under it.
 LOCK_KEY = 0x74_73_61_70_69_52_55
 
-# Three arrays, one row per series: one statement per batch, compiled once.
-_LOG_SPANS = insert(rollup_invalidations).from_select(
+# Three arrays, one row per series: a CTE a write statement carries along (the log costs
+# no round trip of its own), compiled once whatever the number of series.
+LOG_SPANS = insert(rollup_invalidations).from_select(
     ["series_id", "lo", "hi"],
     select(
         func.unnest(
-            cast(bindparam("sids"), ARRAY(BigInteger)),
-            cast(bindparam("los"), ARRAY(TS)),
-            cast(bindparam("his"), ARRAY(TS)),
+            cast(bindparam("log_sids"), ARRAY(BigInteger)),
+            cast(bindparam("log_los"), ARRAY(TS)),
+            cast(bindparam("log_his"), ARRAY(TS)),
         ).table_valued("sid", "lo", "hi").render_derived(name="span")
     ),
-)
+).cte("logged")
 
 
-def log_series_spans(conn: Connection, spans: dict[int, list[datetime]]) -> None:
-    """Record that each series' points in [lo, hi] (both included) changed."""
-    if not spans:
-        return
-    sids = list(spans)
-    conn.execute(_LOG_SPANS, {"sids": sids, "los": [spans[s][0] for s in sids],
-                              "his": [spans[s][1] for s in sids]})
+def log_span_params(spans: dict[int, list[datetime]]) -> dict[str, list]:
+    """LOG_SPANS' parameters: each series' points in [lo, hi] (both included) changed."""
+    return {"log_sids": list(spans), "log_los": [lo for lo, _ in spans.values()],
+            "log_his": [hi for _, hi in spans.values()]}
 
 
 def log_cut(conn: Connection, cut: datetime, *, only: list[int] | None = None,

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Connection,
     Double,
     Select,
+    Text,
     and_,
     bindparam,
     case,
@@ -34,6 +35,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from tsapi.config import RollupLevel
 from tsapi.store.buckets import TS, BucketQuery, bucket_expression, fetch_buckets
 from tsapi.store.engine import StorageInfo
+from tsapi.store.queries import json_float, json_time
 from tsapi.store.rollup_windows import (
     Window,
     ceil_to,
@@ -101,34 +103,92 @@ def fetch_rollup_buckets(conn: Connection, storage: StorageInfo, q: BucketQuery,
     return conn.execute(rollup_statement(storage, q, level, cover)).all(), True
 
 
+def rollup_json(conn: Connection, storage: StorageInfo, q: BucketQuery, level: RollupLevel,
+                metric: str | None) -> tuple[str, int] | None:
+    """The answer's rows as JSON objects joined by commas, and their number, rendered by the
+    database as the JSON encoder writes bucket rows (a year of hours leaves as one value, not
+    8,760 rows made into Python objects); None when no rollup bucket can answer."""
+    cover = coverage(conn, q, level)
+    if cover is None:
+        return None
+    answer = rollup_statement(storage, q, level, cover).order_by(None).subquery("answer")
+    value = answer.c.value
+    if q.aggregation.name == "count":
+        value_text = cast(value, Text)
+    else:
+        value_text = func.coalesce(json_float(value), literal("null"))
+    # Interval buckets start on whole minutes, which to_json spells as Python does.
+    time = (json_time(answer.c.bucket) if q.interval is None
+            else cast(func.to_json(answer.c.bucket), Text))
+    text = literal('{"time":') + time + literal(',"value":') + value_text
+    groups = [answer.c[f"g{i}"] for i in range(len(q.group_by))]
+    if groups:
+        pairs = []
+        for key, column in zip(q.group_by, groups, strict=True):
+            pairs += [literal(key), column]
+        text = text + literal(',"tags":') + cast(func.json_build_object(*pairs), Text)
+    if metric is not None:
+        text = text + literal(',"metric":') + cast(func.to_json(cast(literal(metric), Text)),
+                                                   Text)
+    order = [g.asc().nulls_first() for g in groups]
+    count, body = conn.execute(select(func.count(), func.string_agg(
+        text + literal("}"), aggregate_order_by(literal(","), *order, answer.c.bucket)))).one()
+    return body or "", count
+
+
+PARTIAL = ("tkey", "sid", "n", "s", "mn", "mx", "ft", "fv", "lt", "lv", "mean", "m2")
+# Up to this many distinct raw time windows each become a branch with constant bounds; more
+# are read through one join over the windows' arrays, bounded by their overall span.
+MAX_WINDOW_BRANCHES = 8
+
+
+def _raw_points(windows: list[Window]):
+    """Selects of the points in the windows, as partials of one point each. Every branch
+    bounds time by constants: TimescaleDB then plans only the chunks they overlap (bounds
+    known only at run time, from the arrays alone, have it plan every chunk of points:
+    ~40 ms for a year of daily chunks, whatever the range asked)."""
+    v, t = points.c.value_num, points.c.time
+    cols = (t.label("tkey"), points.c.series_id.label("sid"), literal(1, BigInteger).label("n"),
+            v.label("s"), v.label("mn"), v.label("mx"), t.label("ft"), v.label("fv"),
+            t.label("lt"), v.label("lv"), v.label("mean"), literal(0.0, Double).label("m2"))
+    by_span: dict[tuple[datetime, datetime], list[int]] = {}
+    for sid, lo, hi in windows:
+        by_span.setdefault((lo, hi), []).append(sid)
+    if len(by_span) <= MAX_WINDOW_BRANCHES:
+        return [select(*cols).where(
+            points.c.series_id == func.any(bindparam(f"raw_sids{i}", sids, type_=_BIGINT_ARRAY)),
+            t >= lo, t < hi)
+            for i, ((lo, hi), sids) in enumerate(sorted(by_span.items()))]
+    raw = window_arrays(windows, "rawwin")
+    lo, hi = min(w[1] for w in windows), max(w[2] for w in windows)
+    return [select(*cols).select_from(raw.join(points, and_(
+        points.c.series_id == raw.c.sid, t >= raw.c.lo, t < raw.c.hi))).where(t >= lo, t < hi)]
+
+
 def _partials(q: BucketQuery, level: RollupLevel, cover: Coverage):
     """(tkey, sid, n, s, mn, mx, ft, fv, lt, lv, mean, m2) from both sources."""
-    raw = window_arrays(cover.raw, "rawwin")
-    v, t = points.c.value_num, points.c.time
-    from_points = select(
-        t.label("tkey"), points.c.series_id.label("sid"), literal(1, BigInteger).label("n"),
-        v.label("s"), v.label("mn"), v.label("mx"), t.label("ft"), v.label("fv"),
-        t.label("lt"), v.label("lv"), v.label("mean"), literal(0.0, Double).label("m2"),
-    ).select_from(raw.join(points, and_(points.c.series_id == raw.c.sid,
-                                        t >= raw.c.lo, t < raw.c.hi)))
     r = rollup_tables[level.name]
-    stale = window_arrays(cover.stale, "stale")
-    from_rollups = select(
+    from_rollups = select(*(c.label(name) for c, name in zip((
         r.c.bucket, r.c.series_id, r.c.count, r.c.sum, r.c.min, r.c.max, r.c.first_time,
-        r.c.first_value, r.c.last_time, r.c.last_value, r.c.mean, r.c.m2,
+        r.c.first_value, r.c.last_time, r.c.last_value, r.c.mean, r.c.m2), PARTIAL, strict=True)),
     ).where(
         r.c.series_id == func.any(bindparam("cover_sids", cover.series_ids, type_=_BIGINT_ARRAY)),
         r.c.bucket >= cover.covered_from,
         r.c.bucket < cover.covered_until,
-        ~exists().where(stale.c.sid == r.c.series_id, r.c.bucket >= stale.c.lo,
-                        r.c.bucket < stale.c.hi),
     )
-    return union_all(from_points, from_rollups).subquery("parts")
+    if cover.stale:
+        stale = window_arrays(cover.stale, "stale")
+        from_rollups = from_rollups.where(~exists().where(
+            stale.c.sid == r.c.series_id, r.c.bucket >= stale.c.lo, r.c.bucket < stale.c.hi))
+    parts = [*_raw_points(cover.raw), from_rollups]
+    return (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("parts")
 
 
 def rollup_statement(storage: StorageInfo, q: BucketQuery, level: RollupLevel,
                      cover: Coverage) -> Select:
     """Rows of (bucket start, *group values, value), in the raw statement's order."""
+    if _one_part_per_bucket(q, level, cover):
+        return _direct_statement(q, level, cover)
     parts = _partials(q, level, cover)
     groups = [series.c.tags[key].astext.label(f"g{i}") for i, key in enumerate(q.group_by)]
     if q.interval is None:
@@ -154,6 +214,51 @@ def rollup_statement(storage: StorageInfo, q: BucketQuery, level: RollupLevel,
         return stmt.order_by(*order)
     return (select(inner.c.bucket, *group_cols, value)
             .group_by(*group_cols, inner.c.bucket).order_by(*order, inner.c.bucket))
+
+
+def _one_part_per_bucket(q: BucketQuery, level: RollupLevel, cover: Coverage) -> bool:
+    """Whether every answer bucket is one row of the rollup table: one series, buckets as
+    wide as the level's, nothing to read raw."""
+    return (q.interval is not None and not q.interval.is_monthly
+            and q.interval.micros == level.seconds * 1_000_000
+            and len(cover.series_ids) == 1 and not cover.raw)
+
+
+def _direct_statement(q: BucketQuery, level: RollupLevel, cover: Coverage) -> Select:
+    """The answer straight from the rollup rows, in index order: nothing to combine (a year
+    of hours would otherwise be grouped and sorted once more)."""
+    r = rollup_tables[level.name]
+    groups = [series.c.tags[key].astext.label(f"g{i}") for i, key in enumerate(q.group_by)]
+    source = r.join(series, series.c.id == r.c.series_id) if groups else r
+    value = _single(q.aggregation.name, r.c).label("value")
+    return (select(r.c.bucket.label("bucket"), *groups, value).select_from(source)
+            .where(r.c.series_id == cover.series_ids[0], r.c.bucket >= cover.covered_from,
+                   r.c.bucket < cover.covered_until)
+            .order_by(r.c.bucket))
+
+
+def _single(name: str, r):
+    """_combine's value for a bucket of one rollup row, by the same arithmetic."""
+    n = cast(r.count, Double)
+    if name == "count":
+        return r.count
+    if name == "sum":
+        return r.sum
+    if name == "avg":
+        return r.sum / n
+    if name == "min":
+        return r.min
+    if name == "max":
+        return r.max
+    if name == "first":
+        return r.first_value
+    if name == "last":
+        return r.last_value
+    if name == "stddev":
+        deviation = r.mean - r.sum / n
+        m2 = r.m2 + r.count * deviation * deviation
+        return case((n > 1, func.sqrt(m2 / (n - 1))), else_=None)
+    raise ValueError(f"{name} is not combinable")
 
 
 def _combine(name: str, p):

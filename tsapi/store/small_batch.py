@@ -17,7 +17,7 @@ SMALL_BATCH = 1000
 # A small batch in one statement, one round trip: lock its metrics (FOR KEY SHARE, in id order,
 # as lock_metrics does; a metric deleted meanwhile is missing, and then nothing is stored),
 # upsert the points from four arrays unnested side by side, log each numeric series' span for
-# the rollups (tsapi.store.rollup_log.log_series_spans), then widen first/last seen,
+# the rollups (as tsapi.store.rollup_log.LOG_SPANS does), then widen first/last seen,
 # locking the rows it widens in id order so that two batches cannot deadlock on them.
 # Plain SQL text with bound arrays: the same text for every batch, so SQLAlchemy caches it
 # (a Core INSERT … FROM SELECT … ON CONFLICT is recompiled on every execution: ~2 ms).

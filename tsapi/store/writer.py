@@ -39,7 +39,7 @@ from tsapi.store.catalog import (
     lock_metrics,
     resolve_series,
 )
-from tsapi.store.rollup_log import log_series_spans
+from tsapi.store.rollup_log import LOG_SPANS, log_span_params
 from tsapi.store.schema import metrics, points
 from tsapi.store.small_batch import SMALL_BATCH, store_small_batch
 
@@ -187,8 +187,7 @@ def _write(
         changed = store_small_batch(conn, latest, batch, spans, known, series_spans)
     else:
         _copy_points(conn, _copy_buffer(latest, batch))
-        log_series_spans(conn, series_spans)
-        changed = _extend_seen(conn, spans, known)
+        changed = _extend_seen(conn, spans, known, series_spans)
     result = WriteResult(len(batch), len(latest), changed, tuple(sorted(known)))
     return result, new_series, looked_up
 
@@ -276,7 +275,8 @@ def _copy_points(conn: Connection, buffer: io.BytesIO) -> None:
 
 def _extend_seen_statement():
     """UPDATE metrics from three arrays (ids, lows, highs): one SQL text for every batch,
-    so SQLAlchemy compiles it once; a VALUES list would be compiled anew each time."""
+    so SQLAlchemy compiles it once; a VALUES list would be compiled anew each time. The
+    rollup invalidation log rides along as a CTE: no round trip of its own."""
     span = func.unnest(
         cast(bindparam("ids"), ARRAY(BigInteger)),
         cast(bindparam("los"), ARRAY(DateTime(timezone=True))),
@@ -304,15 +304,18 @@ def _extend_seen_statement():
             last_seen=func.greatest(metrics.c.last_seen, span.c.hi),
         )
         .returning(metrics.c.id)
+        .add_cte(LOG_SPANS)
     )
 
 
 _EXTEND_SEEN = _extend_seen_statement()
 
 
-def _extend_seen(conn: Connection, spans: dict[str, list], known: dict[str, Metric]) -> bool:
-    """Widen first_seen/last_seen once per metric; returns whether any row changed."""
+def _extend_seen(conn: Connection, spans: dict[str, list], known: dict[str, Metric],
+                 series_spans: dict[int, list]) -> bool:
+    """Widen first_seen/last_seen once per metric and log each numeric series' changed
+    span for the rollups; returns whether any metric row changed."""
     rows = sorted((known[n].id, lo, hi) for n, (lo, hi) in spans.items())
     params = {"ids": [r[0] for r in rows], "los": [r[1] for r in rows],
-              "his": [r[2] for r in rows]}
+              "his": [r[2] for r in rows], **log_span_params(series_spans)}
     return bool(conn.execute(_EXTEND_SEEN, params).fetchall())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
@@ -36,9 +37,22 @@ def cache_key(request: QueryRequest, fmt: str, cache: ResponseCache,
     Ranges reaching into the future are not cached at all: the answer changes with every
     point that arrives. Nor is anything while the cache cannot vouch for its generations.
     """
-    if request.end > (now or datetime.now(UTC)):
+    if not _cacheable(request, now):
         return None
     generations = cache.generations(list(request.metrics))
     if generations is None:
         return None
     return key_for(request, fmt, generations)
+
+
+def cached_answer(request: QueryRequest, fmt: str, cache: ResponseCache,
+                  now: datetime | None = None) -> tuple[str | None, Any]:
+    """cache_key's key, and what the cache holds under it (None: a miss), in one Redis
+    round trip while the metrics' generations hold still (ResponseCache.lookup)."""
+    if not _cacheable(request, now):
+        return None, None
+    return cache.lookup(list(request.metrics), lambda gens: key_for(request, fmt, gens))
+
+
+def _cacheable(request: QueryRequest, now: datetime | None) -> bool:
+    return request.end <= (now or datetime.now(UTC))

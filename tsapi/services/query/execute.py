@@ -40,7 +40,7 @@ from tsapi.store.queries import (
     stream_raw,
     use_timezone,
 )
-from tsapi.store.rollup_reads import fetch_rollup_buckets
+from tsapi.store.rollup_reads import fetch_rollup_buckets, rollup_json
 
 # How a bucket answer was computed: rollup-1m, rollup-1h or raw.
 ANSWERED_FROM = "X-Tsapi-Answered-From"
@@ -87,6 +87,8 @@ def execute(conn: Connection, storage: StorageInfo, plan: Plan) -> Rendered:
                             conn, storage, "raw")
         case RollupPlan():
             level = plan.level
+            if plan.output.fmt == "json" and plan.buckets.fill == "none":
+                return _rollup_json(plan.buckets, conn, storage, level)
             return _buckets(plan.buckets,
                             lambda q: fetch_rollup_buckets(conn, storage, q, level),
                             conn, storage, f"rollup-{level.name}")
@@ -151,6 +153,26 @@ def _buckets(plan: BucketPlan, fetch, conn: Connection, storage: StorageInfo,
         rows.extend(bucket_row(r, out.group_by, label) for r in found)
     rendered = render_rows(rows, out.fmt, out.group_by, out.multi)
     rendered.headers[ANSWERED_FROM] = source if used else "raw"
+    return rendered
+
+
+def _rollup_json(plan: BucketPlan, conn: Connection, storage: StorageInfo, level) -> Rendered:
+    """A JSON answer without fill, rendered by the database wherever a rollup answers (long
+    ranges have many buckets), else from rows as _buckets renders them."""
+    out = plan.output
+    parts, used = [], False
+    for q in plan.queries:
+        label = out.label(q.selection.metric)
+        found = rollup_json(conn, storage, q, level, label)
+        if found is None:
+            rows = [bucket_row(r, out.group_by, label) for r in fetch_buckets(conn, storage, q)]
+            body = render_rows(rows, "json", out.group_by, out.multi).body
+            parts.append(body[1:-1].decode())
+        else:
+            parts.append(found[0])
+            used = True
+    rendered = json_array(parts)
+    rendered.headers[ANSWERED_FROM] = f"rollup-{level.name}" if used else "raw"
     return rendered
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from tsapi.formats.rendering import Rendered
-from tsapi.services.query.cache_keys import cache_key
+from tsapi.services.query.cache_keys import cached_answer
 from tsapi.services.query.execute import (
     execute,
     resolve_metrics,
@@ -30,11 +30,9 @@ def run_query(rt: Runtime, request: QueryRequest, fmt: str) -> Rendered | Iterat
     check_bucket_count(request, rt.limits.max_query_buckets)
     if streams(request, fmt):
         return _export(rt, request, fmt)
-    key = cache_key(request, fmt, rt.cache)
-    if key:
-        hit = rt.cache.get(key)
-        if hit is not None:
-            return Rendered(*hit)
+    key, hit = cached_answer(request, fmt, rt.cache)
+    if hit is not None:
+        return Rendered(*hit)
     rendered = _answer(rt, request, fmt)
     if key and len(rendered.body) <= rt.limits.max_cached_bytes:
         rt.cache.set(key, (rendered.body, rendered.mimetype, rendered.headers))

@@ -1,0 +1,135 @@
+"""In-process cost of one small request, with production settings: what every request pays.
+
+    python tools/profile_requests.py                    # this tree's code, ~1 minute
+    python tools/profile_requests.py --tree /work/main  # another checkout's code, to compare
+    python tools/profile_requests.py --profile DIR      # also cProfile each kind into DIR
+
+Starts its own PostgreSQL (fsync and synchronous_commit on) and Redis on free loopback ports,
+builds the app as production runs it (TSAPI_AUTH=required with a real key, rate limits on and
+counted in Redis but never reached, Prometheus in multiprocess mode, the access log written)
+and times a cached POST /query, a GET /metrics (cached) and a 1-point POST /ingest through
+Flask's test client: no HTTP server or network in the figures, only the app, PostgreSQL and
+Redis. Each kind runs --runs times --requests requests: the median and 10th percentile of
+all its requests are printed (less disturbed by other work on the machine than a mean), and
+each run's mean. Compare trees in the same minutes, alternated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import logging
+import os
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+HERE = Path(__file__).resolve().parent
+HIGH_LIMIT = "10000000/minute"  # on, counted in Redis, never reached
+QUERY = {"metric": "bench.one", "start_time": "2021-01-01T00:00:00Z",
+         "end_time": "2021-01-02T00:00:00Z", "aggregation": "avg", "interval": "1 hour"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tree", type=Path, default=HERE.parent,
+                        help="the checkout whose tsapi package is measured")
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--profile", type=Path, help="write <kind>.prof and <kind>.txt here")
+    args = parser.parse_args()
+    # Before prometheus_client is imported, as gunicorn.conf.py does for the workers.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tsapi-profile-prom-")
+    sys.path[:0] = [str(args.tree.resolve()), str(HERE.parent / "tests"), str(HERE)]
+
+    import bench_ingest as bi
+    from services import PostgresServer, RedisServer
+
+    from tsapi import create_app
+    from tsapi.store.keys import create_key
+
+    print(f"tree {args.tree.resolve()}; load average {os.getloadavg()}", flush=True)
+    base = Path(tempfile.mkdtemp(prefix="tsapi-profile-"))
+    pg = PostgresServer(base_dir=base, extra_conf={"fsync": "on", "synchronous_commit": "on"})
+    redis = RedisServer(base_dir=base)
+    try:
+        pg.start()
+        redis.start()
+        url = bi.create_database(pg.url(), "tsapi_profile")
+        app = create_app({
+            "DATABASE_URL": url, "REDIS_URL": redis.url(), "TSAPI_AUTH": "required",
+            "TSAPI_RATE_LIMITS": "on", "TSAPI_RATE_LIMIT_WRITE": HIGH_LIMIT,
+            "TSAPI_RATE_LIMIT_READ": HIGH_LIMIT, "TSAPI_RATE_LIMIT_ADMIN": HIGH_LIMIT})
+        with (base / "access.log").open("w") as log:
+            for handler in logging.getLogger("tsapi").handlers:
+                handler.setStream(log)  # written, as in production, not to this terminal
+            with app.extensions["tsapi"].db.engine.begin() as conn:
+                token = create_key(conn, "profile", {"read", "write"})[1]
+            measure(app.test_client(), token, args)
+    finally:
+        pg.cleanup()
+        redis.cleanup()
+    print(f"load average {os.getloadavg()}")
+
+
+def measure(client, token: str, args: argparse.Namespace) -> None:
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    query = orjson.dumps(QUERY)
+    serial = iter(range(10**9))
+
+    def send(method: str, path: str, body: bytes | None = None) -> None:
+        response = client.open(path, method=method, data=body, headers=headers)
+        if response.status_code != 200:
+            raise SystemExit(f"{method} {path}: {response.status_code} {response.data[:300]!r}")
+
+    def ingest() -> None:
+        n = next(serial)  # a new time each: every request writes a new point
+        point = {"metric": "bench.one", "value": n * 0.5, "tags": {"device": "d"},
+                 "time": f"2021-01-01T{n // 3600 % 24:02d}:{n // 60 % 60:02d}:{n % 60:02d}."
+                         f"{n // 86400:06d}Z"}
+        send("POST", "/ingest", orjson.dumps({"data": [point]}))
+
+    kinds = {"cached /query": lambda: send("POST", "/query", query),
+             "GET /metrics": lambda: send("GET", "/metrics"),
+             "1-point /ingest": ingest}
+    for _ in range(50):
+        ingest()
+    for name, call in kinds.items():
+        for _ in range(200):  # warm: connections, caches, the cached answers
+            call()
+        means, each = [], []
+        for _ in range(args.runs):
+            run_started = time.perf_counter_ns()
+            for _ in range(args.requests):
+                started = time.perf_counter_ns()
+                call()
+                each.append(time.perf_counter_ns() - started)
+            means.append((time.perf_counter_ns() - run_started) / args.requests / 1000)
+        each.sort()
+        print(f"{name:16} p50 {each[len(each) // 2] / 1000:5.0f} us, p10 "
+              f"{each[len(each) // 10] / 1000:5.0f} us; mean per run "
+              f"{', '.join(f'{m:.0f}' for m in means)} us", flush=True)
+        if args.profile:
+            profile(call, args.requests, args.profile, name.split()[-1].strip("/"))
+
+
+def profile(call, requests: int, directory: Path, stem: str) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(requests):
+        call()
+    profiler.disable()
+    profiler.dump_stats(directory / f"{stem}.prof")
+    with (directory / f"{stem}.txt").open("w") as out:
+        stats = pstats.Stats(profiler, stream=out)
+        stats.sort_stats("tottime").print_stats(40)
+        stats.sort_stats("cumulative").print_stats(80)
+
+
+if __name__ == "__main__":
+    main()
