@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from helpers import (
     assert_problem,
     error_fields,
@@ -16,6 +17,8 @@ from helpers import (
     stored_metrics,
     utc,
 )
+
+from tsapi.store.small_batch import _PREPARE, _PREPARED_NAME
 
 DAY_START = "2024-03-10T00:00:00Z"
 DAY_END = "2024-03-11T00:00:00Z"
@@ -62,6 +65,27 @@ def test_writes_go_on_when_the_pool_replaces_its_database_connections(app, clien
     app.extensions["tsapi"].db.engine.dispose()  # every pooled connection closed
     ingest(client, [point("2024-03-10T03:00:00Z", "reconnect", 3.0)])
     assert [r["value"] for r in raw_rows(client, "reconnect")] == [1.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize("statement", ["DISCARD ALL", "DEALLOCATE ALL"])
+def test_writes_go_on_when_sessions_forget_their_prepared_statement(app, client, statement):
+    """Sessions may lose their prepared statements while the pool keeps them (DISCARD ALL,
+    DEALLOCATE; a pooler resets sessions so), several at once: the write prepares the
+    statement again on a new session instead of failing with a 500."""
+    ingest(client, [point("2024-03-10T01:00:00Z", "forgot", 1.0)])
+    engine = app.extensions["tsapi"].db.engine
+    for n, tags in enumerate([{}, {}, {"new": "series"}], start=2):  # cached, then not
+        sessions = [engine.connect() for _ in range(4)]  # more than the writer's attempts
+        for conn in sessions:  # each prepared the statement, then forgot it
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+            if _PREPARED_NAME not in conn.connection.info:
+                conn.execute(_PREPARE)
+                conn.connection.info[_PREPARED_NAME] = True
+            conn.execute(sa.text(statement))
+        for conn in sessions:
+            conn.close()
+        ingest(client, [point(f"2024-03-10T0{n}:00:00Z", "forgot", float(n), **tags)])
+    assert [r["value"] for r in raw_rows(client, "forgot")] == [1.0, 2.0, 3.0, 4.0]
 
 
 def test_ingested_points_are_returned_by_a_raw_query(client):

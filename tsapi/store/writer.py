@@ -107,8 +107,14 @@ def write_batch(engine: Engine, batch: PointBatch, cache: SeriesCache,
             # (index pages, hypertable chunk creation); the database picks a victim: retry it.
             # COPY runs on the raw cursor, so its errors arrive as psycopg2's own.
             cause = getattr(exc, "orig", exc)
+            if isinstance(cause, pg_errors.InvalidSqlStatementName):
+                # A session lost the small batch's prepared statement while the pool kept it
+                # (DISCARD ALL, DEALLOCATE): the pool's other sessions may have lost it too.
+                # Sessions opened anew prepare it again (the pool's `info` starts empty).
+                engine.dispose()
             if attempt == MAX_ATTEMPTS or not isinstance(
                 cause, pg_errors.DeadlockDetected | pg_errors.SerializationFailure
+                | pg_errors.InvalidSqlStatementName
             ):
                 raise
             log.info("ingest retry %d after %s", attempt, type(cause).__name__)

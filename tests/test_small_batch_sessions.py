@@ -1,0 +1,92 @@
+"""The small-batch statement is prepared once per database session and, when every id is
+cached, runs alone in autocommit: a session killed before or during it stores nothing of the
+batch, answers 503, and the next write (on a new session, which prepares anew) succeeds."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import sqlalchemy as sa
+from helpers import ingest, point
+
+DAY = "2024-03-10T0{}:00:00Z"
+
+
+def admin_engine(app) -> sa.Engine:
+    url = app.extensions["tsapi"].db.engine.url.render_as_string(hide_password=False)
+    return sa.create_engine(url, poolclass=sa.pool.NullPool)
+
+
+def stored_values(app, metric: str) -> list[float]:
+    with app.extensions["tsapi"].db.engine.connect() as conn:
+        return conn.execute(sa.text(
+            "SELECT p.value_num FROM points p JOIN series s ON s.id = p.series_id "
+            "JOIN metrics m ON m.id = s.metric_id WHERE m.name = :m ORDER BY p.time"),
+            {"m": metric}).scalars().all()
+
+
+def batch(n: int, cached: bool) -> list[dict]:
+    """A point of the known series; with a new series too when not `cached`."""
+    points = [point(DAY.format(n), "killed", float(n))]
+    return points if cached else points + [point(DAY.format(n), "killed", float(n), new="s")]
+
+
+@pytest.mark.parametrize("cached", [True, False], ids=["autocommit", "transaction"])
+def test_a_session_killed_before_the_prepared_statement_runs_stores_nothing(app, client,
+                                                                           cached):
+    ingest(client, [point(DAY.format(1), "killed", 1.0)])
+    ingest(client, [point(DAY.format(2), "killed", 2.0)])  # ids in the caches now
+    engine, admin = app.extensions["tsapi"].db.engine, admin_engine(app)
+    engine.dispose()  # a new session: PREPARE, then EXECUTE, which is killed first
+    killed = []
+
+    def kill_before_execute(conn, cursor, statement, *_):
+        if statement.startswith("EXECUTE") and not killed:
+            killed.append(cursor.connection.info.backend_pid)
+            with admin.begin() as other:
+                other.execute(sa.text("SELECT pg_terminate_backend(:pid, 5000)"),
+                              {"pid": killed[0]})
+
+    sa.event.listen(engine, "before_cursor_execute", kill_before_execute)
+    try:
+        response = client.post("/ingest", json={"data": batch(3, cached)})
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", kill_before_execute)
+    assert killed and response.status_code == 503, response.get_json()
+    assert stored_values(app, "killed") == [1.0, 2.0]
+    ingest(client, batch(4, cached))
+    assert stored_values(app, "killed") == [1.0, 2.0] + [4.0] * (1 if cached else 2)
+
+
+@pytest.mark.parametrize("cached", [True, False], ids=["autocommit", "transaction"])
+def test_a_session_killed_while_its_batch_waits_for_a_lock_stores_nothing(app, client,
+                                                                         cached):
+    ingest(client, [point(DAY.format(1), "killed", 1.0)])
+    ingest(client, [point(DAY.format(2), "killed", 2.0)])
+    admin = admin_engine(app)
+    answers = []
+    with admin.connect() as holder, admin.connect() as watcher:
+        # Holds the metric's row: the batch's FOR KEY SHARE waits for it.
+        holder.execute(sa.text("SELECT 1 FROM metrics WHERE name = 'killed' FOR UPDATE"))
+        writer = threading.Thread(target=lambda: answers.append(
+            client.post("/ingest", json={"data": batch(3, cached)})))
+        writer.start()
+        waiting = []
+        for _ in range(600):  # until the batch is seen waiting; not a timing assumption
+            waiting = watcher.execute(sa.text(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'tsapi' "
+                "AND wait_event_type = 'Lock'")).scalars().all()
+            if waiting or not writer.is_alive():
+                break
+            time.sleep(0.05)
+        assert waiting, "the batch never waited for the lock"
+        watcher.execute(sa.text("SELECT pg_terminate_backend(:pid, 5000)"),
+                        {"pid": waiting[0]})
+        writer.join()
+        holder.rollback()
+    assert answers[0].status_code == 503, answers[0].get_json()
+    assert stored_values(app, "killed") == [1.0, 2.0]
+    ingest(client, batch(4, cached))
+    assert stored_values(app, "killed") == [1.0, 2.0] + [4.0] * (1 if cached else 2)
