@@ -90,3 +90,19 @@ def test_a_session_killed_while_its_batch_waits_for_a_lock_stores_nothing(app, c
     assert stored_values(app, "killed") == [1.0, 2.0]
     ingest(client, batch(4, cached))
     assert stored_values(app, "killed") == [1.0, 2.0] + [4.0] * (1 if cached else 2)
+
+
+def test_a_session_that_wrote_in_autocommit_goes_back_to_the_pool_in_transaction_mode(app,
+                                                                                     client):
+    ingest(client, [point(DAY.format(1), "killed", 1.0)])
+    ingest(client, [point(DAY.format(2), "killed", 2.0)])  # ids cached: autocommit
+    engine = app.extensions["tsapi"].db.engine
+    sessions = []
+    with engine.connect() as conn:  # the pool's one idle session: the one that just wrote
+        sessions.append(conn.connection.dbapi_connection)
+        assert conn.connection.dbapi_connection.autocommit is False
+        conn.execute(sa.text("CREATE TEMP TABLE rolled_back (x int)"))
+        conn.rollback()  # in transaction mode, a rollback undoes the statement
+        assert conn.execute(sa.text(
+            "SELECT to_regclass('pg_temp.rolled_back') IS NULL")).scalar()
+    assert engine.pool.checkedout() == 0 and len(sessions) == 1

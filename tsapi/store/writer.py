@@ -89,9 +89,12 @@ def write_batch(engine: Engine, batch: PointBatch, cache: SeriesCache,
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             with engine.connect() as conn:
-                result, new_series, looked_up = _write(conn, batch, cache, metric_cache,
-                                                       log_for_rollups)
-                conn.commit()
+                try:
+                    result, new_series, looked_up = _write(conn, batch, cache, metric_cache,
+                                                           log_for_rollups)
+                    conn.commit()
+                finally:
+                    _end_autocommit(conn)
             # Committed: these ids now exist for everyone.
             cache.update(new_series)
             if looked_up:
@@ -119,6 +122,16 @@ def write_batch(engine: Engine, batch: PointBatch, cache: SeriesCache,
                 raise
             log.info("ingest retry %d after %s", attempt, type(cause).__name__)
     raise AssertionError("unreachable")
+
+
+def _end_autocommit(conn: Connection) -> None:
+    """Give the pool its connection back in transaction mode (an invalidated one is
+    discarded anyway)."""
+    if conn.invalidated:
+        return
+    dbapi = conn.connection.dbapi_connection
+    if dbapi is not None and not dbapi.closed and dbapi.autocommit:
+        dbapi.autocommit = False
 
 
 def _write(
@@ -161,8 +174,10 @@ def _write(
     if known is not None:
         # Every id came from the caches: the batch is the one statement of store_small_batch,
         # atomic by itself. Run alone (autocommit), it commits in its own round trip instead
-        # of needing a COMMIT after it, and is as durable.
-        conn.execution_options(isolation_level="AUTOCOMMIT")
+        # of needing a COMMIT after it, and is as durable. psycopg2's own autocommit switch is
+        # set on the client alone; SQLAlchemy's isolation_level="AUTOCOMMIT" costs a round
+        # trip to set it and another to reset it when the connection goes back to the pool.
+        conn.connection.dbapi_connection.autocommit = True
     else:
         known = looked_up = lock_metrics(
             conn, {n: STRING if t else NUMBER for n, t in first_is_text.items()}
