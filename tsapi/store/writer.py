@@ -177,7 +177,12 @@ def _write(
         # of needing a COMMIT after it, and is as durable. psycopg2's own autocommit switch is
         # set on the client alone; SQLAlchemy's isolation_level="AUTOCOMMIT" costs a round
         # trip to set it and another to reset it when the connection goes back to the pool.
-        conn.connection.dbapi_connection.autocommit = True
+        # So does psycopg2's switch while an isolation level is set on the connection
+        # (SQLAlchemy's reset sets one): it then SETs the session's defaults on the server.
+        dbapi = conn.connection.dbapi_connection
+        if dbapi.isolation_level is not None:
+            dbapi.set_session(isolation_level="DEFAULT")  # client side: no transaction is open
+        dbapi.autocommit = True
     else:
         known = looked_up = lock_metrics(
             conn, {n: STRING if t else NUMBER for n, t in first_is_text.items()}
