@@ -7,6 +7,8 @@ used only while the key generation in Redis is the one it was read under (revoki
 a worker re-reads the generation at most every GENERATION_REFRESH_SECONDS). Without Redis
 (unset, down or unreachable) nobody can tell a worker about a revocation, so entries then live
 only SHORT_LIFE_SECONDS: a revoked key is refused within that bound anyway (fail closed).
+After a Redis failure, one request every REDIS_RETRY_SECONDS tries it again; the others do
+not wait on it.
 
 last_used_at is written off the request path: a request only notes the key's use in memory,
 and a background thread writes the noted keys every LAST_USED_FLUSH_SECONDS, at most once a
@@ -58,6 +60,7 @@ class KeyCache:
         self._generation: int | None = None
         self._generation_read_at = float("-inf")
         self._redis_retry_at = float("-inf")
+        self._redis_failed = False  # then one request at a time tries it (_may_try_redis)
         self._used: set[int] = set()
         self._lock = threading.Lock()
         self._flusher_pid: int | None = None
@@ -113,7 +116,7 @@ class KeyCache:
         now = self.clock() if now is None else now
         if now - self._generation_read_at < GENERATION_REFRESH_SECONDS:
             return self._generation
-        if now < self._redis_retry_at:
+        if self._redis_failed and not self._may_try_redis(now):
             return None
         try:
             value = self.client.get(GENERATION_KEY)
@@ -123,11 +126,24 @@ class KeyCache:
                             SHORT_LIFE_SECONDS, exc)
             self._generation = None
             self._generation_read_at = float("-inf")
-            self._redis_retry_at = now + REDIS_RETRY_SECONDS
+            with self._lock:
+                self._redis_failed = True
+                self._redis_retry_at = now + REDIS_RETRY_SECONDS
             return None
         self._generation = int(value or 0)
         self._generation_read_at = now
+        self._redis_failed = False
         return self._generation
+
+    def _may_try_redis(self, now: float) -> bool:
+        """After a failure, one request at a time tries Redis again once the retry time has
+        come; the others go on without a generation (short-lived entries) rather than each
+        wait for a hung Redis's timeout."""
+        with self._lock:
+            if now < self._redis_retry_at:
+                return False
+            self._redis_retry_at = now + REDIS_RETRY_SECONDS
+            return True
 
     def revoked(self) -> None:
         """Tell every worker that a key was revoked (after the revocation committed).

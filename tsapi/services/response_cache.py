@@ -1,9 +1,11 @@
 """The response cache: Redis (or in-process) behind Flask-Caching's backend, never a reason to fail.
 
 The cache backend raises when Redis is unreachable; every call here catches that, counts the
-request as a miss and skips Redis for a few seconds, so an outage costs one failed connection
-attempt per pause rather than one per request. Generations, statistics and key listing use a
-Redis client this module is given (the backend's own client is not public API).
+request as a miss and skips Redis for a few seconds, then lets one request at a time try it
+while the others go on without the cache: an outage (even a Redis that accepts connections and
+never answers) costs one failed attempt per pause rather than one per request. Generations,
+statistics and key listing use a Redis client this module is given (the backend's own client
+is not public API).
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class ResponseCache:
         # In-process keys this cache has set, for listing and clearing (Redis uses SCAN).
         self._local_keys: set[str] = set()
         self._down_until = 0.0
+        self._outage = False  # set by a failure, cleared by the next success
         self._local_stats = {"hits": 0, "misses": 0}
         self._local_generations: dict[str, int] = {}
         self._missed_bump = False
@@ -71,22 +74,42 @@ class ResponseCache:
         self._flushed_at = time.monotonic()
 
     # -- plumbing -------------------------------------------------------------------------
-    def _available(self) -> bool:
-        return time.monotonic() >= self._down_until
+    def _may_use_redis(self) -> bool:
+        """During an outage, once the pause is over, one call tries Redis (and the pause
+        starts again); the others meanwhile go without the cache rather than each wait for
+        the same timeout."""
+        if not self._outage:
+            return True
+        with self._lock:
+            now = time.monotonic()
+            if now < self._down_until:
+                return False
+            self._down_until = now + OUTAGE_PAUSE_SECONDS
+            return True
 
     def _failed(self, exc: Exception) -> None:
-        if self._available():
+        with self._lock:
+            was_up, self._outage = not self._outage, True
+            self._down_until = time.monotonic() + OUTAGE_PAUSE_SECONDS
+        if was_up:
             log.warning("redis unavailable, serving without cache: %s", exc)
-        self._down_until = time.monotonic() + OUTAGE_PAUSE_SECONDS
+
+    def _recovered(self) -> None:
+        if self._outage:
+            with self._lock:
+                self._outage = False
+                self._down_until = 0.0
 
     def _guard(self, call, default=None):
-        if not self._available():
+        if not self._may_use_redis():
             return default
         try:
-            return call()
+            answer = call()
         except RedisError as exc:
             self._failed(exc)
             return default
+        self._recovered()
+        return answer
 
     # -- values ---------------------------------------------------------------------------
     def get(self, key: str) -> Any:
@@ -109,8 +132,10 @@ class ResponseCache:
         """The epoch, then each name's generation; None: do not use the cache now."""
         if not self.uses_redis:
             return [0] + [self._local_generations.get(n, 0) for n in names]
-        if self._missed_bump and (not self._available() or not self._drop_epoch()):
-            return None
+        if self._missed_bump:
+            if not self._may_use_redis() or not self._drop_epoch():
+                return None
+            self._recovered()  # this call was the one let through: let its reads go on
         return self._read_generations(
             self._guard(lambda: self.client.mget(self._generation_keys(names))))
 
@@ -238,7 +263,7 @@ class ResponseCache:
         except RedisError as exc:
             self._failed(exc)
             return False
-        self._down_until = 0.0
+        self._recovered()
         return ok
 
     @staticmethod

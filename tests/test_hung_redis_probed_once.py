@@ -1,0 +1,85 @@
+"""A Redis that accepts connections and never answers: after a failure, one request at a time
+waits on it (the key cache's generation read, the response cache's lookups); the others go on
+without it. Counted in connections the silent socket was sent, not in time."""
+
+import socket
+import threading
+
+import redis
+from cachelib import RedisCache
+
+from tsapi.services import api_keys, response_cache
+from tsapi.services.api_keys import KeyCache
+from tsapi.services.response_cache import KEY_PREFIX, ResponseCache
+
+REQUESTS = 6
+
+
+def connections_made(server: socket.socket) -> int:
+    """How many connections a listening socket that never answers has been sent."""
+    server.setblocking(False)
+    made = 0
+    while True:
+        try:
+            server.accept()[0].close()
+        except BlockingIOError:
+            return made
+        made += 1
+
+
+def silent_client(server: socket.socket) -> redis.Redis:
+    return redis.Redis.from_url(f"redis://127.0.0.1:{server.getsockname()[1]}/0",
+                                socket_connect_timeout=0.5, socket_timeout=1.0)
+
+
+def together(call) -> list:
+    """call() from REQUESTS threads released at once; their answers."""
+    start = threading.Barrier(REQUESTS)
+    answers = []
+
+    def request():
+        start.wait()
+        answers.append(call())
+
+    threads = [threading.Thread(target=request) for _ in range(REQUESTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_after_the_retry_time_one_request_reads_the_key_generation_the_others_go_without():
+    with socket.create_server(("127.0.0.1", 0), backlog=64) as silent:
+        clock = Clock()
+        keys = KeyCache(engine=None, redis_client=silent_client(silent), clock=clock)
+        assert keys.generation() is None  # timed out
+        assert connections_made(silent) == 1
+        clock.now += api_keys.REDIS_RETRY_SECONDS
+        answers = together(keys.generation)
+        attempts = connections_made(silent)
+    # None: entries are short-lived and re-read from the database (fail closed).
+    assert answers == [None] * REQUESTS
+    assert attempts == 1  # one probe, not one per waiting request
+
+
+def test_after_the_pause_one_request_tries_the_response_cache_the_others_miss(monkeypatch):
+    monkeypatch.setattr(response_cache, "OUTAGE_PAUSE_SECONDS", 1.0)
+    with socket.create_server(("127.0.0.1", 0), backlog=64) as silent:
+        client = silent_client(silent)
+        cache = ResponseCache(RedisCache(host=client, key_prefix=KEY_PREFIX), client)
+        assert cache.lookup(["m"], str) == (None, None)  # timed out
+        assert connections_made(silent) == 1
+        threading.Event().wait(1.1)  # the pause (1 s) is over
+        answers = together(lambda: cache.lookup(["m"], str))
+        attempts = connections_made(silent)
+    assert answers == [(None, None)] * REQUESTS  # no cache: each computes its answer
+    assert attempts == 1  # one probe, not one per waiting request
