@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import (
     INTEGER,
     Connection,
+    Numeric,
     Select,
     Text,
     case,
@@ -165,10 +166,22 @@ def _json_value(selection: Selection) -> ColumnElement:
 
 
 def json_float(v) -> ColumnElement:
-    """A float8 as JSON text, as Python spells floats (42.0, -0.0); NULL stays NULL."""
+    """A float8 as JSON text, spelled as the JSON encoder (orjson) spells it; NULL stays NULL.
+
+    Both write the shortest digits that read back the same double, but PostgreSQL switches
+    to an exponent outside 1e-4 <= |v| < 1e15, the encoder outside 1e-5 <= |v| < 1e16, and
+    PostgreSQL pads exponents to two digits (1e-07, the encoder 1e-7). Numeric spells the
+    shortest digits without an exponent where only the encoder does.
+    """
+    text = cast(v, Text)
+    magnitude = func.abs(v)
+    plain = cast(cast(text, Numeric), Text)
     return case(
-        ((v == func.trunc(v)) & (func.abs(v) < 1e15), cast(v, Text) + literal(".0")),
-        else_=cast(v, Text),
+        ((v == func.trunc(v)) & (magnitude < 1e15), text + literal(".0")),
+        ((magnitude >= 1e15) & (magnitude < 1e16),
+         case((v == func.trunc(v), plain + literal(".0")), else_=plain)),
+        ((magnitude >= 1e-5) & (magnitude < 1e-4), plain),
+        else_=func.replace(text, "e-0", "e-"),
     )
 
 
