@@ -133,9 +133,13 @@ def test_rollup_answers_over_http_are_the_raw_paths_whatever_the_zone_and_values
     rolled, raw, store = clients
     run = next(_names)
     names = {"temp": f"t{run}", "hum": f"h{run}"}
-    _write(store, [(at(t), names[m], v, d) for t, v, d, m in before])
+    # Series apart by 10 us: first/last of points of different series at one time is any
+    # one of them on the raw path (the rollup path takes the smallest/largest).
+    def apart(t, d):
+        return at(t + DEVICES.index(d) * 10e-6)
+    _write(store, [(apart(t, d), names[m], v, d) for t, v, d, m in before])
     refresh(store.engine, store.storage, timedelta(0), now=at(10 * 86400))
-    _write(store, [(at(t), names[m], v, d) for t, v, d, m in after])  # stale buckets
+    _write(store, [(apart(t, d), names[m], v, d) for t, v, d, m in after])  # stale buckets
     for q in queries:
         start = at(q["start"])
         end = start + timedelta(seconds=abs(q["length"]) + 1e-6)
@@ -148,3 +152,15 @@ def test_rollup_answers_over_http_are_the_raw_paths_whatever_the_zone_and_values
             body["timezone"] = q["zone"]
         _compare(rolled, raw, body)
 
+
+
+@pytest.mark.xfail(strict=True, reason="open: var_samp/sum overflow raises in the refresh "
+                   "statement, which then fails for every series on every run")
+def test_a_bucket_whose_variance_overflows_does_not_stall_the_refresher(clients):
+    rolled, raw, store = clients
+    _write(store, [(at(60), "huge", 1e300, "a"), (at(120), "huge", 1.0, "a"),
+                   (at(60), "temp", 2.0, "a"), (at(7200), "temp", 3.0, "a")])
+    refresh(store.engine, store.storage, timedelta(0), now=at(4 * 3600))
+    body = {"metrics": ["temp"], "start_time": "2026-03-28T20:00:00Z",
+            "end_time": "2026-03-28T23:00:00Z", "aggregation": "max", "interval": "1h"}
+    assert rolled.post("/query", json=body).headers["X-Tsapi-Answered-From"] == "rollup-1h"
