@@ -123,9 +123,9 @@ QUERY = st.fixed_dictionaries({
 _names = itertools.count()
 
 
-@given(before=st.lists(POINT, max_size=25), after=st.lists(POINT, max_size=4),
+@given(before=st.lists(POINT, min_size=10, max_size=30), after=st.lists(POINT, max_size=4),
        queries=st.lists(QUERY, min_size=1, max_size=4))
-@settings(max_examples=15, deadline=None, derandomize=True,
+@settings(max_examples=30, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture,
                                  HealthCheck.too_slow])
 def test_rollup_answers_over_http_are_the_raw_paths_whatever_the_zone_and_values(
