@@ -45,6 +45,8 @@ from tsapi.store.rollup_windows import (
     window_arrays,
 )
 from tsapi.store.schema import (
+    MATERIALIZABLE,
+    UNMATERIALIZED,
     points,
     rollup_invalidations,
     rollup_tables,
@@ -55,6 +57,10 @@ from tsapi.store.schema import (
 _BIGINT_ARRAY = ARRAY(BigInteger)
 # What the rollup path can answer: every one of them combines exactly across buckets.
 COMBINABLE = frozenset({"count", "sum", "avg", "min", "max", "first", "last", "stddev"})
+# Where a value beyond MATERIALIZABLE is read raw, these may overflow on the raw path or not,
+# depending on the points' number and order: such an answer is left to the raw path, and its
+# statement combines only the small values (never raising; the answer is discarded).
+ARITHMETIC = frozenset({"sum", "avg", "stddev"})
 
 
 @dataclass(frozen=True)
@@ -81,9 +87,14 @@ def coverage(conn: Connection, q: BucketQuery, level: RollupLevel) -> Coverage |
         series.c.id.in_(q.selection.series_ids()))).scalars())
     if not sids:
         return None
-    log = rollup_invalidations
-    spans = conn.execute(select(log.c.series_id, log.c.lo, log.c.hi).where(
-        log.c.series_id.in_(sids), log.c.hi >= a, log.c.lo < b)).all()
+    log, r = rollup_invalidations, rollup_tables[level.name]
+    # Marker rows (buckets too large to combine) are read raw like invalidated buckets.
+    spans = conn.execute(union_all(
+        select(log.c.series_id, log.c.lo, log.c.hi).where(
+            log.c.series_id.in_(sids), log.c.hi >= a, log.c.lo < b),
+        select(r.c.series_id, r.c.bucket, r.c.bucket).where(
+            r.c.series_id.in_(sids), r.c.bucket >= a, r.c.bucket < b,
+            r.c.count == UNMATERIALIZED))).all()
     stale = level_windows(spans, level, a, b)
     raw = list(stale)
     for sid in sids:
@@ -100,7 +111,12 @@ def fetch_rollup_buckets(conn: Connection, storage: StorageInfo, q: BucketQuery,
     cover = coverage(conn, q, level)
     if cover is None:
         return fetch_buckets(conn, storage, q), False
-    return conn.execute(rollup_statement(storage, q, level, cover)).all(), True
+    rows = conn.execute(rollup_statement(storage, q, level, cover)).all()
+    if q.aggregation.name in ARITHMETIC:
+        if not all(r[-1] for r in rows):
+            return fetch_buckets(conn, storage, q), False
+        rows = [r[:-1] for r in rows]
+    return rows, True
 
 
 def rollup_json(conn: Connection, storage: StorageInfo, q: BucketQuery, level: RollupLevel,
@@ -129,9 +145,12 @@ def rollup_json(conn: Connection, storage: StorageInfo, q: BucketQuery, level: R
         text = text + literal(',"metric":') + cast(func.to_json(cast(literal(metric), Text)),
                                                    Text)
     order = [g.asc().nulls_first() for g in groups]
-    count, body = conn.execute(select(func.count(), func.string_agg(
-        text + literal("}"), aggregate_order_by(literal(","), *order, answer.c.bucket)))).one()
-    return body or "", count
+    small = (func.bool_and(answer.c.small) if q.aggregation.name in ARITHMETIC
+             else literal(True))
+    count, body, ok = conn.execute(select(func.count(), func.string_agg(
+        text + literal("}"), aggregate_order_by(literal(","), *order, answer.c.bucket)),
+        small)).one()
+    return None if ok is False else (body or "", count)
 
 
 PARTIAL = ("tkey", "sid", "n", "s", "mn", "mx", "ft", "fv", "lt", "lv", "mean", "m2")
@@ -194,23 +213,29 @@ def rollup_statement(storage: StorageInfo, q: BucketQuery, level: RollupLevel,
     else:
         bucket = bucket_expression(storage, q.interval, parts.c.tkey, q.timezone)
     source = parts.join(series, series.c.id == parts.c.sid) if groups else parts
+    arithmetic = q.aggregation.name in ARITHMETIC
+    small = func.greatest(func.abs(parts.c.mn), func.abs(parts.c.mx)) <= MATERIALIZABLE
+    sums = {c: case((small, parts.c[c]), else_=0.0) if arithmetic else parts.c[c]
+            for c in ("s", "mean", "m2")}
     inner_cols = [bucket.label("bucket"), *groups, *[parts.c[c] for c in (
-        "n", "s", "mn", "mx", "ft", "fv", "lt", "lv", "mean", "m2")]]
+        "n", "mn", "mx", "ft", "fv", "lt", "lv")], *[v.label(c) for c, v in sums.items()],
+        small.label("small")]
     if q.aggregation.name == "stddev":
         window = {"partition_by": [bucket, *groups]}
-        inner_cols.append((func.sum(parts.c.s).over(**window)
+        inner_cols.append((func.sum(sums["s"]).over(**window)
                            / cast(func.sum(parts.c.n).over(**window), Double)).label("gmean"))
     inner = select(*inner_cols).select_from(source).subquery("partial")
     group_cols = [inner.c[f"g{i}"] for i in range(len(groups))]
     value = _combine(q.aggregation.name, inner.c).label("value")
+    flag = [func.bool_and(inner.c.small).label("small")] if arithmetic else []
     order = [g.asc().nulls_first() for g in group_cols]
     if q.interval is None:
-        stmt = select(literal(q.start, TS).label("bucket"), *group_cols, value).having(
+        stmt = select(literal(q.start, TS).label("bucket"), *group_cols, value, *flag).having(
             func.sum(inner.c.n) > 0)
         if group_cols:
             stmt = stmt.group_by(*group_cols)
         return stmt.order_by(*order)
-    return (select(inner.c.bucket, *group_cols, value)
+    return (select(inner.c.bucket, *group_cols, value, *flag)
             .group_by(*group_cols, inner.c.bucket).order_by(*order, inner.c.bucket))
 
 
@@ -229,7 +254,9 @@ def _direct_statement(q: BucketQuery, level: RollupLevel, cover: Coverage) -> Se
     groups = [series.c.tags[key].astext.label(f"g{i}") for i, key in enumerate(q.group_by)]
     source = r.join(series, series.c.id == r.c.series_id) if groups else r
     value = _single(q.aggregation.name, r.c).label("value")
-    return (select(r.c.bucket.label("bucket"), *groups, value).select_from(source)
+    # Rollup rows hold only values within MATERIALIZABLE.
+    flag = [literal(True).label("small")] if q.aggregation.name in ARITHMETIC else []
+    return (select(r.c.bucket.label("bucket"), *groups, value, *flag).select_from(source)
             .where(r.c.series_id == cover.series_ids[0], r.c.bucket >= cover.covered_from,
                    r.c.bucket < cover.covered_until)
             .order_by(r.c.bucket))

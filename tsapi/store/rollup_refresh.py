@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import (
     Connection,
     Engine,
+    case,
     delete,
     func,
     insert,
@@ -38,6 +39,8 @@ from tsapi.store.rollup_windows import (
     window_arrays,
 )
 from tsapi.store.schema import (
+    MATERIALIZABLE,
+    UNMATERIALIZED,
     metrics,
     points,
     rollup_invalidations,
@@ -46,6 +49,12 @@ from tsapi.store.schema import (
     series,
 )
 
+# Why buckets whose values are all within MATERIALIZABLE (1e130) can never overflow: with
+# n < 9.3e18 points (count is a bigint), |sum| < 9.3e148; PostgreSQL's sum-of-squares update
+# (Youngs-Cramer, used by avg and var_samp) squares x*n - sum, less than 2*n*1e130 = 1.9e149
+# in magnitude: less than 3.5e298 (doubles end at 1.8e308), and M2 < 8*n*1e260 < 7.5e279;
+# readers' Chan combination stays as far below. One value beyond (up to 1.8e308) could make
+# a sum or its squares overflow, failing the statement for every series.
 ROLLUP_COLUMNS = ("series_id", "bucket", "count", "sum", "min", "max", "first_time",
                   "first_value", "last_time", "last_value", "mean", "m2")
 
@@ -76,21 +85,30 @@ def _aggregates(storage: StorageInfo, level: RollupLevel, windows):
         first = func.array_agg(aggregate_order_by(value, time))[1]
         last = func.array_agg(aggregate_order_by(value, time.desc()))[1]
     n = func.count()
+    # Aggregates see every point whatever CASE surrounds them: the arithmetic ones only
+    # the small values (a bucket with any other is a marker row, its sums unused).
+    small = func.abs(value) <= MATERIALIZABLE
     per_bucket = (
         select(
-            bucket, n.label("count"), func.sum(value).label("sum"),
+            bucket, n.label("count"), func.sum(value).filter(small).label("sum"),
             func.min(value).label("min"), func.max(value).label("max"),
             func.min(time).label("first_time"), first.label("first_value"),
             func.max(time).label("last_time"), last.label("last_value"),
-            func.avg(value).label("mean"),
+            func.avg(value).filter(small).label("mean"),
             # var_samp is PostgreSQL's stable (Youngs-Cramer) update; times n-1 it is M2.
-            func.coalesce(func.var_samp(value) * (n - 1), 0.0).label("m2"),
+            (func.var_samp(value).filter(small) * (n - 1)).label("m2"),
+            func.max(func.abs(value)).label("magnitude"),
         )
         .where(points.c.series_id == windows.c.sid, time >= windows.c.lo, time < windows.c.hi)
         .group_by(bucket)
         .lateral("agg")
     )
-    return select(windows.c.sid, *[per_bucket.c[c] for c in ROLLUP_COLUMNS[1:]]).select_from(
+    ok = per_bucket.c.magnitude <= MATERIALIZABLE
+    cols = {c: per_bucket.c[c] for c in ROLLUP_COLUMNS[1:]}
+    cols["count"] = case((ok, cols["count"]), else_=UNMATERIALIZED)
+    for c in ("sum", "mean", "m2"):
+        cols[c] = case((ok, func.coalesce(cols[c], 0.0)), else_=0.0)
+    return select(windows.c.sid, *[cols[c].label(c) for c in ROLLUP_COLUMNS[1:]]).select_from(
         windows.join(per_bucket, true()))
 
 

@@ -115,6 +115,12 @@ def _rollup_table(level: str) -> Table:
     )
 
 
+# Values up to this magnitude combine without overflow (rollup_refresh says why). A bucket
+# holding a larger one is stored as a marker row whose count is UNMATERIALIZED, and readers
+# take its points raw.
+MATERIALIZABLE = 1e130
+UNMATERIALIZED = 0
+
 # One table per level of tsapi.config.ROLLUP_LEVELS, by its name.
 rollup_tables = {level: _rollup_table(level) for level in ("1m", "1h")}
 
