@@ -27,6 +27,7 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    literal_column,
     select,
     union_all,
 )
@@ -36,6 +37,7 @@ from tsapi.config import RollupLevel
 from tsapi.store.buckets import TS, BucketQuery, bucket_expression, fetch_buckets
 from tsapi.store.engine import StorageInfo
 from tsapi.store.queries import json_float, json_tags, json_time
+from tsapi.store.rollup_combine import combined_value, single_value
 from tsapi.store.rollup_windows import (
     Window,
     ceil_to,
@@ -94,7 +96,8 @@ def coverage(conn: Connection, q: BucketQuery, level: RollupLevel) -> Coverage |
             log.c.series_id.in_(sids), log.c.hi >= a, log.c.lo < b),
         select(r.c.series_id, r.c.bucket, r.c.bucket).where(
             r.c.series_id.in_(sids), r.c.bucket >= a, r.c.bucket < b,
-            r.c.count == UNMATERIALIZED))).all()
+            # A constant, not a parameter: the partial index's predicate must match it.
+            r.c.count == literal_column(str(UNMATERIALIZED))))).all()
     stale = level_windows(spans, level, a, b)
     raw = list(stale)
     for sid in sids:
@@ -112,11 +115,11 @@ def fetch_rollup_buckets(conn: Connection, storage: StorageInfo, q: BucketQuery,
     if cover is None:
         return fetch_buckets(conn, storage, q), False
     rows = conn.execute(rollup_statement(storage, q, level, cover)).all()
-    if q.aggregation.name in ARITHMETIC:
-        if not all(r[-1] for r in rows):
-            return fetch_buckets(conn, storage, q), False
-        rows = [r[:-1] for r in rows]
-    return rows, True
+    if q.aggregation.name not in ARITHMETIC:
+        return rows, True
+    if all(r[-1] for r in rows):  # no value beyond MATERIALIZABLE in any group
+        return [r[:-1] for r in rows], True
+    return fetch_buckets(conn, storage, q), False
 
 
 def rollup_json(conn: Connection, storage: StorageInfo, q: BucketQuery, level: RollupLevel,
@@ -145,11 +148,9 @@ def rollup_json(conn: Connection, storage: StorageInfo, q: BucketQuery, level: R
         text = text + literal(',"metric":') + cast(func.to_json(cast(literal(metric), Text)),
                                                    Text)
     order = [g.asc().nulls_first() for g in groups]
-    small = (func.bool_and(answer.c.small) if q.aggregation.name in ARITHMETIC
-             else literal(True))
+    ok = func.bool_and(answer.c.small) if q.aggregation.name in ARITHMETIC else literal(True)
     count, body, ok = conn.execute(select(func.count(), func.string_agg(
-        text + literal("}"), aggregate_order_by(literal(","), *order, answer.c.bucket)),
-        small)).one()
+        text + literal("}"), aggregate_order_by(literal(","), *order, answer.c.bucket)), ok)).one()
     return None if ok is False else (body or "", count)
 
 
@@ -219,14 +220,14 @@ def rollup_statement(storage: StorageInfo, q: BucketQuery, level: RollupLevel,
             for c in ("s", "mean", "m2")}
     inner_cols = [bucket.label("bucket"), *groups, *[parts.c[c] for c in (
         "n", "mn", "mx", "ft", "fv", "lt", "lv")], *[v.label(c) for c, v in sums.items()],
-        small.label("small")]
+        *([small.label("small")] if arithmetic else [])]
     if q.aggregation.name == "stddev":
         window = {"partition_by": [bucket, *groups]}
         inner_cols.append((func.sum(sums["s"]).over(**window)
                            / cast(func.sum(parts.c.n).over(**window), Double)).label("gmean"))
     inner = select(*inner_cols).select_from(source).subquery("partial")
     group_cols = [inner.c[f"g{i}"] for i in range(len(groups))]
-    value = _combine(q.aggregation.name, inner.c).label("value")
+    value = combined_value(q.aggregation.name, inner.c).label("value")
     flag = [func.bool_and(inner.c.small).label("small")] if arithmetic else []
     order = [g.asc().nulls_first() for g in group_cols]
     if q.interval is None:
@@ -253,59 +254,10 @@ def _direct_statement(q: BucketQuery, level: RollupLevel, cover: Coverage) -> Se
     r = rollup_tables[level.name]
     groups = [series.c.tags[key].astext.label(f"g{i}") for i, key in enumerate(q.group_by)]
     source = r.join(series, series.c.id == r.c.series_id) if groups else r
-    value = _single(q.aggregation.name, r.c).label("value")
+    value = single_value(q.aggregation.name, r.c).label("value")
     # Rollup rows hold only values within MATERIALIZABLE.
     flag = [literal(True).label("small")] if q.aggregation.name in ARITHMETIC else []
     return (select(r.c.bucket.label("bucket"), *groups, value, *flag).select_from(source)
             .where(r.c.series_id == cover.series_ids[0], r.c.bucket >= cover.covered_from,
                    r.c.bucket < cover.covered_until)
             .order_by(r.c.bucket))
-
-
-def _single(name: str, r):
-    """_combine's value for a bucket of one rollup row, by the same arithmetic."""
-    n = cast(r.count, Double)
-    if name == "count":
-        return r.count
-    if name == "sum":
-        return r.sum
-    if name == "avg":
-        return r.sum / n
-    if name == "min":
-        return r.min
-    if name == "max":
-        return r.max
-    if name == "first":
-        return r.first_value
-    if name == "last":
-        return r.last_value
-    if name == "stddev":
-        deviation = r.mean - r.sum / n
-        m2 = r.m2 + r.count * deviation * deviation
-        return case((n > 1, func.sqrt(m2 / (n - 1))), else_=None)
-    raise ValueError(f"{name} is not combinable")
-
-
-def _combine(name: str, p):
-    n = cast(func.sum(p.n), Double)
-    if name == "count":
-        return cast(func.sum(p.n), BigInteger)
-    if name == "sum":
-        return func.sum(p.s)
-    if name == "avg":
-        return func.sum(p.s) / n
-    if name == "min":
-        return func.min(p.mn)
-    if name == "max":
-        return func.max(p.mx)
-    if name == "first":
-        return func.array_agg(aggregate_order_by(p.fv, p.ft, p.fv))[1]
-    if name == "last":
-        return func.array_agg(aggregate_order_by(p.lv, p.lt.desc(), p.lv.desc()))[1]
-    if name == "stddev":
-        # Chan et al. for k parts: M2 = sum(M2_i) + sum(n_i * (mean_i - mean)^2).
-        m2 = func.sum(p.m2) + func.sum(p.n * (p.mean - p.gmean) * (p.mean - p.gmean))
-        return case((n > 1, func.sqrt(m2 / (n - 1))), else_=None)
-    raise ValueError(f"{name} is not combinable")  # the planner never asks for it
-
-

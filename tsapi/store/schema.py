@@ -93,6 +93,13 @@ api_keys = Table(
 )
 
 
+# Values up to this magnitude combine without overflow (rollup_refresh says why). A bucket
+# holding a larger one is stored as a marker row whose count is UNMATERIALIZED, and readers
+# take its points raw.
+MATERIALIZABLE = 1e130
+UNMATERIALIZED = 0
+
+
 def _rollup_table(level: str) -> Table:
     """Per series and bucket (UTC), what makes every combinable aggregation exact: count, sum,
     min, max, first and last with their times, and mean and M2 (sum of squared deviations
@@ -112,14 +119,11 @@ def _rollup_table(level: str) -> Table:
         Column("last_value", Double, nullable=False),
         Column("mean", Double, nullable=False),
         Column("m2", Double, nullable=False),
+        # Readers look up marker rows (count UNMATERIALIZED) in every range they answer.
+        Index(f"ix_rollups_{level}_unmaterialized", "series_id", "bucket",
+              postgresql_where=text("count = 0")),
     )
 
-
-# Values up to this magnitude combine without overflow (rollup_refresh says why). A bucket
-# holding a larger one is stored as a marker row whose count is UNMATERIALIZED, and readers
-# take its points raw.
-MATERIALIZABLE = 1e130
-UNMATERIALIZED = 0
 
 # One table per level of tsapi.config.ROLLUP_LEVELS, by its name.
 rollup_tables = {level: _rollup_table(level) for level in ("1m", "1h")}

@@ -1,0 +1,56 @@
+"""The value of one aggregation from rollup partials: of one rollup row, or combined over
+the partials of an answer bucket (raw points and rollup rows alike)."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Double, case, cast, func
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+
+
+def single_value(name: str, r):
+    """combined_value's value for a bucket of one rollup row, by the same arithmetic."""
+    n = cast(r.count, Double)
+    if name == "count":
+        return r.count
+    if name == "sum":
+        return r.sum
+    if name == "avg":
+        return r.sum / n
+    if name == "min":
+        return r.min
+    if name == "max":
+        return r.max
+    if name == "first":
+        return r.first_value
+    if name == "last":
+        return r.last_value
+    if name == "stddev":
+        deviation = r.mean - r.sum / n
+        m2 = r.m2 + r.count * deviation * deviation
+        return case((n > 1, func.sqrt(m2 / (n - 1))), else_=None)
+    raise ValueError(f"{name} is not combinable")
+
+
+def combined_value(name: str, p):
+    n = cast(func.sum(p.n), Double)
+    if name == "count":
+        return cast(func.sum(p.n), BigInteger)
+    if name == "sum":
+        return func.sum(p.s)
+    if name == "avg":
+        return func.sum(p.s) / n
+    if name == "min":
+        return func.min(p.mn)
+    if name == "max":
+        return func.max(p.mx)
+    if name == "first":
+        return func.array_agg(aggregate_order_by(p.fv, p.ft, p.fv))[1]
+    if name == "last":
+        return func.array_agg(aggregate_order_by(p.lv, p.lt.desc(), p.lv.desc()))[1]
+    if name == "stddev":
+        # Chan et al. for k parts: M2 = sum(M2_i) + sum(n_i * (mean_i - mean)^2).
+        m2 = func.sum(p.m2) + func.sum(p.n * (p.mean - p.gmean) * (p.mean - p.gmean))
+        return case((n > 1, func.sqrt(m2 / (n - 1))), else_=None)
+    raise ValueError(f"{name} is not combinable")  # the planner never asks for it
+
+
