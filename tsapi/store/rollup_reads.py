@@ -28,6 +28,7 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    null,
     select,
     union_all,
 )
@@ -78,26 +79,20 @@ class Coverage:
 
 def coverage(conn: Connection, q: BucketQuery, level: RollupLevel) -> Coverage | None:
     """None when no whole, materialized level bucket lies in the query's range."""
-    mark = conn.execute(select(rollup_watermarks.c.materialized_until)
-                        .where(rollup_watermarks.c.level == level.name)).scalar()
+    a, end = ceil_to(q.start, level), floor_to(q.end, level)
+    if a >= end:
+        return None
+    rows = conn.execute(_coverage_inputs(q, level, a, end)).all()
+    mark = next((lo for kind, _, lo, _ in rows if kind == 0), None)
     if mark is None:
         return None
-    a, b = ceil_to(q.start, level), min(floor_to(q.end, level), mark)
+    b = min(end, mark)
     if a >= b:
         return None
-    sids = list(conn.execute(select(series.c.id).where(
-        series.c.id.in_(q.selection.series_ids()))).scalars())
+    sids = sorted(sid for kind, sid, _, _ in rows if kind == 1)
     if not sids:
         return None
-    log, r = rollup_invalidations, rollup_tables[level.name]
-    # Marker rows (buckets too large to combine) are read raw like invalidated buckets.
-    spans = conn.execute(union_all(
-        select(log.c.series_id, log.c.lo, log.c.hi).where(
-            log.c.series_id.in_(sids), log.c.hi >= a, log.c.lo < b),
-        select(r.c.series_id, r.c.bucket, r.c.bucket).where(
-            r.c.series_id.in_(sids), r.c.bucket >= a, r.c.bucket < b,
-            # A constant, not a parameter: the partial index's predicate must match it.
-            r.c.count == literal_column(str(UNMATERIALIZED))))).all()
+    spans = [(sid, lo, hi) for kind, sid, lo, hi in rows if kind == 2 and lo < b]
     stale = level_windows(spans, level, a, b)
     raw = list(stale)
     for sid in sids:
@@ -106,6 +101,28 @@ def coverage(conn: Connection, q: BucketQuery, level: RollupLevel) -> Coverage |
         if b < q.end:
             raw.append((sid, b, q.end))
     return Coverage(sids, a, b, stale, merge_windows(raw))
+
+
+def _coverage_inputs(q: BucketQuery, level: RollupLevel, a: datetime, end: datetime):
+    """What coverage needs in one round trip (three cost ~0.2 ms of a 1-day query): rows of
+    (kind, series id, lo, hi). Kind 0: the level's watermark, in lo. Kind 1: a selected
+    series. Kind 2: a span to read raw overlapping [a, end) — a logged invalidation, or a
+    marker row (a bucket too large to combine). The watermark's bound is applied in Python."""
+    log, wm, r = rollup_invalidations, rollup_watermarks, rollup_tables[level.name]
+    no_sid, no_time = cast(null(), BigInteger), cast(null(), TS)
+    return union_all(
+        select(literal(0).label("kind"), no_sid.label("sid"),
+               wm.c.materialized_until.label("lo"), no_time.label("hi"))
+        .where(wm.c.level == level.name),
+        select(literal(1), series.c.id, no_time, no_time)
+        .where(series.c.id.in_(q.selection.series_ids())),
+        select(literal(2), log.c.series_id, log.c.lo, log.c.hi)
+        .where(log.c.series_id.in_(q.selection.series_ids()), log.c.hi >= a, log.c.lo < end),
+        select(literal(2), r.c.series_id, r.c.bucket, r.c.bucket).where(
+            r.c.series_id.in_(q.selection.series_ids()), r.c.bucket >= a, r.c.bucket < end,
+            # A constant, not a parameter: the partial index's predicate must match it.
+            r.c.count == literal_column(str(UNMATERIALIZED))),
+    )
 
 
 def fetch_rollup_buckets(conn: Connection, storage: StorageInfo, q: BucketQuery,
