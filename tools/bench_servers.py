@@ -38,7 +38,8 @@ class App:
     def __init__(self, label: str, app_dir: Path, database_url: str, redis_url: str, *,
                  auth: bool = True, limits: bool = True, workers: int | None = None,
                  worker_class: str | None = "sync", threads: int = 1, module: str = "wsgi:app",
-                 conf_dir: Path | None = None, bin_dir: Path | None = None):
+                 conf_dir: Path | None = None, bin_dir: Path | None = None,
+                 reuse_port: bool = False):
         self.label = label
         self.url = database_url
         self.port = free_port()
@@ -56,6 +57,8 @@ class App:
             env.update({"GUNICORN_WORKER_CLASS": worker_class, "GUNICORN_THREADS": str(threads)})
         if workers:
             env["GUNICORN_WORKERS"] = str(workers)
+        if reuse_port:
+            env["GUNICORN_REUSE_PORT"] = "on"
         self.workers = workers or os.cpu_count() or 1
         gunicorn = (bin_dir or Path(sys.executable).parent) / "gunicorn"
         # Logs go to a file, not a terminal whose speed would be measured; shown on failure.

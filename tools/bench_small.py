@@ -320,11 +320,13 @@ def main() -> int:
                         help="serve the baseline with the worker model of its own "
                         "gunicorn.conf.py (as it was deployed; fe03d71: sync), not this one's")
     # gunicorn's own classes, so that a baseline revision without tsapi's workers runs too;
-    # the default is the production model (gunicorn.conf.py: gthread, 4 threads).
+    # the default is the production model (gunicorn.conf.py: gthread, 2 threads).
     parser.add_argument("--worker-class", default="gthread", choices=("sync", "gthread"))
-    parser.add_argument("--threads", type=int, default=4, help="gthread threads per worker")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="gunicorn workers (default: gunicorn.conf.py's, one per core)")
+    parser.add_argument("--threads", type=int, default=2, help="gthread threads per worker")
+    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1),
+                        help="gunicorn workers (default: gunicorn.conf.py's, two per core)")
+    parser.add_argument("--reuse-port", action="store_true",
+                        help="gunicorn reuse_port: one listening socket per worker")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--per-round", type=int, default=20)
     parser.add_argument("--small-rows", type=int, default=1500,
@@ -364,7 +366,7 @@ def main() -> int:
         url = bi.create_database(admin, "tsapi_bench_small")
         token = make_key(url)
         kind = {"worker_class": args.worker_class, "threads": args.threads,
-                "workers": args.workers}
+                "workers": args.workers, "reuse_port": args.reuse_port}
         prod = App("prod", ROOT, url, redis.url(), **kind)
         apps.append(prod)
         variants = [App("auth off", ROOT, url, redis.url(), auth=False, **kind),
@@ -384,7 +386,8 @@ def main() -> int:
             apps.append(baseline)
         say(f"server: gunicorn.conf.py, {args.worker_class}"
             f"{f' x{args.threads} threads' if args.worker_class == 'gthread' else ''}, "
-            f"{prod.workers} workers; PostgreSQL fsync+synchronous_commit on; Redis; "
+            f"{prod.workers} workers{', reuse_port' if args.reuse_port else ''}; "
+            f"PostgreSQL fsync+synchronous_commit on; Redis; "
             f"TSAPI_AUTH=required, rate limits on ({HIGH_LIMIT})")
         headers = auth_headers(token)
 
