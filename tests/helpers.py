@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
@@ -299,3 +300,16 @@ def same_time_points(times: int = 10) -> list[tuple[str, datetime, float]]:
 def ingest_points(client, data, metric="cpu"):
     """Ingest (host, time, value) triples as points of `metric` tagged with their host."""
     ingest(client, [point(iso(t), metric, v, host=h) for h, t, v in data])
+
+
+def connections_made(server: socket.socket) -> int:
+    """How many connections a listening socket that never answers (a hung Redis, say) has
+    been sent since the last call."""
+    server.setblocking(False)
+    made = 0
+    while True:
+        try:
+            server.accept()[0].close()
+        except BlockingIOError:
+            return made
+        made += 1

@@ -7,24 +7,13 @@ import threading
 
 import redis
 from cachelib import RedisCache
+from helpers import connections_made
 
 from tsapi.services import api_keys, response_cache
 from tsapi.services.api_keys import KeyCache
 from tsapi.services.response_cache import KEY_PREFIX, ResponseCache
 
 REQUESTS = 6
-
-
-def connections_made(server: socket.socket) -> int:
-    """How many connections a listening socket that never answers has been sent."""
-    server.setblocking(False)
-    made = 0
-    while True:
-        try:
-            server.accept()[0].close()
-        except BlockingIOError:
-            return made
-        made += 1
 
 
 def silent_client(server: socket.socket) -> redis.Redis:

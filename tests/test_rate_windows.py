@@ -7,6 +7,7 @@ import time
 
 import pytest
 import redis
+from helpers import connections_made
 
 from tsapi.api.rate_windows import Counter, MemoryWindows, RateWindows, counter_key
 from tsapi.config import ConfigError, Rate, load_config, parse_rates
@@ -92,18 +93,6 @@ def test_a_gate_counter_that_lost_its_expiry_still_ends(redis_server):
     # Only peeked, never hit again: without an expiry the address would wait forever.
     assert 0 < client.ttl(gate[0].key) <= 60
     assert 58 <= refused.ttl <= 60
-
-
-def connections_made(server: socket.socket) -> int:
-    """How many connections a listening socket that never answers has been sent."""
-    server.setblocking(False)
-    made = 0
-    while True:
-        try:
-            server.accept()[0].close()
-        except BlockingIOError:
-            return made
-        made += 1
 
 
 def test_after_the_back_off_one_request_tries_redis_while_the_others_count_in_memory():
