@@ -7,7 +7,7 @@ import pytest
 
 from tsapi.formats.aggregations import parse_aggregation
 from tsapi.formats.intervals import parse_interval
-from tsapi.services.query.cache_keys import cache_key, key_for, metric_prefix
+from tsapi.services.query.cache_keys import cached_answer, key_for, metric_prefix
 from tsapi.services.query.request import QueryRequest
 
 START = datetime(2024, 3, 1, tzinfo=UTC)
@@ -31,9 +31,10 @@ class Generations:
         self.answer = answer
         self.asked: list[list[str]] = []
 
-    def generations(self, names):
+    def lookup(self, names, key_for):
+        """As ResponseCache.lookup: the key for the generations, and a miss."""
         self.asked.append(names)
-        return self.answer
+        return (None if self.answer is None else key_for(self.answer)), None
 
 
 def test_the_same_request_gets_the_same_key():
@@ -69,20 +70,20 @@ def test_keys_of_a_query_start_with_its_first_metrics_prefix():
 def test_generations_are_asked_for_every_metric_of_the_request():
     cache = Generations([0, 3, 5])
     two = replace(REQUEST, metrics=("cpu", "mem"), multi=True)
-    assert cache_key(two, "json", cache, now=NOW) == key_for(two, "json", [0, 3, 5])
+    assert cached_answer(two, "json", cache, now=NOW)[0] == key_for(two, "json", [0, 3, 5])
     assert cache.asked == [["cpu", "mem"]]
 
 
 def test_nothing_is_cached_while_the_cache_cannot_vouch_for_generations():
-    assert cache_key(REQUEST, "json", Generations(None), now=NOW) is None
+    assert cached_answer(REQUEST, "json", Generations(None), now=NOW) == (None, None)
 
 
 @pytest.mark.parametrize("end", [NOW + timedelta(microseconds=1), NOW + timedelta(days=1)])
 def test_a_range_reaching_into_the_future_is_not_cached(end):
     cache = Generations([0, 1])
-    assert cache_key(replace(REQUEST, end=end), "json", cache, now=NOW) is None
+    assert cached_answer(replace(REQUEST, end=end), "json", cache, now=NOW) == (None, None)
     assert cache.asked == []
 
 
 def test_a_range_ending_now_is_cached():
-    assert cache_key(replace(REQUEST, end=NOW), "json", Generations([0, 1]), now=NOW)
+    assert cached_answer(replace(REQUEST, end=NOW), "json", Generations([0, 1]), now=NOW)[0]

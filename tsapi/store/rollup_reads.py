@@ -140,8 +140,8 @@ def fetch_rollup_buckets(conn: Connection, storage: StorageInfo, q: BucketQuery,
 
 
 def rollup_json(conn: Connection, storage: StorageInfo, q: BucketQuery, level: RollupLevel,
-                metric: str | None) -> tuple[str, int] | None:
-    """The answer's rows as JSON objects joined by commas, and their number, rendered by the
+                metric: str | None) -> str | None:
+    """The answer's rows as JSON objects joined by commas, rendered by the
     database as the JSON encoder writes bucket rows (a year of hours leaves as one value, not
     8,760 rows made into Python objects); None when no rollup bucket can answer."""
     cover = coverage(conn, q, level)
@@ -166,9 +166,9 @@ def rollup_json(conn: Connection, storage: StorageInfo, q: BucketQuery, level: R
                                                    Text)
     order = [g.asc().nulls_first() for g in groups]
     ok = func.bool_and(answer.c.small) if q.aggregation.name in ARITHMETIC else literal(True)
-    count, body, ok = conn.execute(select(func.count(), func.string_agg(
+    body, ok = conn.execute(select(func.string_agg(
         text + literal("}"), aggregate_order_by(literal(","), *order, answer.c.bucket)), ok)).one()
-    return None if ok is False else (body or "", count)
+    return None if ok is False else (body or "")
 
 
 PARTIAL = ("tkey", "sid", "n", "s", "mn", "mx", "ft", "fv", "lt", "lv", "mean", "m2")

@@ -30,25 +30,15 @@ def key_for(request: QueryRequest, fmt: str, generations: Sequence[int]) -> str:
     return f"{metric_prefix(request.metrics[0])}{stamp}:{digest}"
 
 
-def cache_key(request: QueryRequest, fmt: str, cache: ResponseCache,
-              now: datetime | None = None) -> str | None:
-    """The request's key; None: do not cache it.
+def cached_answer(request: QueryRequest, fmt: str, cache: ResponseCache,
+                  now: datetime | None = None) -> tuple[str | None, Any]:
+    """The request's key (None: do not cache it) and what the cache holds under it (None: a
+    miss), in one Redis round trip while the metrics' generations hold still
+    (ResponseCache.lookup).
 
     Ranges reaching into the future are not cached at all: the answer changes with every
     point that arrives. Nor is anything while the cache cannot vouch for its generations.
     """
-    if not _cacheable(request, now):
-        return None
-    generations = cache.generations(list(request.metrics))
-    if generations is None:
-        return None
-    return key_for(request, fmt, generations)
-
-
-def cached_answer(request: QueryRequest, fmt: str, cache: ResponseCache,
-                  now: datetime | None = None) -> tuple[str | None, Any]:
-    """cache_key's key, and what the cache holds under it (None: a miss), in one Redis
-    round trip while the metrics' generations hold still (ResponseCache.lookup)."""
     if not _cacheable(request, now):
         return None, None
     return cache.lookup(list(request.metrics), lambda gens: key_for(request, fmt, gens))

@@ -169,7 +169,7 @@ def _rollup_json(plan: BucketPlan, conn: Connection, storage: StorageInfo, level
             body = render_rows(rows, "json", out.group_by, out.multi).body
             parts.append(body[1:-1].decode())
         else:
-            parts.append(found[0])
+            parts.append(found)
             used = True
     rendered = json_array(parts)
     rendered.headers[ANSWERED_FROM] = f"rollup-{level.name}" if used else "raw"
