@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import socket
+import threading
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 
 import pytest
+import redis
 import sqlalchemy as sa
 
 # The suite at large tests behaviour, not access control: every app a test builds (make_app,
@@ -313,3 +315,27 @@ def connections_made(server: socket.socket) -> int:
         except BlockingIOError:
             return made
         made += 1
+
+
+def silent_client(server: socket.socket) -> redis.Redis:
+    """A Redis client of a listening socket that never answers, with the service's short
+    timeouts."""
+    return redis.Redis.from_url(f"redis://127.0.0.1:{server.getsockname()[1]}/0",
+                                socket_connect_timeout=0.5, socket_timeout=1.0)
+
+
+def together(call, n: int) -> list:
+    """call() from n threads released at once; their answers."""
+    start = threading.Barrier(n)
+    answers = []
+
+    def request():
+        start.wait()
+        answers.append(call())
+
+    threads = [threading.Thread(target=request) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers

@@ -5,9 +5,9 @@ without it. Counted in connections the silent socket was sent, not in time."""
 import socket
 import threading
 
-import redis
 from cachelib import RedisCache
-from helpers import connections_made
+from helpers import connections_made, silent_client
+from helpers import together as released_together
 
 from tsapi.services import api_keys, response_cache
 from tsapi.services.api_keys import KeyCache
@@ -16,26 +16,8 @@ from tsapi.services.response_cache import KEY_PREFIX, ResponseCache
 REQUESTS = 6
 
 
-def silent_client(server: socket.socket) -> redis.Redis:
-    return redis.Redis.from_url(f"redis://127.0.0.1:{server.getsockname()[1]}/0",
-                                socket_connect_timeout=0.5, socket_timeout=1.0)
-
-
 def together(call) -> list:
-    """call() from REQUESTS threads released at once; their answers."""
-    start = threading.Barrier(REQUESTS)
-    answers = []
-
-    def request():
-        start.wait()
-        answers.append(call())
-
-    threads = [threading.Thread(target=request) for _ in range(REQUESTS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return answers
+    return released_together(call, REQUESTS)
 
 
 class Clock:

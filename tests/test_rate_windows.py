@@ -2,12 +2,11 @@
 Redis (one script call) and in a worker's memory (the fallback)."""
 
 import socket
-import threading
 import time
 
 import pytest
 import redis
-from helpers import connections_made
+from helpers import connections_made, silent_client, together
 
 from tsapi.api.rate_windows import Counter, MemoryWindows, RateWindows, counter_key
 from tsapi.config import ConfigError, Rate, load_config, parse_rates
@@ -98,24 +97,11 @@ def test_a_gate_counter_that_lost_its_expiry_still_ends(redis_server):
 def test_after_the_back_off_one_request_tries_redis_while_the_others_count_in_memory():
     # A listening socket that never answers: every attempt costs a connection and a timeout.
     with socket.create_server(("127.0.0.1", 0), backlog=64) as silent:
-        client = redis.Redis.from_url(f"redis://127.0.0.1:{silent.getsockname()[1]}/0",
-                                      socket_connect_timeout=0.5, socket_timeout=1.0)
-        windows = RateWindows(client)
+        windows = RateWindows(silent_client(silent))
         hit = counters("read", Rate(60, 100))
         assert [n for n, _ in windows.count(hit=hit).hits] == [1]  # timed out: in memory
         time.sleep(1.1)  # the first back-off (1 s) is over
-        start = threading.Barrier(6)
-        answers = []
-
-        def request():
-            start.wait()
-            answers.append(windows.count(hit=hit))
-
-        threads = [threading.Thread(target=request) for _ in range(6)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        answers = together(lambda: windows.count(hit=hit), 6)
         attempts = connections_made(silent)
     assert sorted(n for a in answers for n, _ in a.hits) == [2, 3, 4, 5, 6, 7]
     assert attempts == 2  # the first request, then one probe, not one per waiting request
@@ -125,21 +111,9 @@ def test_requests_failing_together_back_off_once_not_once_each():
     # Redis hangs while several requests are in flight: each times out, but it is one outage,
     # so Redis is tried again after the first back-off (1 s), not after 2**n s.
     with socket.create_server(("127.0.0.1", 0), backlog=64) as silent:
-        client = redis.Redis.from_url(f"redis://127.0.0.1:{silent.getsockname()[1]}/0",
-                                      socket_connect_timeout=0.5, socket_timeout=1.0)
-        windows = RateWindows(client)
+        windows = RateWindows(silent_client(silent))
         hit = counters("read", Rate(60, 100))
-        start = threading.Barrier(6)
-
-        def request():
-            start.wait()
-            windows.count(hit=hit)
-
-        threads = [threading.Thread(target=request) for _ in range(6)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        together(lambda: windows.count(hit=hit), 6)
         time.sleep(1.1)  # the first back-off (1 s) is over
         windows.count(hit=hit)
         attempts = connections_made(silent)
