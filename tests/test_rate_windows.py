@@ -2,7 +2,6 @@
 Redis (one script call) and in a worker's memory (the fallback)."""
 
 import socket
-import time
 
 import pytest
 import redis
@@ -10,6 +9,7 @@ from helpers import connections_made, silent_client, together
 
 from tsapi.api.rate_windows import Counter, MemoryWindows, RateWindows, counter_key
 from tsapi.config import ConfigError, Rate, load_config, parse_rates
+from tsapi.services.redis_gate import FIRST_PAUSE_SECONDS, RedisGate
 
 
 @pytest.mark.parametrize(("text", "rates"), [
@@ -54,7 +54,7 @@ def scenario(windows):
 def test_memory_counts_as_redis_does(redis_server):
     client = redis.Redis.from_url(redis_server.url())
     client.flushdb()
-    in_redis = scenario(RateWindows(client))
+    in_redis = scenario(RateWindows(client, RedisGate()))
     assert in_redis == [
         (None, [1, 1]), (None, [2, 2]),
         (None, [3]),  # over the short window: refused there, the long one is not counted
@@ -64,7 +64,7 @@ def test_memory_counts_as_redis_does(redis_server):
         (0, []),  # ...and now refuses, before anything is counted
     ]
     assert scenario(MemoryWindows()) == in_redis
-    assert scenario(RateWindows(None)) == in_redis  # no Redis at all: memory
+    assert scenario(RateWindows(None, RedisGate())) == in_redis  # no Redis at all: memory
     ttl = client.ttl(counter_key("read", "ip:192.0.2.1", Rate(3600, 3)))
     assert 3590 < ttl <= 3600
 
@@ -72,7 +72,7 @@ def test_memory_counts_as_redis_does(redis_server):
 def test_answers_carry_the_time_left_in_the_window(redis_server):
     client = redis.Redis.from_url(redis_server.url())
     client.flushdb()
-    for windows in (RateWindows(client), MemoryWindows()):
+    for windows in (RateWindows(client, RedisGate()), MemoryWindows()):
         rate = Rate(60, 1)
         windows.count(hit=counters("admin", rate))
         refused = windows.count(peek=counters("admin", rate))
@@ -83,7 +83,7 @@ def test_answers_carry_the_time_left_in_the_window(redis_server):
 def test_a_gate_counter_that_lost_its_expiry_still_ends(redis_server):
     client = redis.Redis.from_url(redis_server.url())
     client.flushdb()
-    windows = RateWindows(client)
+    windows = RateWindows(client, RedisGate())
     gate = counters("unauthorized", Rate(60, 1))
     windows.count(hit=gate)
     client.persist(gate[0].key)  # an expiry lost (an operator's PERSIST, a restored dump)
@@ -94,13 +94,24 @@ def test_a_gate_counter_that_lost_its_expiry_still_ends(redis_server):
     assert 58 <= refused.ttl <= 60
 
 
+class Clock:
+    """The gate's clock, driven by hand: nothing here depends on how fast the machine is."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
 def test_after_the_back_off_one_request_tries_redis_while_the_others_count_in_memory():
     # A listening socket that never answers: every attempt costs a connection and a timeout.
     with socket.create_server(("127.0.0.1", 0), backlog=64) as silent:
-        windows = RateWindows(silent_client(silent))
+        clock = Clock()
+        windows = RateWindows(silent_client(silent), RedisGate(clock))
         hit = counters("read", Rate(60, 100))
         assert [n for n, _ in windows.count(hit=hit).hits] == [1]  # timed out: in memory
-        time.sleep(1.1)  # the first back-off (1 s) is over
+        clock.now += FIRST_PAUSE_SECONDS  # the first back-off is over
         answers = together(lambda: windows.count(hit=hit), 6)
         attempts = connections_made(silent)
     assert sorted(n for a in answers for n, _ in a.hits) == [2, 3, 4, 5, 6, 7]
@@ -109,12 +120,13 @@ def test_after_the_back_off_one_request_tries_redis_while_the_others_count_in_me
 
 def test_requests_failing_together_back_off_once_not_once_each():
     # Redis hangs while several requests are in flight: each times out, but it is one outage,
-    # so Redis is tried again after the first back-off (1 s), not after 2**n s.
+    # so Redis is tried again after the first back-off, not after 2**n of them.
     with socket.create_server(("127.0.0.1", 0), backlog=64) as silent:
-        windows = RateWindows(silent_client(silent))
+        clock = Clock()
+        windows = RateWindows(silent_client(silent), RedisGate(clock))
         hit = counters("read", Rate(60, 100))
         together(lambda: windows.count(hit=hit), 6)
-        time.sleep(1.1)  # the first back-off (1 s) is over
+        clock.now += FIRST_PAUSE_SECONDS  # the first back-off is over
         windows.count(hit=hit)
         attempts = connections_made(silent)
     assert attempts == 7  # the six in flight, then the one after the back-off

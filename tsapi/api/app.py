@@ -19,12 +19,13 @@ from tsapi.api.problems import register_error_handlers
 from tsapi.api.rate_windows import RateWindows
 from tsapi.api.ratelimits import init_rate_limits
 from tsapi.api.resources import register_resources
-from tsapi.api.runtime import install_runtime, runtime_of
+from tsapi.api.runtime import install_runtime
 from tsapi.api.timing import init_timing
 from tsapi.config import load_config
 from tsapi.formats.rendering import CSV_SAFE
 from tsapi.services.api_keys import KeyCache
 from tsapi.services.consistency import RedisWatermark
+from tsapi.services.redis_gate import RedisGate
 from tsapi.services.response_cache import KEY_PREFIX, ResponseCache
 from tsapi.services.runtime import Limits, LineProtocolNaming, Runtime
 from tsapi.store.engine import Database
@@ -51,20 +52,24 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         read_url=app.config.get("DATABASE_READ_URL"),
         max_replica_lag=app.config["TSAPI_MAX_REPLICA_LAG"],
     )
-    response_cache = _response_cache(app)
+    # One client and one gate for every user of Redis: after one finds it unreachable, none
+    # waits on it until the gate lets a request try again (tsapi.services.redis_gate).
+    url = app.config.get("REDIS_URL")
+    redis_client = redis.Redis.from_url(url, **REDIS_TIMEOUTS) if url else None
+    gate = RedisGate()
     install_runtime(app, Runtime(
         db=db,
-        cache=response_cache,
+        cache=_response_cache(app, redis_client, gate),
         limits=Limits.from_settings(app.config),
         line_protocol=LineProtocolNaming.from_settings(app.config),
-        keys=KeyCache(db.engine, response_cache.client),
+        keys=KeyCache(db.engine, redis_client, gate),
         rollups=app.config["TSAPI_ROLLUPS"] == "on",
     ))
-    _share_write_positions(app, runtime_of(app).db)
+    _share_write_positions(app, db, redis_client, gate)
     register_error_handlers(app)
     _csv_safe_mode(app, app.config["TSAPI_CSV_SAFE"] == "on")
     # One set of rate-limit counters (401s per address, requests per key and class).
-    windows = RateWindows(response_cache.client)
+    windows = RateWindows(redis_client, gate)
     init_auth(app, windows)  # before the limiter: limits are counted per authenticated key
     init_rate_limits(app, windows)
     init_path_checks(app)  # after auth: an anonymous caller learns nothing from a path
@@ -78,18 +83,18 @@ def _csv_safe_mode(app: Flask, safe: bool) -> None:
         CSV_SAFE.set(safe)  # read by the CSV renderer, which knows no settings
 
 
-def _share_write_positions(app: Flask, db: Database) -> None:
+def _share_write_positions(app: Flask, db: Database, client: redis.Redis | None,
+                           gate: RedisGate) -> None:
     """With a replica, every node records its writes' WAL positions in Redis (read-your-writes).
 
     Without Redis no node could tell another what it wrote, so every read stays on the primary.
     """
     if db.replica is None:
         return
-    url = app.config.get("REDIS_URL")
-    if not url:
+    if client is None:
         app.logger.warning("DATABASE_READ_URL is set but REDIS_URL is not: reads use the primary")
         return
-    db.watermark = RedisWatermark(redis.Redis.from_url(url, **REDIS_TIMEOUTS),
+    db.watermark = RedisWatermark(client, gate,
                                   unsure_seconds=float(app.config["TSAPI_MAX_REPLICA_LAG"]))
 
 
@@ -106,7 +111,7 @@ def _trust_proxies(app: Flask, count: int) -> None:
                                 x_port=0, x_prefix=0)
 
 
-def _response_cache(app: Flask) -> ResponseCache:
+def _response_cache(app: Flask, client: redis.Redis | None, gate: RedisGate) -> ResponseCache:
     """Flask-Caching on Redis (REDIS_URL) or in process, wrapped so it never fails a request."""
     url = app.config.get("REDIS_URL")
     if url:
@@ -119,5 +124,4 @@ def _response_cache(app: Flask) -> ResponseCache:
     cache.init_app(app, config=config)
     with app.app_context():
         backend = cache.cache
-    client = redis.Redis.from_url(url, **REDIS_TIMEOUTS) if url else None
-    return ResponseCache(backend, client)
+    return ResponseCache(backend, client, gate)

@@ -8,10 +8,10 @@ amount, which the request is refused by). Every answer carries the counter's tim
 whole seconds rounded up (a client that waits that long finds the window over), so the
 X-RateLimit-* and Retry-After headers need no further read.
 
-When Redis cannot be reached (refused, timed out) each worker counts in its own memory, which
-is never stricter than the shared count, and Redis is tried again after a back-off (1 s, 2 s,
-... 30 s), by one request at a time. Any other Redis error lets the request through
-uncounted: limits fail open.
+When Redis cannot be reached (refused, timed out), or failed recently for anything in this
+process (the shared tsapi.services.redis_gate, which decides when it is tried again), each
+worker counts in its own memory, which is never stricter than the shared count. Any other
+Redis error lets the request through uncounted: limits fail open.
 """
 
 from __future__ import annotations
@@ -24,16 +24,14 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from redis import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from tsapi.config import Rate
+from tsapi.services.redis_gate import UNREACHABLE, RedisGate
 
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "tsapi:rate:"
-MAX_BACKOFF_SECONDS = 30.0
 MAX_MEMORY_COUNTERS = 100_000  # per worker, while Redis is away
 
 # KEYS: the peeked counters, then the hit ones. ARGV: the number peeked, then amount and
@@ -96,59 +94,30 @@ def counter_key(name: str, identity: str, rate: Rate) -> str:
 class RateWindows:
     """Counters in Redis (None: in this process only), falling back to memory."""
 
-    def __init__(self, client: Redis | None):
+    def __init__(self, client: Redis | None, gate: RedisGate):
         self._script = client.register_script(_SCRIPT) if client is not None else None
+        self._gate = gate
         self.memory = MemoryWindows()
-        self._retry_at = 0.0  # monotonic; Redis is not tried before it
-        self._backoff = 0.0
-        self._lock = threading.Lock()
 
     def count(self, peek: Sequence[Counter] = (), hit: Sequence[Counter] = ()) -> Counts:
         if self._script is None:
-            return self.memory.count(peek, hit)
-        probing = bool(self._backoff)
-        if probing and not self._may_try_redis():
             return self.memory.count(peek, hit)
         counters = (*peek, *hit)
         args = [len(peek)]
         for _, rate in counters:
             args += (rate.amount, rate.seconds)
         try:
-            answer = self._script(keys=[c.key for c in counters], args=args)
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            self._unreachable(probing, exc)
+            answer = self._gate.call(
+                lambda: self._script(keys=[c.key for c in counters], args=args))
+        except UNREACHABLE:  # also when the gate is closed
             return self.memory.count(peek, hit)
         except RedisError as exc:
             log.warning("rate limit counters failed, request not counted: %s", exc)
             return NOTHING
-        if self._backoff:
-            log.info("rate limit counters back in Redis")
-            self._backoff = 0.0
         if answer[0]:
             return Counts(answer[0] - 1, max(int(answer[1]), 0), [])
         return Counts(None, 0, [(answer[i], max(answer[i + 1], 0))
                                 for i in range(1, len(answer), 2)])
-
-    def _may_try_redis(self) -> bool:
-        """Once the back-off is over, one request tries Redis; the others count in memory
-        meanwhile rather than each wait for the same timeout."""
-        with self._lock:
-            now = time.monotonic()
-            if now < self._retry_at:
-                return False
-            self._retry_at = now + self._backoff
-            return True
-
-    def _unreachable(self, probing: bool, exc: Exception) -> None:
-        """Back off longer after a failed retry; requests that were in flight when Redis went
-        away fail together, and that is one failure, not one doubling each."""
-        with self._lock:
-            if self._backoff and not probing:
-                return
-            self._backoff = min(MAX_BACKOFF_SECONDS, self._backoff * 2 or 1.0)
-            self._retry_at = time.monotonic() + self._backoff
-        log.warning("rate limit counters unavailable, counting per worker for %.0f s: %s",
-                    self._backoff, exc)
 
 
 class MemoryWindows:

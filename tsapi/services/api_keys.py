@@ -7,8 +7,8 @@ used only while the key generation in Redis is the one it was read under (revoki
 a worker re-reads the generation at most every GENERATION_REFRESH_SECONDS). Without Redis
 (unset, down or unreachable) nobody can tell a worker about a revocation, so entries then live
 only SHORT_LIFE_SECONDS: a revoked key is refused within that bound anyway (fail closed).
-After a Redis failure, one request every REDIS_RETRY_SECONDS tries it again; the others do
-not wait on it.
+After a Redis failure the generation is not read until the process's Redis gate lets a
+request try again (tsapi.services.redis_gate); the others do not wait on it.
 
 last_used_at is written off the request path: a request only notes the key's use in memory,
 and a background thread writes the noted keys every LAST_USED_FLUSH_SECONDS, at most once a
@@ -27,6 +27,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import Engine
 
+from tsapi.services.redis_gate import RedisGate
 from tsapi.store.keys import ApiKey, find_key, token_hash, touch_keys
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,6 @@ REVOCATION_BOUND_SECONDS = 1.0
 GENERATION_REFRESH_SECONDS = 0.25  # well inside the bound, and ≤ 4 Redis reads a second
 SHORT_LIFE_SECONDS = 0.5  # without a generation: ≤ 2 lookups a second per key and worker
 MAX_AGE_SECONDS = 60.0  # even with Redis: a key is re-read now and then
-REDIS_RETRY_SECONDS = 2.0  # after a Redis failure, do not wait on it again for this long
 LAST_USED_FLUSH_SECONDS = 10.0
 MAX_ENTRIES = 10_000
 
@@ -51,16 +51,15 @@ class _Entry:
 class KeyCache:
     """find(token) -> ApiKey | None, as tsapi.store.keys.find_key, mostly from memory."""
 
-    def __init__(self, engine: Engine, redis_client: Redis | None,
+    def __init__(self, engine: Engine, redis_client: Redis | None, gate: RedisGate,
                  clock=time.monotonic):
         self.engine = engine
         self.client = redis_client
+        self.gate = gate
         self.clock = clock
         self._entries: dict[str, _Entry] = {}
         self._generation: int | None = None
         self._generation_read_at = float("-inf")
-        self._redis_retry_at = float("-inf")
-        self._redis_failed = False  # then one request at a time tries it (_may_try_redis)
         self._used: set[int] = set()
         self._lock = threading.Lock()
         self._flusher_pid: int | None = None
@@ -69,32 +68,32 @@ class KeyCache:
     def find(self, token: str) -> ApiKey | None:
         digest = token_hash(token)
         now = self.clock()
+        # Read before the lookup: a revocation that commits after the lookup bumps it, and
+        # the entry made below is not used again.
         generation = self.generation(now)
-        entry = self._entries.get(digest)
-        if entry is not None and self._fresh(entry, generation, now):
-            key = entry.key
-        else:
-            # The generation was read before the lookup: a revocation that commits after the
-            # lookup bumps it, and this entry is not used again.
-            with self.engine.begin() as conn:
-                key = find_key(conn, token)
-            if key is None:
-                self._entries.pop(digest, None)
-                return None
-            if len(self._entries) >= MAX_ENTRIES:
-                self._entries.clear()
-            self._entries[digest] = _Entry(key, generation, now)
+        key = self._remembered(digest, generation, now)
+        if key is not None:
+            return key
+        with self.engine.begin() as conn:
+            key = find_key(conn, token)
+        if key is None:
+            self._entries.pop(digest, None)
+            return None
+        if len(self._entries) >= MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[digest] = _Entry(key, generation, now)
         self._note_use(key.id)
         return key
 
     def remembered(self, token: str) -> ApiKey | None:
         """The token's key if memory holds it, fresh; None otherwise (find would look it up).
         Costs no database lookup, so the caller may check other things first."""
-        entry = self._entries.get(token_hash(token))
-        if entry is None:
-            return None
         now = self.clock()
-        if not self._fresh(entry, self.generation(now), now):
+        return self._remembered(token_hash(token), self.generation(now), now)
+
+    def _remembered(self, digest: str, generation: int | None, now: float) -> ApiKey | None:
+        entry = self._entries.get(digest)
+        if entry is None or not self._fresh(entry, generation, now):
             return None
         self._note_use(entry.key.id)
         return entry.key
@@ -116,34 +115,18 @@ class KeyCache:
         now = self.clock() if now is None else now
         if now - self._generation_read_at < GENERATION_REFRESH_SECONDS:
             return self._generation
-        if self._redis_failed and not self._may_try_redis(now):
-            return None
         try:
-            value = self.client.get(GENERATION_KEY)
-        except RedisError as exc:
+            value = self.gate.call(lambda: self.client.get(GENERATION_KEY))
+        except RedisError as exc:  # also when the gate is closed: then not even tried
             if self._generation is not None:
                 log.warning("redis unavailable: API keys are re-checked every %.1f s: %s",
                             SHORT_LIFE_SECONDS, exc)
             self._generation = None
             self._generation_read_at = float("-inf")
-            with self._lock:
-                self._redis_failed = True
-                self._redis_retry_at = now + REDIS_RETRY_SECONDS
             return None
         self._generation = int(value or 0)
         self._generation_read_at = now
-        self._redis_failed = False
         return self._generation
-
-    def _may_try_redis(self, now: float) -> bool:
-        """After a failure, one request at a time tries Redis again once the retry time has
-        come; the others go on without a generation (short-lived entries) rather than each
-        wait for a hung Redis's timeout."""
-        with self._lock:
-            if now < self._redis_retry_at:
-                return False
-            self._redis_retry_at = now + REDIS_RETRY_SECONDS
-            return True
 
     def revoked(self) -> None:
         """Tell every worker that a key was revoked (after the revocation committed).

@@ -1,11 +1,12 @@
 """The response cache: Redis (or in-process) behind Flask-Caching's backend, never a reason to fail.
 
-The cache backend raises when Redis is unreachable; every call here catches that, counts the
-request as a miss and skips Redis for a few seconds, then lets one request at a time try it
-while the others go on without the cache: an outage (even a Redis that accepts connections and
-never answers) costs one failed attempt per pause rather than one per request. Generations,
-statistics and key listing use a Redis client this module is given (the backend's own client
-is not public API).
+The cache backend raises when Redis is unreachable; every call here catches that and counts
+the request as a miss. Calls go through the process's Redis gate (tsapi.services.redis_gate):
+after any user of Redis found it unreachable, the cache is skipped (answers are computed, not
+served) until the gate lets a request try Redis again, so an outage (even a Redis that
+accepts connections and never answers) costs one wait per pause rather than one per request.
+Generations, statistics and key listing use a Redis client this module is given (the
+backend's own client is not public API).
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from typing import Any, Protocol
 
 from redis import Redis
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from tsapi.services.instruments import CACHE_LOOKUPS
+from tsapi.services.redis_gate import UNREACHABLE, GateClosed, RedisGate
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +38,6 @@ CATALOG = "catalog"  # the generation of the metric list, bumped when ingest cha
 # noeviction, which refuses INCR and SET): until a worker can set a new token, no worker
 # finds one, and none uses the cache.
 EPOCH = "epoch"
-OUTAGE_PAUSE_SECONDS = 5.0
 # Hit and miss counts reach Redis at most this often (and whenever stats are read), not with a
 # round trip of their own on every cached answer.
 STATS_FLUSH_SECONDS = 1.0
@@ -55,14 +57,14 @@ class CacheBackend(Protocol):
 class ResponseCache:
     """get/set/delete that never raise, with hit and miss counts shared across workers."""
 
-    def __init__(self, backend: CacheBackend, redis_client: Redis | None = None):
+    def __init__(self, backend: CacheBackend, redis_client: Redis | None, gate: RedisGate):
         self.backend = backend
         self.client = redis_client  # None: the in-process cache, one worker's own
         self.uses_redis = redis_client is not None
+        self.gate = gate
         # In-process keys this cache has set, for listing and clearing (Redis uses SCAN).
         self._local_keys: set[str] = set()
-        self._down_until = 0.0
-        self._outage = False  # set by a failure, cleared by the next success
+        self._erring = False  # Redis answered with an error: logged once until it succeeds
         self._local_stats = {"hits": 0, "misses": 0}
         self._local_generations: dict[str, int] = {}
         self._missed_bump = False
@@ -74,41 +76,19 @@ class ResponseCache:
         self._flushed_at = time.monotonic()
 
     # -- plumbing -------------------------------------------------------------------------
-    def _may_use_redis(self) -> bool:
-        """During an outage, once the pause is over, one call tries Redis (and the pause
-        starts again); the others meanwhile go without the cache rather than each wait for
-        the same timeout."""
-        if not self._outage:
-            return True
-        with self._lock:
-            now = time.monotonic()
-            if now < self._down_until:
-                return False
-            self._down_until = now + OUTAGE_PAUSE_SECONDS
-            return True
-
-    def _failed(self, exc: Exception) -> None:
-        with self._lock:
-            was_up, self._outage = not self._outage, True
-            self._down_until = time.monotonic() + OUTAGE_PAUSE_SECONDS
-        if was_up:
-            log.warning("redis unavailable, serving without cache: %s", exc)
-
-    def _recovered(self) -> None:
-        if self._outage:
-            with self._lock:
-                self._outage = False
-                self._down_until = 0.0
-
     def _guard(self, call, default=None):
-        if not self._may_use_redis():
-            return default
+        """call()'s answer, or default when Redis is unreachable, failed recently (the gate
+        is closed: not tried) or answered with an error."""
         try:
-            answer = call()
+            answer = self.gate.call(call)
         except RedisError as exc:
-            self._failed(exc)
+            # The gate logs unreachability; an error answer (out of memory, say) is logged
+            # here, once until a call succeeds.
+            if not isinstance(exc, UNREACHABLE) and not self._erring:
+                self._erring = True
+                log.warning("redis refused a cache call, serving without it: %s", exc)
             return default
-        self._recovered()
+        self._erring = False
         return answer
 
     # -- values ---------------------------------------------------------------------------
@@ -132,10 +112,8 @@ class ResponseCache:
         """The epoch, then each name's generation; None: do not use the cache now."""
         if not self.uses_redis:
             return [0] + [self._local_generations.get(n, 0) for n in names]
-        if self._missed_bump:
-            if not self._may_use_redis() or not self._drop_epoch():
-                return None
-            self._recovered()  # this call was the one let through: let its reads go on
+        if self._missed_bump and not self._drop_epoch():
+            return None
         return self._read_generations(
             self._guard(lambda: self.client.mget(self._generation_keys(names))))
 
@@ -193,30 +171,44 @@ class ResponseCache:
         return key, value
 
     def bump(self, names: list[str]) -> None:
-        """Called after a write commits. Never skipped: an entry must not outlive its data."""
+        """Called after a write commits. Never forgotten: an entry must not outlive its data."""
         if not self.uses_redis:
             with self._lock:
                 for name in names:
                     self._local_generations[name] = self._local_generations.get(name, 0) + 1
             return
-        try:
+
+        def increment() -> None:
             pipe = self.client.pipeline(transaction=False)
             for name in names:
                 pipe.incr(GENERATION_PREFIX + name)
             pipe.execute()
+
+        try:
+            # Urgent: while the gate is closed, another worker that reaches Redis may serve
+            # entries this write made stale, so this worker tries sooner than the others.
+            self.gate.call(increment, urgent=True)
         except RedisError as exc:
             # Which entries the write made stale is lost with the failed INCR: the epoch goes,
-            # so no worker uses the cache until a new one is set. If even the DEL fails, this
-            # worker does not use the cache until it has deleted the epoch itself.
-            self._failed(exc)
+            # so no worker uses the cache until a new one is set. Until it is gone, this
+            # worker does not use the cache; it deletes it before its next lookup (urgently).
             self._missed_bump = True
-            self._drop_epoch()
+            if not isinstance(exc, (GateClosed, RedisTimeoutError)):
+                # A quick failure (a lost connection, an answer such as out of memory): the
+                # DEL may well work now. After a timeout, or a gate that did not even let
+                # the INCR through, trying now would make this request wait a second time.
+                self._drop_epoch(at_once=True)
 
-    def _drop_epoch(self) -> bool:
-        try:
+    def _drop_epoch(self, at_once: bool = False) -> bool:
+        def drop() -> None:
             self.client.delete(GENERATION_PREFIX + EPOCH)
-        except RedisError as exc:
-            self._failed(exc)
+
+        try:
+            if at_once:
+                self.gate.check(drop)
+            else:
+                self.gate.call(drop, urgent=True)
+        except RedisError:
             return False
         self._missed_bump = False
         return True
@@ -224,12 +216,12 @@ class ResponseCache:
     def _new_epoch(self) -> bytes | str | None:
         """Set a fresh epoch token unless another worker just did; None if Redis refuses."""
         key = GENERATION_PREFIX + EPOCH
-        try:
+
+        def set_and_read() -> bytes | str | None:
             self.client.set(key, uuid.uuid4().hex[:16], nx=True)
             return self.client.get(key)
-        except RedisError as exc:
-            self._failed(exc)
-            return None
+
+        return self._guard(set_and_read)
 
     def _count(self, outcome: str) -> None:
         CACHE_LOOKUPS.labels("hit" if outcome == "hits" else "miss").inc()
@@ -259,12 +251,11 @@ class ResponseCache:
         if not self.uses_redis:
             return True
         try:
-            ok = bool(self.client.ping())
-        except RedisError as exc:
-            self._failed(exc)
+            # Tried even while the gate is closed (a health check sees Redis as it is); an
+            # answer opens the gate for everything else at once.
+            return bool(self.gate.check(self.client.ping))
+        except RedisError:
             return False
-        self._recovered()
-        return ok
 
     @staticmethod
     def _glob(prefix: str) -> str:
