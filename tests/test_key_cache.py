@@ -4,7 +4,9 @@ Redis cached keys are short-lived, so a revoked key is refused within the bound 
 The caches' clocks are driven by hand: nothing here depends on how fast the machine is.
 """
 
+import pytest
 import sqlalchemy as sa
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from tsapi.services import api_keys
 from tsapi.store.keys import create_key, revoke_key
@@ -92,6 +94,24 @@ def test_entries_read_before_redis_failed_are_not_trusted_while_it_is_down(make_
     revoke_in_database_only(app, "sensor")
     clock.advance(api_keys.GENERATION_REFRESH_SECONDS + 0.01)
     assert status(client, token) == 401
+
+
+def test_entries_are_not_trusted_while_another_user_of_redis_finds_it_unreachable(make_app):
+    app, client, clock = secured(make_app)
+    token = new_key(app)
+    assert status(client, token) == 200  # cached under the generation Redis gave
+    # The response cache lost Redis: the process's one gate closes, and stays closed.
+    gate = app.extensions["tsapi"].cache.gate
+    gate.clock = Clock()
+
+    def lost():
+        raise RedisConnectionError("simulated")
+
+    with pytest.raises(RedisConnectionError):
+        gate.call(lost)
+    revoke_in_database_only(app, "sensor")
+    clock.advance(api_keys.GENERATION_REFRESH_SECONDS + 0.01)
+    assert status(client, token) == 401  # no generation now: the entry is not trusted
 
 
 def test_a_cache_entry_is_reread_after_its_maximum_age(make_app):

@@ -1,0 +1,242 @@
+"""One Redis gate per process: a failure any user of Redis sees closes it for all of them, a
+request waits out a hung Redis's timeout at most once, and the gate's one back-off policy.
+
+Clocks are driven by hand and waits are counted in connections a silent socket was sent, not
+in time: nothing here depends on how fast the machine is."""
+
+import contextlib
+import socket
+
+import pytest
+from cachelib import RedisCache
+from helpers import connections_made, ingest, point, query, silent_client
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from tsapi.api.rate_windows import Counter, RateWindows, counter_key
+from tsapi.config import Rate
+from tsapi.services.api_keys import KeyCache
+from tsapi.services.consistency import RedisWatermark
+from tsapi.services.redis_gate import (
+    FIRST_PAUSE_SECONDS,
+    MAX_PAUSE_SECONDS,
+    GateClosed,
+    RedisGate,
+)
+from tsapi.services.response_cache import KEY_PREFIX, ResponseCache
+from tsapi.store.keys import create_key
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def fails(exc_type=RedisTimeoutError):
+    def call():
+        raise exc_type("simulated")
+
+    return call
+
+
+def answers():
+    return "answer"
+
+
+def tried(gate, call=answers, **kwargs) -> bool:
+    """Whether the gate let the call through (whatever the call then did)."""
+    try:
+        gate.call(call, **kwargs)
+    except GateClosed:
+        return False
+    except RedisError:
+        pass
+    return True
+
+
+# --- the policy ------------------------------------------------------------------------------
+
+
+def test_each_failed_probe_doubles_the_pause_up_to_the_maximum_and_an_answer_opens_it():
+    clock = Clock()
+    gate = RedisGate(clock)
+    assert tried(gate, fails())
+    pauses = []
+    for _ in range(8):
+        waited = 0.0
+        while not tried(gate, fails()):  # only the probe after the pause is let through
+            clock.now += 0.5
+            waited += 0.5
+        pauses.append(waited)
+    assert pauses == [1, 2, 4, 8, 16, 30, 30, 30]
+    assert MAX_PAUSE_SECONDS == 30 and FIRST_PAUSE_SECONDS == 1
+    clock.now += MAX_PAUSE_SECONDS
+    assert gate.call(answers) == "answer"  # the probe succeeds: open for everyone
+    assert gate.is_open and tried(gate) and tried(gate)
+    assert tried(gate, fails())
+    assert not tried(gate)  # the next outage starts again from the first pause
+    clock.now += FIRST_PAUSE_SECONDS
+    assert tried(gate)
+
+
+def test_calls_in_flight_when_the_gate_closes_back_off_once_not_once_each():
+    clock = Clock()
+    gate = RedisGate(clock)
+
+    def hang(depth: int):
+        # Five calls, each let through while the gate is open; then each times out.
+        if depth:
+            with contextlib.suppress(RedisTimeoutError):
+                gate.call(lambda: hang(depth - 1))
+        raise RedisTimeoutError("simulated")
+
+    with pytest.raises(RedisTimeoutError):
+        gate.call(lambda: hang(4))
+    clock.now += FIRST_PAUSE_SECONDS
+    assert tried(gate)  # one pause of 1 s, not 2**5
+
+
+def test_one_probe_at_a_time_the_others_are_not_tried():
+    clock = Clock()
+    gate = RedisGate(clock)
+    assert tried(gate, fails())
+    clock.now += FIRST_PAUSE_SECONDS
+    others = []
+
+    def probe():  # still waiting on Redis while the others come
+        others.extend(tried(gate) for _ in range(5))
+        raise RedisTimeoutError("simulated")
+
+    assert tried(gate, probe)
+    assert others == [False] * 5
+
+
+def test_an_error_answer_leaves_the_gate_open_and_opens_a_closed_one():
+    clock = Clock()
+    gate = RedisGate(clock)
+    assert tried(gate, fails(ResponseError))  # out of memory, say: Redis is there
+    assert gate.is_open
+    assert tried(gate, fails(RedisConnectionError))
+    assert not gate.is_open
+    clock.now += FIRST_PAUSE_SECONDS
+    assert tried(gate, fails(ResponseError))
+    assert gate.is_open
+
+
+def test_an_urgent_call_may_probe_a_second_after_the_last_try_whatever_the_pause():
+    clock = Clock()
+    gate = RedisGate(clock)
+    for _ in range(6):  # the pause grows to its maximum
+        clock.now += MAX_PAUSE_SECONDS
+        assert tried(gate, fails())
+    assert not tried(gate, urgent=True)  # never straight after a failure
+    clock.now += FIRST_PAUSE_SECONDS
+    assert not tried(gate)
+    assert tried(gate, fails(), urgent=True)
+    assert not tried(gate, urgent=True)  # and one at a time
+
+
+def test_a_health_check_is_tried_while_closed_and_its_answer_opens_the_gate():
+    gate = RedisGate(Clock())
+    assert tried(gate, fails())
+    with pytest.raises(RedisTimeoutError):
+        gate.check(fails())  # tried, and still closed
+    assert not tried(gate)
+    assert gate.check(answers) == "answer"
+    assert gate.is_open
+
+
+# --- every user of Redis behind the one gate -------------------------------------------------
+
+
+def users(silent, gate):
+    """One Redis call of each user, each with a client of its own (a connection each would
+    open, were it tried); each returns what it did instead of failing."""
+    rate = Rate(60, 100)
+    windows = RateWindows(silent_client(silent), gate)
+    client = silent_client(silent)
+    cache = ResponseCache(RedisCache(host=client, key_prefix=KEY_PREFIX), client, gate)
+    keys = KeyCache(engine=None, redis_client=silent_client(silent), gate=gate, clock=Clock())
+    watermark = RedisWatermark(silent_client(silent), gate, unsure_seconds=5.0)
+    return {
+        "rate limits": lambda: windows.count(hit=[Counter(counter_key("read", "k", rate), rate)]),
+        "response cache": lambda: cache.lookup(["m"], str),
+        "generation bump": lambda: cache.bump(["m"]),
+        "key generation": keys.generation,
+        "watermark read": watermark.get,
+        "watermark write": lambda: watermark.raise_to(42),
+    }
+
+
+@pytest.mark.parametrize("first", ["rate limits", "response cache", "key generation",
+                                   "watermark read"])
+def test_a_hung_redis_found_by_one_user_is_not_tried_by_the_others(first):
+    with socket.create_server(("127.0.0.1", 0), backlog=64) as silent:
+        calls = users(silent, RedisGate(Clock()))
+        calls.pop(first)()  # times out: the gate closes
+        assert connections_made(silent) == 1
+        outcomes = {name: call() for name, call in calls.items()}
+        assert connections_made(silent) == 0  # none of the others waited on Redis
+    assert outcomes.get("key generation") is None  # short-lived entries (fail closed)
+    assert outcomes.get("watermark read") is None  # reads go to the primary
+    assert outcomes.get("response cache", (None, None)) == (None, None)  # computed afresh
+    if "rate limits" in outcomes:
+        assert [n for n, _ in outcomes["rate limits"].hits] == [1]  # counted in memory
+
+
+# --- a request, end to end -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["timescaledb"], indirect=True)
+def test_a_request_waits_on_a_hung_redis_at_most_once(make_app):
+    with socket.create_server(("127.0.0.1", 0), backlog=64) as silent:
+        app = make_app(REDIS_URL=f"redis://127.0.0.1:{silent.getsockname()[1]}/0",
+                       TSAPI_AUTH="required", TSAPI_RATE_LIMITS="on")
+        runtime = app.extensions["tsapi"]
+        assert runtime.cache.gate is runtime.keys.gate  # one gate for all of them
+        runtime.cache.gate.clock = Clock()  # stands still: no probe falls due meanwhile
+        with runtime.db.engine.begin() as conn:
+            token = create_key(conn, "rw", {"read", "write"})[1]
+        client = app.test_client()
+        auth = {"Authorization": f"Bearer {token}"}
+        # The key generation, the 401 count, the rate limit, the cached metric list: one wait.
+        assert client.get("/metrics", headers=auth).status_code == 200
+        assert connections_made(silent) == 1
+        # Rate limit, generation bump, metric list: none tried while the gate is closed.
+        written = client.post("/ingest", headers=auth,
+                              json={"data": [point("2024-01-01T00:00:00Z", "m", 1.0)]})
+        assert written.status_code == 200
+        assert client.get("/metrics", headers=auth).get_json()[0]["name"] == "m"
+        assert connections_made(silent) == 0
+
+
+BODY = {"metric": "m", "start_time": "2024-01-01T00:00:00Z",
+        "end_time": "2024-01-02T00:00:00Z", "aggregation": "sum"}
+
+
+def summed(app) -> list[float]:
+    return [row["value"] for row in query(app.test_client(), **BODY)]
+
+
+@pytest.mark.parametrize("backend", ["timescaledb"], indirect=True)
+def test_a_write_made_while_the_gate_is_closed_is_never_answered_from_an_older_entry(make_app):
+    writer, reader = make_app(), make_app()  # two workers sharing one Redis
+    ingest(writer.test_client(), [point("2024-01-01T01:00:00Z", "m", 1.0)])
+    assert summed(reader) == summed(writer) == [1.0]  # cached now
+    gate = writer.extensions["tsapi"].cache.gate
+    gate.clock = clock = Clock()
+    for _ in range(6):  # Redis failed for a while: the pause has grown to its maximum
+        clock.now += MAX_PAUSE_SECONDS
+        assert tried(gate, fails())
+    ingest(writer.test_client(), [point("2024-01-01T02:00:00Z", "m", 10.0)])
+    assert summed(writer) == [11.0]  # its bump not even tried: the writer skips the cache
+    # A bump is owed: tried a second after the last try, not after the 30 s pause; until
+    # then, the writer's lookups are not tried at all...
+    clock.now += FIRST_PAUSE_SECONDS
+    assert summed(writer) == [11.0]
+    # ...and once the owed bump got through, no worker finds the older entry.
+    assert summed(reader) == [11.0]
