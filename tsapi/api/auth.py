@@ -26,6 +26,7 @@ SCOPE_ATTRIBUTE = "_tsapi_scope"
 OPEN_BLUEPRINTS = frozenset({"status", "api-docs", "docs_assets", "ui"})
 IMPLIED = {"admin": {"admin", "write", "read"}, "write": {"write"}, "read": {"read"}}
 SECURITY = [{"bearerAuth": []}, {"apiKeyHeader": []}]
+_UNKNOWN = object()  # required_scope not worked out yet in this request (None is a scope)
 
 
 class Unauthorized(HttpError):
@@ -72,7 +73,15 @@ def requires(blp, scope: str) -> Callable:
 
 
 def required_scope() -> str | None:
-    """The scope the current request's view needs; None for open views and unrouted paths."""
+    """The scope the current request's view needs; None for open views and unrouted paths.
+    Worked out once per request: authenticate and the rate limiter both ask."""
+    scope = g.get("required_scope", _UNKNOWN)
+    if scope is _UNKNOWN:
+        scope = g.required_scope = _view_scope()
+    return scope
+
+
+def _view_scope() -> str | None:
     endpoint = request.endpoint
     if endpoint is None or request.blueprint in OPEN_BLUEPRINTS:
         return None

@@ -48,7 +48,8 @@ class AuthFailures:
         if not self._rates:
             return None
         counts = self._windows.count(peek=self.counters(address))
-        return None if counts.refused_by is None else counts.ttl + 1
+        # The counter's time left, already rounded up to whole seconds (never 0).
+        return None if counts.refused_by is None else max(counts.ttl, 1)
 
     def failed(self, address: str) -> None:
         if self._rates:

@@ -55,7 +55,7 @@ class ClassLimits:
         counts = self.windows.count(
             peek, [Counter(counter_key(scope, identity, rate), rate) for rate in rates])
         if counts.refused_by is not None:
-            raise TooManyFailures(counts.ttl + 1)
+            raise TooManyFailures(max(counts.ttl, 1))  # ttl is rounded up already
         hits = counts.hits
         if not hits:
             return  # not counted (storage error): let it through
