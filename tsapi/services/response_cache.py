@@ -14,30 +14,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from redis import Redis
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from tsapi.services.cache_generations import GenerationCounters, Generations
 from tsapi.services.instruments import CACHE_LOOKUPS
-from tsapi.services.redis_gate import UNREACHABLE, GateClosed, RedisGate
+from tsapi.services.redis_gate import UNREACHABLE, RedisGate
 
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "tsapi:cache:"
 STATS_KEY = "tsapi:stats"
-# Generation counters live outside KEY_PREFIX: clearing the cache must never reset them, or a
-# result computed before the clear could later be served under a recycled generation.
-GENERATION_PREFIX = "tsapi:gen:"
 CATALOG = "catalog"  # the generation of the metric list, bumped when ingest changes it
-# Part of every key: a random token, replaced after a failed bump, which orphans every entry
-# at once. A failed bump deletes it (DEL is accepted even by a Redis out of memory under
-# noeviction, which refuses INCR and SET): until a worker can set a new token, no worker
-# finds one, and none uses the cache.
-EPOCH = "epoch"
 # Hit and miss counts reach Redis at most this often (and whenever stats are read), not with a
 # round trip of their own on every cached answer.
 STATS_FLUSH_SECONDS = 1.0
@@ -62,15 +53,14 @@ class ResponseCache:
         self.client = redis_client  # None: the in-process cache, one worker's own
         self.uses_redis = redis_client is not None
         self.gate = gate
+        self.generations = GenerationCounters(redis_client, gate)
         # In-process keys this cache has set, for listing and clearing (Redis uses SCAN).
         self._local_keys: set[str] = set()
         self._erring = False  # Redis answered with an error: logged once until it succeeds
         self._local_stats = {"hits": 0, "misses": 0}
-        self._local_generations: dict[str, int] = {}
-        self._missed_bump = False
         # The generations last read for each set of names (lookup's guess), at most
         # MAX_LAST_SEEN sets.
-        self._last_seen: dict[tuple[str, ...], list[int | str]] = {}
+        self._last_seen: dict[tuple[str, ...], Generations] = {}
         self._lock = threading.Lock()
         self._unflushed = {"hits": 0, "misses": 0}
         self._flushed_at = time.monotonic()
@@ -103,45 +93,20 @@ class ResponseCache:
             with self._lock:
                 self._local_keys.add(key)
 
-    # -- generations ----------------------------------------------------------------------
-    # A cached entry's key includes the generation of what it was computed from. Writers bump
-    # the generation after they commit, so a reader never finds an entry older than the last
-    # write: no key scans and no invalidation races. Without Redis the counters are per
-    # process, which is only exact for a single worker (documented in the README).
-    def generations(self, names: list[str]) -> list[int | str] | None:
-        """The epoch, then each name's generation; None: do not use the cache now."""
-        if not self.uses_redis:
-            return [0] + [self._local_generations.get(n, 0) for n in names]
-        if self._missed_bump and not self._drop_epoch():
-            return None
-        return self._read_generations(
-            self._guard(lambda: self.client.mget(self._generation_keys(names))))
-
-    @staticmethod
-    def _generation_keys(names: list[str]) -> list[str]:
-        return [GENERATION_PREFIX + EPOCH] + [GENERATION_PREFIX + n for n in names]
-
-    def _read_generations(self, found: list | None) -> list[int | str] | None:
-        if found is None:
-            return None
-        epoch = found[0] if found[0] is not None else self._new_epoch()
-        if epoch is None:
-            return None
-        return [epoch.decode() if isinstance(epoch, bytes) else epoch] + [
-            int(v) if v is not None else 0 for v in found[1:]]
-
-    def lookup(self, names: list[str], key_for: Callable[[list[int | str]], str]
+    # -- answers by generation (tsapi.services.cache_generations) -------------------------
+    def lookup(self, names: list[str], key_for: Callable[[Generations], str]
                ) -> tuple[str | None, Any]:
         """The key for the current generations of `names` (made by key_for; None: do not use
         the cache now) and the value cached under it (None: a miss).
 
-        generations() and get() are two Redis round trips. While the generations stay what
-        this worker last saw for these names, one does: the value is read for the key those
-        gave, in the pipeline that reads the generations, and used only if they still match.
+        Reading the generations, then the value, is two Redis round trips. While the
+        generations stay what this worker last saw for these names, one does: the value is
+        read for the key those gave, in the pipeline that reads the generations, and used
+        only if they still match.
         """
         guess = self._last_seen.get(tuple(names)) if self.uses_redis else None
-        if guess is None or self._missed_bump:
-            generations = self.generations(names)
+        if guess is None or self.generations.owed:
+            generations = self.generations.current(names)
             if generations is None:
                 return None, None
             key = key_for(generations)
@@ -149,12 +114,12 @@ class ResponseCache:
         else:
             def fetch() -> list:
                 pipe = self.client.pipeline(transaction=False)
-                pipe.mget(self._generation_keys(names))
+                pipe.mget(self.generations.keys(names))
                 pipe.get(KEY_PREFIX + key_for(guess))
                 return pipe.execute()
 
             found = self._guard(fetch)
-            generations = self._read_generations(None if found is None else found[0])
+            generations = self.generations.decode(None if found is None else found[0])
             if generations is None:
                 return None, None
             key = key_for(generations)
@@ -171,57 +136,8 @@ class ResponseCache:
         return key, value
 
     def bump(self, names: list[str]) -> None:
-        """Called after a write commits. Never forgotten: an entry must not outlive its data."""
-        if not self.uses_redis:
-            with self._lock:
-                for name in names:
-                    self._local_generations[name] = self._local_generations.get(name, 0) + 1
-            return
-
-        def increment() -> None:
-            pipe = self.client.pipeline(transaction=False)
-            for name in names:
-                pipe.incr(GENERATION_PREFIX + name)
-            pipe.execute()
-
-        try:
-            # Urgent: while the gate is closed, another worker that reaches Redis may serve
-            # entries this write made stale, so this worker tries sooner than the others.
-            self.gate.call(increment, urgent=True)
-        except RedisError as exc:
-            # Which entries the write made stale is lost with the failed INCR: the epoch goes,
-            # so no worker uses the cache until a new one is set. Until it is gone, this
-            # worker does not use the cache; it deletes it before its next lookup (urgently).
-            self._missed_bump = True
-            if not isinstance(exc, (GateClosed, RedisTimeoutError)):
-                # A quick failure (a lost connection, an answer such as out of memory): the
-                # DEL may well work now. After a timeout, or a gate that did not even let
-                # the INCR through, trying now would make this request wait a second time.
-                self._drop_epoch(at_once=True)
-
-    def _drop_epoch(self, at_once: bool = False) -> bool:
-        def drop() -> None:
-            self.client.delete(GENERATION_PREFIX + EPOCH)
-
-        try:
-            if at_once:
-                self.gate.check(drop)
-            else:
-                self.gate.call(drop, urgent=True)
-        except RedisError:
-            return False
-        self._missed_bump = False
-        return True
-
-    def _new_epoch(self) -> bytes | str | None:
-        """Set a fresh epoch token unless another worker just did; None if Redis refuses."""
-        key = GENERATION_PREFIX + EPOCH
-
-        def set_and_read() -> bytes | str | None:
-            self.client.set(key, uuid.uuid4().hex[:16], nx=True)
-            return self.client.get(key)
-
-        return self._guard(set_and_read)
+        """Called after a write commits: no entry computed before it is used again."""
+        self.generations.bump(names)
 
     def _count(self, outcome: str) -> None:
         CACHE_LOOKUPS.labels("hit" if outcome == "hits" else "miss").inc()

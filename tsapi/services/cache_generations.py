@@ -1,0 +1,135 @@
+"""Generations of the response cache: why a cached answer never outlives its data.
+
+A cached entry's key includes the generation of what it was computed from. Writers bump the
+generation after they commit, so a reader never finds an entry older than the last write: no
+key scans and no invalidation races. Without Redis the counters are per process, which is
+only exact for a single worker (documented in the README).
+
+Part of every key is also an epoch: a random token, replaced after a failed bump, which
+orphans every entry at once. A failed bump deletes it (DEL is accepted even by a Redis out of
+memory under noeviction, which refuses INCR and SET): until a worker can set a new token, no
+worker finds one, and none uses the cache. A bump the process's Redis gate does not let
+through (tsapi.services.redis_gate: Redis failed recently) is a failed bump too: the worker
+owes the DEL, skips the cache until it is made, and makes it as soon as the gate lets an
+urgent call through.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+
+from redis import Redis
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from tsapi.services.redis_gate import UNREACHABLE, GateClosed, RedisGate
+
+log = logging.getLogger(__name__)
+
+# Generation counters live outside the cache's key prefix: clearing the cache must never
+# reset them, or a result computed before the clear could later be served under a recycled
+# generation.
+GENERATION_PREFIX = "tsapi:gen:"
+EPOCH = "epoch"
+
+Generations = list[int | str]  # the epoch, then one generation per name
+
+
+class GenerationCounters:
+    """Read and bump generations, in Redis (client) or in this process (None)."""
+
+    def __init__(self, client: Redis | None, gate: RedisGate):
+        self.client = client
+        self.gate = gate
+        self._local: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self.owed = False  # a bump failed and the epoch is not deleted yet
+        self._bumps_failing = False  # logged once until a bump succeeds
+
+    @staticmethod
+    def keys(names: list[str]) -> list[str]:
+        """The Redis keys to read (MGET) for `names`; decode() reads the answer."""
+        return [GENERATION_PREFIX + EPOCH] + [GENERATION_PREFIX + n for n in names]
+
+    def current(self, names: list[str]) -> Generations | None:
+        """The epoch, then each name's generation; None: do not use the cache now."""
+        if self.client is None:
+            return [0] + [self._local.get(n, 0) for n in names]
+        if self.owed and not self._drop_epoch():
+            return None
+        try:
+            found = self.gate.call(lambda: self.client.mget(self.keys(names)))
+        except RedisError:
+            return None
+        return self.decode(found)
+
+    def decode(self, found: list | None) -> Generations | None:
+        """What an MGET of keys() found, setting a new epoch if there is none."""
+        if found is None:
+            return None
+        epoch = found[0] if found[0] is not None else self._new_epoch()
+        if epoch is None:
+            return None
+        return [epoch.decode() if isinstance(epoch, bytes) else epoch] + [
+            int(v) if v is not None else 0 for v in found[1:]]
+
+    def bump(self, names: list[str]) -> None:
+        """Called after a write commits. Never forgotten: an entry must not outlive its data."""
+        if self.client is None:
+            with self._lock:
+                for name in names:
+                    self._local[name] = self._local.get(name, 0) + 1
+            return
+
+        def increment() -> None:
+            pipe = self.client.pipeline(transaction=False)
+            for name in names:
+                pipe.incr(GENERATION_PREFIX + name)
+            pipe.execute()
+
+        try:
+            # Urgent: while the gate is closed, another worker that reaches Redis may serve
+            # entries this write made stale, so this worker tries sooner than the others.
+            self.gate.call(increment, urgent=True)
+        except RedisError as exc:
+            # Which entries the write made stale is lost with the failed INCR: the epoch goes.
+            self.owed = True
+            if not isinstance(exc, UNREACHABLE) and not self._bumps_failing:  # gate logs those
+                log.warning("cache generation bumps fail, the epoch is dropped: %s", exc)
+            self._bumps_failing = True
+            if not isinstance(exc, (GateClosed, RedisTimeoutError)):
+                # A quick failure (a lost connection, an answer such as out of memory): the
+                # DEL may well work now. After a timeout, or a gate that did not even let
+                # the INCR through, trying now would make this request wait a second time.
+                self._drop_epoch(at_once=True)
+        else:
+            self._bumps_failing = False
+
+    def _drop_epoch(self, at_once: bool = False) -> bool:
+        def drop() -> None:
+            self.client.delete(GENERATION_PREFIX + EPOCH)
+
+        try:
+            if at_once:
+                self.gate.check(drop)
+            else:
+                self.gate.call(drop, urgent=True)
+        except RedisError:
+            return False
+        self.owed = False
+        return True
+
+    def _new_epoch(self) -> bytes | str | None:
+        """Set a fresh epoch token unless another worker just did; None if Redis refuses."""
+        key = GENERATION_PREFIX + EPOCH
+
+        def set_and_read() -> bytes | str | None:
+            self.client.set(key, uuid.uuid4().hex[:16], nx=True)
+            return self.client.get(key)
+
+        try:
+            return self.gate.call(set_and_read)
+        except RedisError:
+            return None
