@@ -109,7 +109,8 @@ class KeyCache:
 
     def generation(self, now: float | None = None) -> int | None:
         """The key generation in Redis, re-read at most every GENERATION_REFRESH_SECONDS;
-        None when there is no Redis or it does not answer."""
+        None when there is no Redis, it does not answer, or it failed recently (the gate is
+        closed: not even tried)."""
         if self.client is None:
             return None
         now = self.clock() if now is None else now
@@ -117,7 +118,7 @@ class KeyCache:
             return self._generation
         try:
             value = self.gate.call(lambda: self.client.get(GENERATION_KEY))
-        except RedisError as exc:  # also when the gate is closed: then not even tried
+        except RedisError as exc:
             if self._generation is not None:
                 log.warning("redis unavailable: API keys are re-checked every %.1f s: %s",
                             SHORT_LIFE_SECONDS, exc)
