@@ -68,8 +68,9 @@ class RedisGate:
         return self._run(fn, self._admit(urgent))
 
     def check(self, fn: Callable[[], T]) -> T:
-        """fn(), closed gate or not (a health check must see Redis as it is, and a call that
-        must be tried at once is one); its outcome opens or closes the gate all the same."""
+        """fn(), whether the gate is open or not: for a health check, which must see Redis as
+        it is, and for a call that must follow a quick failure at once. Its outcome opens or
+        closes the gate all the same."""
         return self._run(fn, probe=False)
 
     def _admit(self, urgent: bool) -> bool:
@@ -91,6 +92,8 @@ class RedisGate:
     def _run(self, fn: Callable[[], T], probe: bool) -> T:
         try:
             answer = fn()
+        except GateClosed:
+            raise  # a call inside fn was not tried: nothing learned about Redis
         except UNREACHABLE as exc:
             self._unreachable(probe, exc)
             raise
