@@ -199,6 +199,7 @@ def test_a_request_waits_on_a_hung_redis_at_most_once(make_app):
         runtime = app.extensions["tsapi"]
         assert runtime.cache.gate is runtime.keys.gate  # one gate for all of them
         runtime.cache.gate.clock = Clock()  # stands still: no probe falls due meanwhile
+        runtime.cache.generations.later = lambda delay, fn: None  # no owed DEL off-request
         with runtime.db.engine.begin() as conn:
             token = create_key(conn, "rw", {"read", "write"})[1]
         client = app.test_client()
@@ -229,6 +230,7 @@ def test_a_write_made_while_the_gate_is_closed_is_never_answered_from_an_older_e
     assert summed(reader) == summed(writer) == [1.0]  # cached now
     gate = writer.extensions["tsapi"].cache.gate
     gate.clock = clock = Clock()
+    writer.extensions["tsapi"].cache.generations.later = lambda delay, fn: None
     for _ in range(6):  # Redis failed for a while: the pause has grown to its maximum
         clock.now += MAX_PAUSE_SECONDS
         assert tried(gate, fails())
@@ -240,3 +242,61 @@ def test_a_write_made_while_the_gate_is_closed_is_never_answered_from_an_older_e
     assert summed(writer) == [11.0]
     # ...and once the owed bump got through, no worker finds the older entry.
     assert summed(reader) == [11.0]
+
+
+@pytest.mark.parametrize("backend", ["timescaledb"], indirect=True)
+def test_a_bump_owed_by_a_worker_that_gets_no_more_requests_is_still_made(make_app):
+    writer, reader = make_app(), make_app()  # two workers sharing one Redis
+    ingest(writer.test_client(), [point("2024-01-01T01:00:00Z", "m", 1.0)])
+    assert summed(reader) == [1.0]  # cached now
+    generations = writer.extensions["tsapi"].cache.generations
+    timers = []
+    generations.later = lambda delay, fn: timers.append((delay, fn))
+    gate = generations.gate
+    gate.clock = clock = Clock()
+    assert tried(gate, fails())  # Redis failed just now: the write's bump is not tried
+    ingest(writer.test_client(), [point("2024-01-01T02:00:00Z", "m", 10.0)])
+    assert generations.owed
+    assert [delay for delay, _ in timers] == [FIRST_PAUSE_SECONDS]  # one timer, not per bump
+    ingest(writer.test_client(), [point("2024-01-01T03:00:00Z", "m", 100.0)])
+    assert len(timers) == 1
+    timers.pop()[1]()  # too early: the gate does not let the DEL through yet...
+    assert generations.owed and len(timers) == 1  # ...so it is tried again later
+    clock.now += FIRST_PAUSE_SECONDS
+    timers.pop()[1]()  # the writer serves no request: its timer makes the DEL
+    assert not generations.owed and not timers
+    assert summed(reader) == [111.0]
+
+
+def test_a_bump_that_fails_while_the_owed_delete_is_under_way_is_still_owed():
+    class Redis:  # stands in for a Redis that times out INCRs and accepts DELs
+        def __init__(self):
+            self.during_delete = None
+
+        def pipeline(self, transaction):
+            return self
+
+        def incr(self, key):
+            pass
+
+        def execute(self):
+            raise RedisTimeoutError("simulated")
+
+        def delete(self, key):
+            if self.during_delete is not None:
+                self.during_delete()  # another request's write, while the DEL is on its way
+
+    redis = Redis()
+    clock = Clock()
+    generations = ResponseCache(None, redis, RedisGate(clock)).generations
+    generations.later = lambda delay, fn: None
+    generations.bump(["m"])
+    assert generations.owed
+    clock.now += FIRST_PAUSE_SECONDS
+    redis.during_delete = lambda: generations.bump(["m"])
+    generations.settle()  # the DEL is made, but it may have reached Redis before that write
+    assert generations.owed
+    redis.during_delete = None
+    clock.now += FIRST_PAUSE_SECONDS
+    generations.settle()
+    assert not generations.owed

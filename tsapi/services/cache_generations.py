@@ -11,7 +11,8 @@ memory under noeviction, which refuses INCR and SET): until a worker can set a n
 worker finds one, and none uses the cache. A bump the process's Redis gate does not let
 through (tsapi.services.redis_gate: Redis failed recently) is a failed bump too: the worker
 owes the DEL, skips the cache until it is made, and makes it as soon as the gate lets an
-urgent call through.
+urgent call through: on its next lookup, or from a timer, so that a worker that gets no more
+requests still makes it (until it does, other workers may serve entries the write made stale).
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 
 from redis import Redis
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from tsapi.services.redis_gate import UNREACHABLE, GateClosed, RedisGate
+from tsapi.services.redis_gate import FIRST_PAUSE_SECONDS, UNREACHABLE, GateClosed, RedisGate
 
 log = logging.getLogger(__name__)
 
@@ -37,16 +39,33 @@ EPOCH = "epoch"
 Generations = list[int | str]  # the epoch, then one generation per name
 
 
+def _later(delay: float, fn: Callable[[], None]) -> None:
+    timer = threading.Timer(delay, fn)
+    timer.daemon = True
+    timer.start()
+
+
 class GenerationCounters:
     """Read and bump generations, in Redis (client) or in this process (None)."""
 
-    def __init__(self, client: Redis | None, gate: RedisGate):
+    def __init__(self, client: Redis | None, gate: RedisGate,
+                 later: Callable[[float, Callable[[], None]], None] = _later):
         self.client = client
         self.gate = gate
+        self.later = later  # runs the owed DEL off the request path
         self._local: dict[str, int] = {}
         self._lock = threading.Lock()
-        self.owed = False  # a bump failed and the epoch is not deleted yet
+        # Bumps failed, and how many of them a DEL made after them covers: a DEL that was
+        # already under way when a bump failed does not settle that bump.
+        self._failed_bumps = 0
+        self._settled_bumps = 0
+        self._settling = False  # a timer will try the DEL
         self._bumps_failing = False  # logged once until a bump succeeds
+
+    @property
+    def owed(self) -> bool:
+        """A bump failed and the epoch was not deleted since."""
+        return self._failed_bumps > self._settled_bumps
 
     @staticmethod
     def keys(names: list[str]) -> list[str]:
@@ -95,7 +114,8 @@ class GenerationCounters:
             self.gate.call(increment, urgent=True)
         except RedisError as exc:
             # Which entries the write made stale is lost with the failed INCR: the epoch goes.
-            self.owed = True
+            with self._lock:
+                self._failed_bumps += 1
             if not isinstance(exc, UNREACHABLE) and not self._bumps_failing:  # gate logs those
                 log.warning("cache generation bumps fail, the epoch is dropped: %s", exc)
             self._bumps_failing = True
@@ -104,13 +124,31 @@ class GenerationCounters:
                 # DEL may well work now. After a timeout, or a gate that did not even let
                 # the INCR through, trying now would make this request wait a second time.
                 self._drop_epoch(at_once=True)
+            self._settle_later()
         else:
             self._bumps_failing = False
+
+    def _settle_later(self) -> None:
+        """Until the owed DEL is made, try it every FIRST_PAUSE_SECONDS off the request path
+        (one timer per process)."""
+        with self._lock:
+            if self._settling or not self.owed:
+                return
+            self._settling = True
+        self.later(FIRST_PAUSE_SECONDS, self.settle)
+
+    def settle(self) -> None:
+        """Make the owed DEL if the gate lets it through; tried again later if not."""
+        with self._lock:
+            self._settling = False
+        if self.owed and not self._drop_epoch():
+            self._settle_later()
 
     def _drop_epoch(self, at_once: bool = False) -> bool:
         def drop() -> None:
             self.client.delete(GENERATION_PREFIX + EPOCH)
 
+        covers = self._failed_bumps  # the bumps that failed before this DEL was sent
         try:
             if at_once:
                 self.gate.check(drop)
@@ -118,7 +156,8 @@ class GenerationCounters:
                 self.gate.call(drop, urgent=True)
         except RedisError:
             return False
-        self.owed = False
+        with self._lock:
+            self._settled_bumps = max(self._settled_bumps, covers)
         return True
 
     def _new_epoch(self) -> bytes | str | None:
