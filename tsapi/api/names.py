@@ -15,9 +15,12 @@ DELETE has no suffix route, so `DELETE /metrics/{name}` takes any name whole.
 
 from __future__ import annotations
 
+import re
+
 import marshmallow as ma
-from flask import Flask, request
-from werkzeug.routing import PathConverter
+from flask import Flask, current_app, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import PathConverter, RoutingException
 
 from tsapi.errors import NotFound, field_error
 from tsapi.formats.names import name_problem
@@ -63,11 +66,47 @@ def init_path_checks(app: Flask) -> None:
     app.before_request(_check_path_parameters)
 
 
+NOT_UTF8 = "is not valid UTF-8 once percent-decoded"
+
+
+def _parameters_not_utf8() -> set[str]:
+    """The path parameters holding bytes that are not UTF-8.
+
+    WSGI hands the percent-decoded path over as bytes spelled in Latin-1, and werkzeug
+    decodes them replacing what is not UTF-8 with U+FFFD: `caf%E9` would become the name
+    "caf\\ufffd", a different (possibly stored) metric. Matching the path again with each
+    bad byte kept as a lone surrogate tells which parameter held one."""
+    wsgi = request.environ  # the WSGI request, not the process environment
+    raw = wsgi.get("PATH_INFO", "").encode("latin-1")
+    try:
+        raw.decode("utf-8")
+    except UnicodeError:
+        pass
+    else:
+        return set()
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    try:
+        _, args = adapter.match(raw.decode("utf-8", "surrogateescape"), method=request.method)
+    except (RoutingException, HTTPException):
+        return set(request.view_args or ())  # cannot tell which: refuse every candidate
+    return {name for name, value in args.items()
+            if isinstance(value, str) and _ESCAPED.search(value)}
+
+
+_ESCAPED = re.compile("[\udc80-\udcff]")
+
+
 def _check_path_parameters() -> None:
     # No metric or tag is named with a control character (ingest refuses them), so such a
     # path names nothing that exists: 404, naming the parameter, and no query is run.
-    for name, value in (request.view_args or {}).items():
+    # Neither does one whose bytes are not UTF-8 (each shows as U+FFFD once decoded).
+    view_args = request.view_args or {}
+    bad = None
+    for name, value in view_args.items():
         problem = name_problem(value) if isinstance(value, str) else None
+        if not problem and isinstance(value, str) and "\ufffd" in value:
+            bad = _parameters_not_utf8() if bad is None else bad
+            problem = NOT_UTF8 if name in bad else None
         if problem:
             raise NotFound(f"Not found: the path parameter '{name}' {problem}",
                            errors=[field_error(name, problem)])

@@ -1,29 +1,52 @@
-"""Regular expressions from InfluxQL, restricted to shapes Python's backtracking `re` runs in
-bounded time."""
+"""Regular expressions from InfluxQL, run by RE2: time linear in the text searched."""
 
 from __future__ import annotations
 
 import re
+from typing import Protocol
+
+import re2
 
 from tsapi.formats.influxql.tokens import MAX_REGEX_CHARS, InfluxQLError
 
-# Python's `re` backtracks, so only a subset is accepted: no backreferences or lookaround, no
-# quantifier applied to a group that itself holds a quantifier or an alternation (the shapes
-# that backtrack exponentially), and a bounded number of quantifiers overall.
+# Matching runs on RE2 (InfluxDB's own Go regexp has its semantics), never on Python's `re`:
+# shape rules cannot bound a backtracking engine, as `.*.*.*x` alone costs it n^3 steps on a
+# 1,024-character tag value and a few more stars never finish. The shape checks below stay,
+# so the same patterns as before are refused with a sentence naming why: no backreferences or
+# lookaround, no repeated group that itself repeats or alternates, at most 16 quantifiers.
 MAX_QUANTIFIERS = 16
 _QUANTIFIER = re.compile(r"[*+?]|\{\d*,?\d*\}")
 # (?i) (?is) set flags; (?:  (?i:  (?P<name> open a group.
 _GROUP_FLAGS = re.compile(r"\(\?(?:[imsU]+\)|[imsU]*:|P<[A-Za-z_][A-Za-z0-9_]*>)")
 
 
-def compile_regex(pattern: str) -> re.Pattern:
+class Pattern(Protocol):
+    def search(self, text: str) -> object | None: ...
+
+
+def compile_regex(pattern: str) -> Pattern:
     if len(pattern) > MAX_REGEX_CHARS:
         raise InfluxQLError(f"regular expression is longer than {MAX_REGEX_CHARS} characters")
     _check_regex(pattern)
     try:
-        return re.compile(pattern)
-    except (re.error, RecursionError, OverflowError) as exc:
-        raise InfluxQLError(f"invalid regular expression /{pattern[:64]}/: {exc}") from None
+        return re2.compile(pattern, _OPTIONS)
+    except re2.error as exc:
+        raise InfluxQLError(f"invalid regular expression /{pattern[:64]}/: "
+                            f"{_reason(exc)}") from None
+
+
+def _options() -> re2.Options:
+    options = re2.Options()
+    options.log_errors = False  # a client's bad pattern is its 400, not a line on stderr
+    return options
+
+
+_OPTIONS = _options()
+
+
+def _reason(exc: re2.error) -> str:
+    reason = exc.args[0] if exc.args else ""
+    return reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
 
 
 def _check_regex(pattern: str) -> None:
