@@ -240,3 +240,21 @@ def test_a_write_made_while_the_gate_is_closed_is_never_answered_from_an_older_e
     assert summed(writer) == [11.0]
     # ...and once the owed bump got through, no worker finds the older entry.
     assert summed(reader) == [11.0]
+
+
+@pytest.mark.parametrize("backend", ["timescaledb"], indirect=True)
+def test_an_owed_bump_is_paid_by_the_writers_next_write_not_only_by_its_next_lookup(make_app):
+    # The writer's next requests are writes of other metrics (an ingest-only node, say):
+    # once Redis answers it again, the epoch it owes must go, or the reader serves the
+    # entry older than the write for as long as the writer does no cached lookup.
+    writer, reader = make_app(), make_app()  # two workers sharing one Redis
+    ingest(writer.test_client(), [point("2024-01-01T01:00:00Z", "m", 1.0)])
+    assert summed(reader) == [1.0]  # cached now
+    gate = writer.extensions["tsapi"].cache.gate
+    gate.clock = clock = Clock()
+    assert tried(gate, fails())  # another user of Redis found it unreachable
+    ingest(writer.test_client(), [point("2024-01-01T02:00:00Z", "m", 10.0)])  # bump owed
+    clock.now += MAX_PAUSE_SECONDS
+    ingest(writer.test_client(), [point("2024-01-01T02:00:00Z", "other", 1.0)])
+    assert gate.is_open  # Redis answered the writer again
+    assert summed(reader) == [11.0]

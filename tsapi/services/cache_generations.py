@@ -46,6 +46,8 @@ class GenerationCounters:
         self._local: dict[str, int] = {}
         self._lock = threading.Lock()
         self.owed = False  # a bump failed and the epoch is not deleted yet
+        # Failed bumps so far: a DEL clears `owed` only if no bump failed since it was sent.
+        self._debts = 0
         self._bumps_failing = False  # logged once until a bump succeeds
 
     @staticmethod
@@ -57,8 +59,10 @@ class GenerationCounters:
         """The epoch, then each name's generation; None: do not use the cache now."""
         if self.client is None:
             return [0] + [self._local.get(n, 0) for n in names]
-        if self.owed and not self._drop_epoch():
-            return None
+        if self.owed:
+            self._drop_epoch()
+            if self.owed:  # not dropped, or a bump failed while it was
+                return None
         try:
             found = self.gate.call(lambda: self.client.mget(self.keys(names)))
         except RedisError:
@@ -83,10 +87,16 @@ class GenerationCounters:
                     self._local[name] = self._local.get(name, 0) + 1
             return
 
+        debts, owed = self._debts, self.owed
+
         def increment() -> None:
             pipe = self.client.pipeline(transaction=False)
             for name in names:
                 pipe.incr(GENERATION_PREFIX + name)
+            if owed:
+                # An earlier bump's debt goes with this one: a worker that only writes from
+                # now on (does no lookup) would otherwise never pay it.
+                pipe.delete(GENERATION_PREFIX + EPOCH)
             pipe.execute()
 
         try:
@@ -95,7 +105,9 @@ class GenerationCounters:
             self.gate.call(increment, urgent=True)
         except RedisError as exc:
             # Which entries the write made stale is lost with the failed INCR: the epoch goes.
-            self.owed = True
+            with self._lock:
+                self._debts += 1
+                self.owed = True
             if not isinstance(exc, UNREACHABLE) and not self._bumps_failing:  # gate logs those
                 log.warning("cache generation bumps fail, the epoch is dropped: %s", exc)
             self._bumps_failing = True
@@ -106,8 +118,19 @@ class GenerationCounters:
                 self._drop_epoch(at_once=True)
         else:
             self._bumps_failing = False
+            if owed:
+                self._paid(debts)
+
+    def _paid(self, debts: int) -> None:
+        """The epoch was deleted after `debts` failed bumps: owed no more, unless a bump
+        failed meanwhile (its write may have committed after the DEL)."""
+        with self._lock:
+            if self._debts == debts:
+                self.owed = False
 
     def _drop_epoch(self, at_once: bool = False) -> bool:
+        debts = self._debts
+
         def drop() -> None:
             self.client.delete(GENERATION_PREFIX + EPOCH)
 
@@ -118,7 +141,7 @@ class GenerationCounters:
                 self.gate.call(drop, urgent=True)
         except RedisError:
             return False
-        self.owed = False
+        self._paid(debts)
         return True
 
     def _new_epoch(self) -> bytes | str | None:
