@@ -307,3 +307,41 @@ def test_a_write_that_takes_over_a_second_waits_on_a_hung_redis_at_most_once(mak
             json={"data": [point("2024-01-01T00:00:00Z", "m", 1.0)]})
         assert written.status_code == 200
         assert connections_made(silent) == 1
+
+
+def test_a_bump_that_fails_while_an_owed_epoch_is_dropped_stays_owed(redis_server):
+    # gthread: one thread pays the debt (DEL) while another's bump fails. That second write
+    # may have committed after the DEL: its debt must not be cleared with the first.
+    import redis
+
+    from tsapi.services.cache_generations import GenerationCounters
+
+    class Interleaving(RedisGate):
+        refuse = False
+        meanwhile = None
+
+        def call(self, fn, *, urgent=False):
+            if self.refuse:
+                raise GateClosed("simulated")
+            answer = super().call(fn, urgent=urgent)
+            meanwhile, self.meanwhile = self.meanwhile, None
+            if meanwhile is not None:
+                meanwhile()
+            return answer
+
+    gate = Interleaving(Clock())
+    counters = GenerationCounters(redis.Redis.from_url(redis_server.url()), gate)
+    gate.refuse = True
+    counters.bump(["m"])
+    assert counters.owed
+
+    def another_write_fails():
+        gate.refuse = True
+        counters.bump(["n"])
+        gate.refuse = False
+
+    gate.refuse = False
+    gate.meanwhile = another_write_fails  # right after the first debt's DEL
+    assert counters.current(["m"]) is None  # not safe to use the cache yet
+    assert counters.owed
+    assert counters.current(["m"]) is not None  # paid now
