@@ -345,3 +345,19 @@ def test_a_bump_that_fails_while_an_owed_epoch_is_dropped_stays_owed(redis_serve
     assert counters.current(["m"]) is None  # not safe to use the cache yet
     assert counters.owed
     assert counters.current(["m"]) is not None  # paid now
+
+
+@pytest.mark.parametrize("backend", ["timescaledb"], indirect=True)
+def test_the_cache_administration_waits_on_a_hung_redis_at_most_once_and_not_while_closed(
+        make_app):
+    with socket.create_server(("127.0.0.1", 0), backlog=64) as silent:
+        app = make_app(REDIS_URL=f"redis://127.0.0.1:{silent.getsockname()[1]}/0")
+        app.extensions["tsapi"].cache.gate.clock = Clock()  # no probe falls due meanwhile
+        client = app.test_client()
+        # The generation bump, then the key scan: one wait, not one each.
+        assert client.post("/cache/metrics/m/clear").status_code == 503
+        assert connections_made(silent) == 1
+        # The gate is closed now: statistics and key listing do not try Redis at all.
+        assert client.get("/cache/info").get_json()["status"] == "disconnected"
+        assert client.get("/cache/keys").status_code == 503
+        assert connections_made(silent) == 0
