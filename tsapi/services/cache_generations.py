@@ -11,7 +11,7 @@ memory under noeviction, which refuses INCR and SET): until a worker can set a n
 worker finds one, and none uses the cache. A bump the process's Redis gate does not let
 through (tsapi.services.redis_gate: Redis failed recently) is a failed bump too: the worker
 owes the DEL, skips the cache until it is made, and makes it as soon as the gate lets an
-urgent call through.
+urgent call through: on its next lookup, or with its next bump.
 """
 
 from __future__ import annotations
