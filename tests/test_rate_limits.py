@@ -225,3 +225,19 @@ def test_which_scope_a_request_needs_is_worked_out_once(make_app, monkeypatch):
     assert response.status_code == 200
     assert "X-RateLimit-Limit" in response.headers  # both authenticate and the limiter asked
     assert worked_out == [1]
+
+
+def test_the_scope_worked_out_for_one_request_is_not_used_for_the_next(make_app):
+    # Requests made inside an app context share its `g`: the scope must be the request's own,
+    # or a read-only key writes after a read, and an open view asks for a key.
+    app = limited(make_app, TSAPI_AUTH="required")
+    with app.extensions["tsapi"].db.engine.begin() as conn:
+        token = create_key(conn, "reader", {"read"})[1]
+    client = app.test_client()
+    auth = {"X-API-Key": token}
+    with app.app_context():
+        assert client.get("/metrics", headers=auth).status_code == 200
+        written = client.post("/ingest", headers=auth,
+                              json={"data": [point("2024-01-01T00:00:00Z", "m", 1.0)]})
+        assert_problem(written, 403)
+        assert client.get("/health").status_code == 200

@@ -27,6 +27,7 @@ OPEN_BLUEPRINTS = frozenset({"status", "api-docs", "docs_assets", "ui"})
 IMPLIED = {"admin": {"admin", "write", "read"}, "write": {"write"}, "read": {"read"}}
 SECURITY = [{"bearerAuth": []}, {"apiKeyHeader": []}]
 _UNKNOWN = object()  # required_scope not worked out yet in this request (None is a scope)
+_SCOPE_KEY = "tsapi.required_scope"
 
 
 class Unauthorized(HttpError):
@@ -75,9 +76,11 @@ def requires(blp, scope: str) -> Callable:
 def required_scope() -> str | None:
     """The scope the current request's view needs; None for open views and unrouted paths.
     Worked out once per request: authenticate and the rate limiter both ask."""
-    scope = g.get("required_scope", _UNKNOWN)
+    # Kept in the request's environ, not in g: requests made inside one app context (a test
+    # client under app_context(), say) share its g, and would share the first one's scope.
+    scope = request.environ.get(_SCOPE_KEY, _UNKNOWN)
     if scope is _UNKNOWN:
-        scope = g.required_scope = _view_scope()
+        scope = request.environ[_SCOPE_KEY] = _view_scope()
     return scope
 
 

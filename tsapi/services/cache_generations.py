@@ -76,7 +76,8 @@ class GenerationCounters:
         """The epoch, then each name's generation; None: do not use the cache now."""
         if self.client is None:
             return [0] + [self._local.get(n, 0) for n in names]
-        if self.owed and not self._drop_epoch():
+        # Checked again after the DEL: a bump that failed meanwhile owes another one.
+        if self.owed and (not self._drop_epoch() or self.owed):
             return None
         try:
             found = self.gate.call(lambda: self.client.mget(self.keys(names)))

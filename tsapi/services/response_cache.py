@@ -186,7 +186,9 @@ class ResponseCache:
                 live = {k for k in self._local_keys if self.backend.has(k)}
                 self._local_keys = live
             return sorted(k for k in live if k.startswith(prefix))
-        found = self.client.scan_iter(match=self._glob(prefix), count=1000)
+        # Through the gate, as every other call: after a failure, no wait on Redis again.
+        found = self.gate.call(
+            lambda: list(self.client.scan_iter(match=self._glob(prefix), count=1000)))
         return sorted(k.decode()[len(KEY_PREFIX):] for k in found)
 
     def clear(self, prefix: str = "") -> int:
@@ -197,6 +199,9 @@ class ResponseCache:
             with self._lock:
                 self._local_keys.difference_update(doomed)
             return len(doomed)
+        return self.gate.call(lambda: self._unlink_all(prefix))
+
+    def _unlink_all(self, prefix: str) -> int:
         removed = 0
         batch = []
         for key in self.client.scan_iter(match=self._glob(prefix), count=1000):
@@ -216,13 +221,13 @@ class ResponseCache:
             info["keys"] = len(self.keys())
             return info
         self._flush_stats()
-        shared = self.client.hgetall(STATS_KEY)
+        shared = self.gate.call(lambda: self.client.hgetall(STATS_KEY))
         info["hits"] = int(shared.get(b"hits", 0))
         info["misses"] = int(shared.get(b"misses", 0))
         info["keys"] = len(self.keys())
-        memory = self.client.info("memory")
+        memory = self.gate.call(lambda: self.client.info("memory"))
         info["used_memory"] = memory.get("used_memory")
         info["used_memory_human"] = memory.get("used_memory_human")
-        server = self.client.info("server")
+        server = self.gate.call(lambda: self.client.info("server"))
         info["redis_version"] = server.get("redis_version")
         return info
