@@ -99,40 +99,21 @@ def _write(
     conn: Connection, batch: PointBatch, cache: SeriesCache, metric_cache: MetricCache,
     log_for_rollups: bool = True,
 ) -> tuple[WriteResult, dict, dict[str, Metric]]:
-    # One pass over the batch: each metric's type as its first point gives it (that fixes a
-    # new metric's type), which metrics mix types, and the time span each covers.
-    first_is_text: dict[str, bool] = {}
-    mixed: set[str] = set()
-    spans: dict[str, list] = {}
-    for name, value, time in zip(batch.metrics, batch.values, batch.times, strict=True):
-        is_text = isinstance(value, str)
-        kind = first_is_text.get(name)
-        if kind is None:
-            first_is_text[name] = is_text
-            spans[name] = [time, time]
-            continue
-        if kind is not is_text:
-            mixed.add(name)
-        span = spans[name]
-        if time < span[0]:
-            span[0] = time
-        elif time > span[1]:
-            span[1] = time
+    names, values, times, tag_sets = batch.metrics, batch.values, batch.times, batch.tags
+    first_is_text, mixed, spans = _metric_kinds_and_spans(names, values, times)
     # A small batch of known metrics takes their ids from the cache: its one statement locks
     # them (and notices a deleted one). Otherwise, and always before a COPY, lock them now.
     small = len(batch) <= SMALL_BATCH
-    pairs = set(zip(batch.metrics, batch.tags, strict=True))
     known = metric_cache.get_all(first_is_text) if small else None
     # A new series needs its metric locked before the series row is created; a type that
     # differs from the cached one may mean the metric was deleted and made anew: ask the
     # database, which alone can refuse a batch.
-    if known is not None and (
-        any(cache.get((known[m].id, t)) is None for m, t in pairs)
-        or _suspects(first_is_text, mixed, known)
-    ):
-        known = None
+    sid_of = None
+    if known is not None and not _suspects(first_is_text, mixed, known):
+        sid_of = _cached_series(set(zip(names, tag_sets, strict=True)), known, cache)
     looked_up: dict[str, Metric] = {}
-    if known is not None:
+    new_series: dict = {}
+    if sid_of is not None:
         # Every id came from the caches: the batch is the one statement of store_small_batch,
         # atomic by itself. Run alone (autocommit), it commits in its own round trip instead
         # of needing a COMMIT after it, and is as durable. psycopg2's own autocommit switch is
@@ -148,28 +129,70 @@ def _write(
         known = looked_up = lock_metrics(
             conn, {n: STRING if t else NUMBER for n, t in first_is_text.items()}
         )
-    suspect = _suspects(first_is_text, mixed, known)
-    if suspect:
-        _check_types(batch, known, suspect)
-
-    series_ids, new_series = resolve_series(conn, {(known[m].id, t) for m, t in pairs}, cache)
-    sid_of = {(m, t): series_ids[(known[m].id, t)] for m, t in pairs}
-    # Last value wins inside the batch too: a later duplicate replaces the earlier index.
-    latest: dict[tuple[int, object], int] = {}
-    for i, (name, tags, time) in enumerate(zip(batch.metrics, batch.tags, batch.times,
-                                              strict=True)):
-        latest[(sid_of[name, tags], time)] = i
+        suspect = _suspects(first_is_text, mixed, known)
+        if suspect:
+            _check_types(batch, known, suspect)
+        pairs = set(zip(names, tag_sets, strict=True))
+        series_ids, new_series = resolve_series(conn, {(known[m].id, t) for m, t in pairs},
+                                                cache)
+        sid_of = {(m, t): series_ids[(known[m].id, t)] for m, t in pairs}
+    sids = list(map(sid_of.__getitem__, zip(names, tag_sets, strict=True)))
+    # Last value wins inside the batch too: a later duplicate replaces the earlier index
+    # (and keeps the first one's place).
+    latest = dict(zip(zip(sids, times, strict=True), range(len(sids)), strict=True))
     # Rollups: each numeric series' changed span, logged in this transaction.
     series_spans: dict[int, list] = {}
     if log_for_rollups:
-        numeric = {sid for (m, _), sid in sid_of.items() if known[m].value_type == "number"}
-        series_spans = _series_spans(latest, numeric)
+        numeric = {sid for (m, _), sid in sid_of.items() if known[m].value_type == NUMBER}
+        series_spans = _series_spans(sids, times, numeric)
     if small:
-        changed = store_small_batch(conn, latest, batch, spans, known, series_spans)
+        if len(latest) == len(sids):  # no duplicates: the batch's own columns, in order
+            rows = (sids, times, values)
+        else:
+            rows = ([sid for sid, _ in latest], [time for _, time in latest],
+                    [values[i] for i in latest.values()])
+        changed = store_small_batch(conn, *rows, spans, known, series_spans)
     else:
         changed = store_large_batch(conn, latest, batch, spans, known, series_spans)
     result = WriteResult(len(batch), len(latest), changed, tuple(sorted(known)))
     return result, new_series, looked_up
+
+
+def _metric_kinds_and_spans(names: list[str], values: list, times: list
+                            ) -> tuple[dict[str, bool], set[str], dict[str, list]]:
+    """Each metric's type as its first point gives it (that fixes a new metric's type),
+    which metrics mix types, and the time span each covers."""
+    spans: dict[str, list] = {}
+    for name, time in zip(names, times, strict=True):
+        span = spans.get(name)
+        if span is None:
+            spans[name] = [time, time]
+        elif time < span[0]:
+            span[0] = time
+        elif time > span[1]:
+            span[1] = time
+    texts = {name for name, value in zip(names, values, strict=True) if isinstance(value, str)}
+    if not texts:  # the usual batch: numbers only
+        return dict.fromkeys(spans, False), set(), spans
+    first_is_text: dict[str, bool] = {}
+    mixed: set[str] = set()
+    for name, value in zip(names, values, strict=True):
+        is_text = isinstance(value, str)
+        kind = first_is_text.setdefault(name, is_text)
+        if kind is not is_text:
+            mixed.add(name)
+    return first_is_text, mixed, spans
+
+
+def _cached_series(pairs: set, known: dict[str, Metric], cache: SeriesCache) -> dict | None:
+    """(metric, tags) → series id for every pair, or None if one is not cached."""
+    sid_of = {}
+    for pair in pairs:
+        sid = cache.get((known[pair[0]].id, pair[1]))
+        if sid is None:
+            return None
+        sid_of[pair] = sid
+    return sid_of
 
 
 def _suspects(first_is_text: dict[str, bool], mixed: set[str],
@@ -180,10 +203,9 @@ def _suspects(first_is_text: dict[str, bool], mixed: set[str],
     }
 
 
-def _series_spans(latest: dict[tuple[int, object], int],
-                  numeric: set[int]) -> dict[int, list]:
+def _series_spans(sids: list[int], times: list, numeric: set[int]) -> dict[int, list]:
     spans: dict[int, list] = {}
-    for sid, time in latest:
+    for sid, time in zip(sids, times, strict=True):
         if sid not in numeric:
             continue
         span = spans.get(sid)
