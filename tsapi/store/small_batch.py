@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import re
 
-from psycopg2 import errors as pg_errors
 from sqlalchemy import Connection, text
-from sqlalchemy.exc import IntegrityError
 
 from tsapi.store.catalog import Metric, RetryableConflict
 
@@ -34,7 +32,8 @@ WITH locked AS (
     ) AS incoming(time, series_id, value_num, value_text)
     WHERE (SELECT count(*) FROM locked) = cardinality(CAST(:ids AS bigint[]))
     ORDER BY series_id, time  -- every batch takes the rows' locks in one order: no deadlock
-    {on_conflict}
+    ON CONFLICT (series_id, time) DO UPDATE
+        SET value_num = excluded.value_num, value_text = excluded.value_text
 ), logged AS (
     INSERT INTO rollup_invalidations (series_id, lo, hi)
     SELECT * FROM unnest(CAST(:log_sids AS bigint[]), CAST(:log_los AS timestamptz[]),
@@ -70,38 +69,20 @@ _PARAMETERS = {
     "texts": "text[]", "los": "timestamptz[]", "his": "timestamptz[]",
     "log_sids": "bigint[]", "log_los": "timestamptz[]", "log_his": "timestamptz[]",
 }
-_UPSERT = """ON CONFLICT (series_id, time) DO UPDATE
-        SET value_num = excluded.value_num, value_text = excluded.value_text"""
 _PREPARED_NAME = "tsapi_store_small_batch"
-# The same without ON CONFLICT, for points that are new (nearly all are): its speculative
-# insertion cost 0.14 ms of the server's 0.85 ms for 50 points of 50 series (EXPLAIN ANALYZE,
-# median of 450). When a point exists after all, the statement fails as a whole (the unique
-# violation) and the upsert runs instead: only where that failure is cheap (see
-# store_small_batch).
-_PREPARED_NEW = "tsapi_store_new_small_batch"
 _POSITION = {name: n for n, name in enumerate(_PARAMETERS, start=1)}
-
-
-def _prepare(name: str, on_conflict: str) -> str:
-    body = _STORE_SMALL_SQL.format(on_conflict=on_conflict)
-    return (f"PREPARE {name} ({', '.join(_PARAMETERS.values())}) AS "
-            + re.sub(r"(?<![:\w]):(\w+)", lambda m: f"${_POSITION[m[1]]}", body))
-
-
-# Both in one round trip, recorded under one name in the session's `info`: a session that
-# loses them (DISCARD ALL) loses both, which the writer's retry handles alike.
-_PREPARE = text(_prepare(_PREPARED_NAME, _UPSERT) + ";\n" + _prepare(_PREPARED_NEW, ""))
-_ARGUMENTS = f"({', '.join(':' + n for n in _PARAMETERS)})"
-_EXECUTE = text(f"EXECUTE {_PREPARED_NAME} {_ARGUMENTS}")
-_EXECUTE_NEW = text(f"EXECUTE {_PREPARED_NEW} {_ARGUMENTS}")
+_PREPARE = text(
+    f"PREPARE {_PREPARED_NAME} ({', '.join(_PARAMETERS.values())}) AS "
+    + re.sub(r"(?<![:\w]):(\w+)", lambda m: f"${_POSITION[m[1]]}", _STORE_SMALL_SQL)
+)
+_EXECUTE = text(f"EXECUTE {_PREPARED_NAME} ({', '.join(':' + n for n in _PARAMETERS)})")
 
 
 def store_small_batch(conn: Connection, sids: list[int], times: list, values: list,
                       spans: dict[str, list], known: dict[str, Metric],
-                      series_spans: dict[int, list], *, alone: bool = False) -> bool:
+                      series_spans: dict[int, list]) -> bool:
     """Store up to SMALL_BATCH points, given column-wise with no (series, time) twice;
-    returns whether any metric's first/last seen moved. `alone`: the connection is in
-    autocommit, this statement its only one."""
+    returns whether any metric's first/last seen moved."""
     # Each distinct time's text once: a batch repeats its times (one line of line protocol
     # holds several points), and the spans below are times of the batch.
     stamp = {time: time.isoformat() for time in set(times)}.__getitem__
@@ -118,7 +99,7 @@ def store_small_batch(conn: Connection, sids: list[int], times: list, values: li
     if _PREPARED_NAME not in session:
         conn.execute(_PREPARE)
         session[_PREPARED_NAME] = True
-    params = {
+    locked, widened = conn.execute(_EXECUTE, {
         "times": _array(map(stamp, times)),
         "sids": _array(map(str, sids)),
         "nums": _array(nums),
@@ -130,19 +111,7 @@ def store_small_batch(conn: Connection, sids: list[int], times: list, values: li
         "log_sids": _array(map(str, series_spans)),
         "log_los": _array(stamp(lo) for lo, _ in series_spans.values()),
         "log_his": _array(stamp(hi) for _, hi in series_spans.values()),
-    }
-    result = None
-    if alone:
-        # Run alone (autocommit), the statement that fails on a point stored already leaves
-        # nothing behind and costs one round trip; in a transaction it would abort it.
-        try:
-            result = conn.execute(_EXECUTE_NEW, params).one()
-        except IntegrityError as exc:
-            if not isinstance(exc.orig, pg_errors.UniqueViolation):
-                raise
-    if result is None:
-        result = conn.execute(_EXECUTE, params).one()
-    locked, widened = result
+    }).one()
     if locked != len(rows):
         raise RetryableConflict("a metric was deleted while the batch was being written")
     return widened > 0

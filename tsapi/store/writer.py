@@ -113,8 +113,7 @@ def _write(
         sid_of = _cached_series(set(zip(names, tag_sets, strict=True)), known, cache)
     looked_up: dict[str, Metric] = {}
     new_series: dict = {}
-    alone = sid_of is not None
-    if alone:
+    if sid_of is not None:
         # Every id came from the caches: the batch is the one statement of store_small_batch,
         # atomic by itself. Run alone (autocommit), it commits in its own round trip instead
         # of needing a COMMIT after it, and is as durable. psycopg2's own autocommit switch is
@@ -152,8 +151,7 @@ def _write(
         else:
             rows = ([sid for sid, _ in latest], [time for _, time in latest],
                     [values[i] for i in latest.values()])
-        changed = store_small_batch(conn, *rows, spans, known, series_spans,
-                                    alone=alone)
+        changed = store_small_batch(conn, *rows, spans, known, series_spans)
     else:
         changed = store_large_batch(conn, latest, batch, spans, known, series_spans)
     result = WriteResult(len(batch), len(latest), changed, tuple(sorted(known)))
