@@ -1,17 +1,26 @@
-"""The validator's fast path for usual points (a name and tag set already checked in the
-batch, a number in range) gives the same verdict and the same stored value as the full
-checks, which every point that is not exactly a dict takes."""
+"""The validator's fast path for usual points (a name and tag set already found valid, in
+this batch or an earlier one, a number in range) gives the same verdict and the same stored
+value as the full checks, which every point that is not exactly a dict takes; so does its
+fast read of the usual time spelling."""
 
 from __future__ import annotations
 
 import math
 import struct
+from datetime import UTC, datetime
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tsapi.errors import InvalidInput
-from tsapi.formats.validation import MAX_EXACT_INT, WIDE_INT, validate_points
+from tsapi.formats.validation import (
+    CHECKED,
+    MAX_EXACT_INT,
+    WIDE_INT,
+    _TimeParser,
+    _utc_z_form,
+    validate_points,
+)
 
 TIMES = st.one_of(
     st.just("2024-01-01T00:00:00Z"), st.just("2024-01-01T00:00:00Z"),
@@ -82,7 +91,45 @@ def _outcome(points):
 
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(st.lists(POINTS, max_size=12), st.lists(VALID, max_size=12)))
-def test_the_fast_path_accepts_exactly_what_the_full_checks_accept_with_the_same_value(points):
-    full = [_Unusual(p) if isinstance(p, dict) else p for p in points]
-    assert _outcome(points) == _outcome(full)
+@given(st.lists(POINTS, max_size=6), st.one_of(st.lists(POINTS, max_size=12),
+                                                  st.lists(VALID, max_size=12)))
+def test_the_fast_path_accepts_exactly_what_the_full_checks_accept_with_the_same_value(
+        earlier, points):
+    # The full checks with nothing remembered, against the fast path after an earlier batch
+    # (valid or not) has left what it found valid.
+    CHECKED.metrics.clear()
+    CHECKED.tag_sets.clear()
+    full = _outcome([_Unusual(p) if isinstance(p, dict) else p for p in points])
+    _outcome(earlier)
+    assert _outcome(points) == full
+
+
+def test_what_is_remembered_across_batches_is_bounded():
+    CHECKED.metrics.clear()
+    for n in range(CHECKED.MAX_ENTRIES + 10):
+        validate_points([{"time": 0, "metric": f"m{n}", "value": 1, "tags": {"k": f"v{n}"}}])
+        assert len(CHECKED.metrics) <= CHECKED.MAX_ENTRIES
+        assert len(CHECKED.tag_sets) <= CHECKED.MAX_ENTRIES
+    long_tag = {"k": "v" * CHECKED.MAX_CHARS}
+    validate_points([{"time": 0, "metric": "m", "value": 1, "tags": long_tag}])
+    assert (("k", long_tag["k"]),) not in CHECKED.tag_sets
+
+
+# Strings shaped like the usual spelling, YYYY-MM-DDTHH:MM:SS.ffffffZ, most of them valid,
+# some with one character changed (a digit out of range, a separator or the zone).
+USUAL_TIMES = st.builds(
+    lambda d: d.strftime("%Y-%m-%dT%H:%M:%S.%fZ").rjust(27, "0"),
+    st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)),
+)
+CHANGED = st.builds(lambda t, at, c: t[:at] + c + t[at + 1:], USUAL_TIMES,
+                    st.integers(0, 26), st.sampled_from(list("0912345678-:.,T tZz+")))
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.one_of(USUAL_TIMES, CHANGED, CHANGED.map(lambda t: t + "0"),
+                 CHANGED.map(lambda t: t[:-1] + "+00:00")))
+def test_the_usual_time_spelling_is_read_as_the_general_parser_reads_it(raw):
+    fast = _utc_z_form(raw)
+    if fast is not None:
+        general = _TimeParser._parse(raw)
+        assert fast == general and fast.tzinfo is UTC and fast.utcoffset() == general.utcoffset()

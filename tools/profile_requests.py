@@ -3,11 +3,13 @@
     python tools/profile_requests.py                    # this tree's code, ~1 minute
     python tools/profile_requests.py --tree /work/main  # another checkout's code, to compare
     python tools/profile_requests.py --profile DIR      # also cProfile each kind into DIR
+    python tools/profile_requests.py --kinds 50-point,49-point  # only the batch writes
 
 Starts its own PostgreSQL (fsync and synchronous_commit on) and Redis on free loopback ports,
 builds the app as production runs it (TSAPI_AUTH=required with a real key, rate limits on and
 counted in Redis but never reached, Prometheus in multiprocess mode, the access log written)
-and times a cached POST /query, a GET /metrics (cached) and a 1-point POST /ingest through
+and times a cached POST /query, a GET /metrics (cached), a 1-point POST /ingest, a 50-point
+JSON POST /ingest and a 49-point line-protocol POST /write (bench_small's bodies) through
 Flask's test client: no HTTP server or network in the figures, only the app, PostgreSQL and
 Redis. Each kind runs --runs times --requests requests: the median and 10th percentile of
 all its requests are printed (less disturbed by other work on the machine than a mean), and
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import itertools
 import logging
 import os
 import pstats
@@ -41,6 +44,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--profile", type=Path, help="write <kind>.prof and <kind>.txt here")
+    parser.add_argument("--kinds", default="",
+                        help="comma-separated prefixes of the kinds to run (default: all)")
     args = parser.parse_args()
     # Before prometheus_client is imported, as gunicorn.conf.py does for the workers.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tsapi-profile-prom-")
@@ -93,9 +98,28 @@ def measure(client, token: str, args: argparse.Namespace) -> None:
                          f"{n // 86400:06d}Z"}
         send("POST", "/ingest", orjson.dumps({"data": [point]}))
 
+    # Telemetry points as bench_small sends them: 50-point JSON batches and 49-point line
+    # protocol bodies (7 lines of 7 fields), a few rows bringing new devices (new series).
+    import bench_ingest as bi
+    points = bi.make_points(60_000, "profile")
+    json_bodies = itertools.cycle([orjson.dumps({"data": c}) for c in bi.batches(points, 50)])
+    lp_bodies = itertools.cycle([bi.line_protocol(c) for c in bi.batches(points, 49)])
+    lp_headers = {"Authorization": f"Token {token}", "Content-Type": "text/plain"}
+
+    def write_lp() -> None:
+        response = client.post("/write?db=bench&precision=ns", data=next(lp_bodies),
+                               headers=lp_headers)
+        if response.status_code != 204:
+            raise SystemExit(f"/write: {response.status_code} {response.data[:300]!r}")
+
     kinds = {"cached /query": lambda: send("POST", "/query", query),
              "GET /metrics": lambda: send("GET", "/metrics"),
-             "1-point /ingest": ingest}
+             "1-point /ingest": ingest,
+             "50-point /ingest": lambda: send("POST", "/ingest", next(json_bodies)),
+             "49-point /write": write_lp}
+    if args.kinds:
+        wanted = args.kinds.split(",")
+        kinds = {k: v for k, v in kinds.items() if any(k.startswith(w) for w in wanted)}
     for _ in range(50):
         ingest()
     for name, call in kinds.items():
@@ -114,7 +138,8 @@ def measure(client, token: str, args: argparse.Namespace) -> None:
               f"{each[len(each) // 10] / 1000:5.0f} us; mean per run "
               f"{', '.join(f'{m:.0f}' for m in means)} us", flush=True)
         if args.profile:
-            profile(call, args.requests, args.profile, name.split()[-1].strip("/"))
+            stem = name.replace(" ", "_").replace("/", "")
+            profile(call, args.requests, args.profile, stem)
 
 
 def profile(call, requests: int, directory: Path, stem: str) -> None:

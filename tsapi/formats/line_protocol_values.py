@@ -10,6 +10,7 @@ FieldValue = float | int | bool | str
 
 TRUE = frozenset(("t", "T", "true", "True", "TRUE"))
 FALSE = frozenset(("f", "F", "false", "False", "FALSE"))
+_DIGITS = frozenset("0123456789")
 
 
 class Line(NamedTuple):
@@ -42,6 +43,21 @@ class UnterminatedString(BadLine):
 
 def field_value(raw: str, key: str) -> FieldValue:
     """A field value without quotes: float, integer (i), unsigned (u) or boolean."""
+    if raw and raw[-1] in _DIGITS and raw[0] != "+" and "_" not in raw:
+        # The usual float, without the other spellings' tests first (no suffix and no
+        # boolean ends in a digit); read as general_field_value reads it (a test holds it).
+        try:
+            value = float(raw)
+        except ValueError:
+            raise BadLine(f"field '{key}' has an invalid value '{raw[:64]}'") from None
+        if not math.isfinite(value):
+            raise BadLine(f"field '{key}' has an invalid value '{raw[:64]}'")
+        return value
+    return general_field_value(raw, key)
+
+
+def general_field_value(raw: str, key: str) -> FieldValue:
+    """field_value for every spelling."""
     if not raw:
         raise BadLine(f"field '{key}' has no value")
     last = raw[-1]

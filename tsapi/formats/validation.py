@@ -26,7 +26,6 @@ MAX_EXACT_INT = 2**53
 WIDE_INT = float(2**63)
 
 _SUBMICRO = re.compile(r"[.,]\d{6}(\d+)")
-_UNCHECKED = object()
 
 
 @dataclass
@@ -57,7 +56,7 @@ class _TimeParser:
             return self._parse(raw)
         result = self._memo.get(raw)
         if result is None:
-            result = self._memo[raw] = self._parse(raw)
+            result = self._memo[raw] = _utc_z_form(raw) or self._parse(raw)
         return result
 
     @staticmethod
@@ -87,6 +86,21 @@ class _TimeParser:
             return parsed.astimezone(UTC)
         except OverflowError:
             return "is out of the supported range (years 1 to 9999)"
+
+
+def _utc_z_form(raw: str) -> datetime | None:
+    """The usual spelling, `YYYY-MM-DDTHH:MM:SS.ffffffZ`, read without the general checks:
+    exactly six fractional digits cannot lose precision, and Z is UTC already. None for
+    any other spelling, which _parse reads (tests/test_validation_fast_path.py holds them
+    equal)."""
+    if (len(raw) != 27 or raw[26] != "Z" or raw[19] != "." or raw[10] != "T"
+            or raw[4] != "-" or raw[7] != "-" or raw[13] != ":" or raw[16] != ":"):
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is UTC else None
 
 
 def submicro_error(raw: str) -> str | None:
@@ -160,6 +174,39 @@ def _check_tags(tags: Any, where: str, errors: list[dict[str, Any]], index: int)
     return tuple(sorted(tags.items()))
 
 
+class _CheckedNames:
+    """Metric names and tag sets found valid, remembered across batches (a fleet sends the
+    same few again and again): a hit skips their checks and the sorting of tags.
+
+    Only valid ones are kept, and only short ones: at most MAX_ENTRIES of at most
+    MAX_CHARS characters each, so the memory stays bounded (cleared when full: a miss
+    only costs the checks). Keys are exact strings, or tuples of (str, str) items, which
+    no other key equals (a tag value that is not a string is never stored).
+    """
+
+    MAX_ENTRIES = 4096
+    MAX_CHARS = 256
+
+    def __init__(self) -> None:
+        self.metrics: dict[str, None] = {}
+        self.tag_sets: dict[tuple, tuple[tuple[str, str], ...]] = {}
+
+    def add_metric(self, name: str) -> None:
+        if len(name) <= self.MAX_CHARS:
+            if len(self.metrics) >= self.MAX_ENTRIES:
+                self.metrics.clear()
+            self.metrics[name] = None
+
+    def add_tags(self, items: tuple, canonical: tuple[tuple[str, str], ...]) -> None:
+        if sum(len(k) + len(v) for k, v in canonical) <= self.MAX_CHARS:
+            if len(self.tag_sets) >= self.MAX_ENTRIES:
+                self.tag_sets.clear()
+            self.tag_sets[items] = canonical
+
+
+CHECKED = _CheckedNames()
+
+
 def validate_points(data: Any, *, field_name: str = "data") -> PointBatch:
     """Validate a list of point objects; raise InvalidInput naming every bad point and field."""
     if not isinstance(data, list):
@@ -170,90 +217,90 @@ def validate_points(data: Any, *, field_name: str = "data") -> PointBatch:
     batch = PointBatch()
     errors: list[dict[str, Any]] = []
     parse_time = _TimeParser()
-    metric_ok: dict[str, Any] = {}
-    tags_ok: dict[tuple, tuple[tuple[str, str], ...]] = {}
+    metric_ok, tags_ok = CHECKED.metrics, CHECKED.tag_sets
     times, metrics, values, tag_keys = batch.times, batch.metrics, batch.values, batch.tags
     for i, point in enumerate(data):
         # The usual point passes in a few steps: a valid time, a metric name and a tag set
-        # already checked in this batch, a number within range. Anything else, including
-        # the first sight of a name or tag set, takes the full checks below, which name
-        # every error.
-        if point.__class__ is dict:
-            time = parse_time(point.get("time"))
-            metric = point.get("metric")
-            value = point.get("value")
-            tags = point.get("tags")
-            if (time.__class__ is datetime and metric.__class__ is str
-                    and metric_ok.get(metric, _UNCHECKED) is None
-                    and (value.__class__ is float and -WIDE_INT < value < WIDE_INT
-                         or value.__class__ is int and -MAX_EXACT_INT <= value <= MAX_EXACT_INT)):
-                if not tags:
-                    tag_key = () if tags is None or tags.__class__ is dict else None
-                elif tags.__class__ is dict:
-                    try:
-                        tag_key = tags_ok.get(tuple(tags.items()))
-                    except TypeError:  # unhashable values: the full checks name them
-                        tag_key = None
-                else:
-                    tag_key = None
-                if tag_key is not None:
-                    times.append(time)
-                    metrics.append(metric)
-                    values.append(float(value))
-                    tag_keys.append(tag_key)
-                    continue
-        where = f"{field_name}[{i}]"
-        if not isinstance(point, dict):
-            errors.append(field_error(where, "must be an object", index=i))
+        # already found valid (in this batch or an earlier one), a number within range.
+        # Anything else takes the full checks, which name every error.
+        if point.__class__ is not dict:
+            if not isinstance(point, dict):
+                errors.append(field_error(f"{field_name}[{i}]", "must be an object", index=i))
+                continue
+            fields = (parse_time(point.get("time")), point.get("metric"), point.get("value"),
+                      point.get("tags"))
+            _check_point(batch, errors, point, fields, f"{field_name}[{i}]", i)
             continue
-        n_errors = len(errors)
         time = parse_time(point.get("time"))
-        if "time" not in point:
-            errors.append(field_error(f"{where}.time", "is required", index=i))
-        elif isinstance(time, str):
-            errors.append(field_error(f"{where}.time", time, index=i))
         metric = point.get("metric")
-        if isinstance(metric, str):
-            problem = metric_ok.get(metric, _UNCHECKED)
-            if problem is _UNCHECKED:
-                problem = metric_ok[metric] = check_metric_name(metric)
-        else:
-            problem = check_metric_name(metric)
-        if "metric" not in point:
-            errors.append(field_error(f"{where}.metric", "is required", index=i))
-        elif problem:
-            errors.append(field_error(f"{where}.metric", problem, index=i))
         value = point.get("value")
-        problem = check_value(value)
-        if problem:
-            errors.append(field_error(f"{where}.value", problem, index=i))
         tags = point.get("tags")
-        if tags is None or (isinstance(tags, dict) and not tags):
-            tag_key = ()  # the metric's untagged series
-        else:
-            # Batches repeat a handful of tag sets: check each distinct one once.
-            try:
-                memo_key = tuple(tags.items())
-                tag_key = tags_ok.get(memo_key)
-            except (TypeError, AttributeError):  # not a dict, or unhashable values
-                memo_key = tag_key = None
-            if tag_key is None:
-                tag_key = _check_tags(tags, f"{where}.tags", errors, i)
-                if memo_key is not None and tag_key is not None:
-                    tags_ok[memo_key] = tag_key
-        if len(errors) != n_errors:
-            continue
-        batch.times.append(time)
-        batch.metrics.append(metric)
-        if isinstance(value, int):
-            value = float(value)
-        elif value.__class__ is float and not -WIDE_INT < value < WIDE_INT:
-            batch.maybe_wide_integer = True
-        batch.values.append(value)
-        batch.tags.append(tag_key)
+        if (time.__class__ is datetime and metric.__class__ is str and metric in metric_ok
+                and (value.__class__ is float and -WIDE_INT < value < WIDE_INT
+                     or value.__class__ is int and -MAX_EXACT_INT <= value <= MAX_EXACT_INT)):
+            if not tags:
+                tag_key = () if tags is None or tags.__class__ is dict else None
+            elif tags.__class__ is dict:
+                try:
+                    tag_key = tags_ok.get(tuple(tags.items()))
+                except TypeError:  # unhashable values: the full checks name them
+                    tag_key = None
+            else:
+                tag_key = None
+            if tag_key is not None:
+                times.append(time)
+                metrics.append(metric)
+                values.append(float(value))
+                tag_keys.append(tag_key)
+                continue
+        _check_point(batch, errors, point, (time, metric, value, tags), f"{field_name}[{i}]", i)
     if errors:
         raise batch_error(errors)
     return batch
+
+
+def _check_point(batch: PointBatch, errors: list[dict[str, Any]], point: Any,
+                 fields: tuple, where: str, i: int) -> None:
+    """Every check of one point (its fields as read already), each failure in errors, or the
+    point appended to batch."""
+    time, metric, value, tags = fields
+    n_errors = len(errors)
+    if "time" not in point:
+        errors.append(field_error(f"{where}.time", "is required", index=i))
+    elif isinstance(time, str):
+        errors.append(field_error(f"{where}.time", time, index=i))
+    problem = check_metric_name(metric)
+    if "metric" not in point:
+        errors.append(field_error(f"{where}.metric", "is required", index=i))
+    elif problem:
+        errors.append(field_error(f"{where}.metric", problem, index=i))
+    else:
+        CHECKED.add_metric(metric)
+    problem = check_value(value)
+    if problem:
+        errors.append(field_error(f"{where}.value", problem, index=i))
+    if tags is None or (isinstance(tags, dict) and not tags):
+        tag_key = ()  # the metric's untagged series
+    else:
+        try:
+            memo_key = tuple(tags.items())
+            tag_key = CHECKED.tag_sets.get(memo_key)
+        except (TypeError, AttributeError):  # not a dict, or unhashable values
+            memo_key = tag_key = None
+        if tag_key is None:
+            tag_key = _check_tags(tags, f"{where}.tags", errors, i)
+            if memo_key is not None and tag_key is not None:
+                CHECKED.add_tags(memo_key, tag_key)
+    if len(errors) != n_errors:
+        return
+    batch.times.append(time)
+    batch.metrics.append(metric)
+    if isinstance(value, int):
+        value = float(value)
+    elif value.__class__ is float and not -WIDE_INT < value < WIDE_INT:
+        batch.maybe_wide_integer = True
+    batch.values.append(value)
+    batch.tags.append(tag_key)
 
 
 def batch_error(errors: list[dict[str, Any]]) -> InvalidInput:

@@ -15,7 +15,14 @@ from typing import Any
 
 from tsapi.errors import BadRequest, InvalidInput, PayloadTooLarge
 from tsapi.formats.line_protocol import Line, LineError, LineReader, scan
-from tsapi.formats.validation import MAX_TAGS, PointBatch, check_metric_name, check_tag, check_value
+from tsapi.formats.validation import (
+    CHECKED,
+    MAX_TAGS,
+    PointBatch,
+    check_metric_name,
+    check_tag,
+    check_value,
+)
 from tsapi.services.ingest import naming_lines, store_batch
 from tsapi.services.runtime import Runtime
 
@@ -100,7 +107,7 @@ class _Converter:
         self.default_measurement = default_measurement
         self.extra = extra
         self.now = datetime.now(UTC)  # one time for every line without a timestamp
-        self.metrics: dict[tuple[str, str], str] = {}
+        self.metrics: dict[str, dict[str, str]] = {}
         self.tag_sets: dict[tuple, tuple[tuple[str, str], ...]] = {}
 
     def batch(self, lines: Iterable[Line], errors: list[LineError],
@@ -113,17 +120,22 @@ class _Converter:
             try:
                 time = self.time(line.timestamp)
                 tags = self.tags(line.tags)
-                points = [(self.metric(line.measurement, key), self.value(key, value))
-                          for key, value in line.fields]
+                names = self.field_names(line.measurement)
+                # A line's points are taken together or not at all (a bad field: a bad line).
+                line_metrics, line_values = [], []
+                for key, value in line.fields:
+                    line_metrics.append(names.get(key) or self.metric(line.measurement, key))
+                    line_values.append(value if value.__class__ is float
+                                       else self.value(key, value))
             except ValueError as exc:
                 errors.append(LineError(line.number, str(exc), line.text))
                 continue
-            for metric, value in points:
-                times.append(time)
-                metrics.append(metric)
-                values.append(value)
-                tags_col.append(tags)
-                numbers.append(line.number)
+            count = len(line_metrics)
+            metrics += line_metrics
+            values += line_values
+            times += [time] * count
+            tags_col += [tags] * count
+            numbers += [line.number] * count
             if max_points is not None and len(times) + len(errors) > max_points:
                 raise PayloadTooLarge(f"Body has more than {max_points} points (or bad lines); "
                                       f"the limit is {max_points} per request")
@@ -138,14 +150,21 @@ class _Converter:
         except OverflowError:
             raise ValueError(f"timestamp {timestamp} is out of range (years 1 to 9999)") from None
 
+    def field_names(self, measurement: str) -> dict[str, str]:
+        """The metric name of each of the measurement's fields seen so far."""
+        names = self.metrics.get(measurement)
+        if names is None:
+            names = self.metrics[measurement] = {}
+        return names
+
     def metric(self, measurement: str, key: str) -> str:
-        name = self.metrics.get((measurement, key))
-        if name is None:
-            name = key if measurement == self.default_measurement else f"{measurement}.{key}"
+        name = key if measurement == self.default_measurement else f"{measurement}.{key}"
+        if name not in CHECKED.metrics:  # found valid by an earlier request, or checked now
             problem = check_metric_name(name)
             if problem:
                 raise ValueError(f"metric name '{name[:64]}' {problem}")
-            self.metrics[(measurement, key)] = name
+            CHECKED.add_metric(name)
+        self.metrics[measurement][key] = name
         return name
 
     def tags(self, raw: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:

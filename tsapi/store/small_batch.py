@@ -6,7 +6,6 @@ import re
 
 from sqlalchemy import Connection, text
 
-from tsapi.formats.validation import PointBatch
 from tsapi.store.catalog import Metric, RetryableConflict
 
 # Up to this many points, one statement from arrays beats COPY: COPY's savepoint and its
@@ -79,41 +78,39 @@ _PREPARE = text(
 _EXECUTE = text(f"EXECUTE {_PREPARED_NAME} ({', '.join(':' + n for n in _PARAMETERS)})")
 
 
-def store_small_batch(conn: Connection, latest: dict[tuple[int, object], int], batch: PointBatch,
-                 spans: dict[str, list], known: dict[str, Metric],
-                 series_spans: dict[int, list]) -> bool:
-    """Store up to SMALL_BATCH points; returns whether any metric's first/last seen moved."""
-    values = batch.values
-    stamps = _Stamps()
-    times, nums, texts = [], [], []
-    for (_, time), i in latest.items():
-        times.append(stamps(time))
-        value = values[i]
-        if isinstance(value, str):
-            nums.append("NULL")
-            texts.append(_quoted(value))
-        else:
-            # As text: float8's own input keeps the sign of -0.0 and every bit (repr gives
-            # the shortest text that reads back as the identical double).
-            nums.append(repr(value))
-            texts.append("NULL")
+def store_small_batch(conn: Connection, sids: list[int], times: list, values: list,
+                      spans: dict[str, list], known: dict[str, Metric],
+                      series_spans: dict[int, list]) -> bool:
+    """Store up to SMALL_BATCH points, given column-wise with no (series, time) twice;
+    returns whether any metric's first/last seen moved."""
+    # Each distinct time's text once: a batch repeats its times (one line of line protocol
+    # holds several points), and the spans below are times of the batch.
+    stamp = {time: time.isoformat() for time in set(times)}.__getitem__
+    if any(isinstance(value, str) for value in values):
+        nums = ["NULL" if isinstance(v, str) else repr(v) for v in values]
+        texts = [_quoted(v) if isinstance(v, str) else "NULL" for v in values]
+    else:
+        # As text: float8's own input keeps the sign of -0.0 and every bit (repr gives the
+        # shortest text that reads back as the identical double).
+        nums = list(map(repr, values))
+        texts = ["NULL"] * len(values)
     rows = sorted((known[n].id, lo, hi) for n, (lo, hi) in spans.items())
     session = conn.connection.info
     if _PREPARED_NAME not in session:
         conn.execute(_PREPARE)
         session[_PREPARED_NAME] = True
     locked, widened = conn.execute(_EXECUTE, {
-        "times": _array(times),
-        "sids": _array(str(sid) for sid, _ in latest),
+        "times": _array(map(stamp, times)),
+        "sids": _array(map(str, sids)),
         "nums": _array(nums),
         "texts": _array(texts),
         "ids": _array(str(r[0]) for r in rows),
-        "los": _array(stamps(r[1]) for r in rows),
-        "his": _array(stamps(r[2]) for r in rows),
+        "los": _array(stamp(r[1]) for r in rows),
+        "his": _array(stamp(r[2]) for r in rows),
         # The rollup invalidation log (tsapi.store.rollup_log), in the same statement.
-        "log_sids": _array(str(sid) for sid in series_spans),
-        "log_los": _array(stamps(lo) for lo, _ in series_spans.values()),
-        "log_his": _array(stamps(hi) for _, hi in series_spans.values()),
+        "log_sids": _array(map(str, series_spans)),
+        "log_los": _array(stamp(lo) for lo, _ in series_spans.values()),
+        "log_his": _array(stamp(hi) for _, hi in series_spans.values()),
     }).one()
     if locked != len(rows):
         raise RetryableConflict("a metric was deleted while the batch was being written")
@@ -134,17 +131,3 @@ def _quoted(value: str) -> str:
     """A text element: double-quoted, with backslash and double quote escaped (a quoted
     NULL is the string 'NULL', not a null)."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-class _Stamps:
-    """ISO 8601 text of aware datetimes (no space, comma, quote or brace: a plain element),
-    memoized: a batch repeats its times (one line of line protocol holds several points)."""
-
-    def __init__(self) -> None:
-        self.memo: dict[object, str] = {}
-
-    def __call__(self, time) -> str:
-        text = self.memo.get(time)
-        if text is None:
-            text = self.memo[time] = time.isoformat()
-        return text

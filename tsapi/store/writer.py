@@ -1,33 +1,14 @@
-"""Writing a validated batch of points: one transaction, bulk id resolution, COPY."""
+"""Writing a validated batch all or nothing: ids resolved, then stored in one transaction."""
 
 from __future__ import annotations
 
-import io
 import logging
 from dataclasses import dataclass
 
 import psycopg2
 from psycopg2 import errors as pg_errors
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Connection,
-    DateTime,
-    Double,
-    Engine,
-    MetaData,
-    Table,
-    Text,
-    bindparam,
-    cast,
-    func,
-    select,
-    update,
-)
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.schema import CreateTable
 
 from tsapi.formats.validation import PointBatch, batch_error
 from tsapi.formats.value_types import NUMBER, STRING, type_conflicts, value_type
@@ -39,34 +20,14 @@ from tsapi.store.catalog import (
     lock_metrics,
     resolve_series,
 )
-from tsapi.store.rollup_log import LOG_SPANS, log_span_params
-from tsapi.store.schema import metrics, points
+from tsapi.store.large_batch import store_large_batch
 from tsapi.store.small_batch import SMALL_BATCH, store_small_batch
+
+__all__ = ["SMALL_BATCH", "WriteResult", "write_batch"]
 
 log = logging.getLogger(__name__)
 
-# psycopg2 reads a COPY source in 8 KB pieces unless told otherwise; large pieces are faster.
-COPY_CHUNK = 1 << 20
 MAX_ATTEMPTS = 3
-
-_COPY_COLUMNS = ("time", "series_id", "value_num", "value_text")
-_COPY_POINTS = f"COPY {points.name} ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
-
-# Points whose (series, time) may already exist go through this session-local table, then
-# into points with ON CONFLICT DO UPDATE: last write wins, at COPY speed.
-_staging = Table(
-    "points_incoming",
-    MetaData(),
-    Column("time", DateTime(timezone=True)),
-    Column("series_id", BigInteger),
-    Column("value_num", Double),
-    Column("value_text", Text),
-    prefixes=["TEMPORARY"],
-    postgresql_on_commit="DELETE ROWS",
-)
-_COPY_STAGING = f"COPY {_staging.name} ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
-
-_TEXT_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 @dataclass(frozen=True)
@@ -138,40 +99,21 @@ def _write(
     conn: Connection, batch: PointBatch, cache: SeriesCache, metric_cache: MetricCache,
     log_for_rollups: bool = True,
 ) -> tuple[WriteResult, dict, dict[str, Metric]]:
-    # One pass over the batch: each metric's type as its first point gives it (that fixes a
-    # new metric's type), which metrics mix types, and the time span each covers.
-    first_is_text: dict[str, bool] = {}
-    mixed: set[str] = set()
-    spans: dict[str, list] = {}
-    for name, value, time in zip(batch.metrics, batch.values, batch.times, strict=True):
-        is_text = isinstance(value, str)
-        kind = first_is_text.get(name)
-        if kind is None:
-            first_is_text[name] = is_text
-            spans[name] = [time, time]
-            continue
-        if kind is not is_text:
-            mixed.add(name)
-        span = spans[name]
-        if time < span[0]:
-            span[0] = time
-        elif time > span[1]:
-            span[1] = time
+    names, values, times, tag_sets = batch.metrics, batch.values, batch.times, batch.tags
+    first_is_text, mixed, spans = _metric_kinds_and_spans(names, values, times)
     # A small batch of known metrics takes their ids from the cache: its one statement locks
     # them (and notices a deleted one). Otherwise, and always before a COPY, lock them now.
     small = len(batch) <= SMALL_BATCH
-    pairs = set(zip(batch.metrics, batch.tags, strict=True))
     known = metric_cache.get_all(first_is_text) if small else None
     # A new series needs its metric locked before the series row is created; a type that
     # differs from the cached one may mean the metric was deleted and made anew: ask the
     # database, which alone can refuse a batch.
-    if known is not None and (
-        any(cache.get((known[m].id, t)) is None for m, t in pairs)
-        or _suspects(first_is_text, mixed, known)
-    ):
-        known = None
+    sid_of = None
+    if known is not None and not _suspects(first_is_text, mixed, known):
+        sid_of = _cached_series(set(zip(names, tag_sets, strict=True)), known, cache)
     looked_up: dict[str, Metric] = {}
-    if known is not None:
+    new_series: dict = {}
+    if sid_of is not None:
         # Every id came from the caches: the batch is the one statement of store_small_batch,
         # atomic by itself. Run alone (autocommit), it commits in its own round trip instead
         # of needing a COMMIT after it, and is as durable. psycopg2's own autocommit switch is
@@ -187,29 +129,70 @@ def _write(
         known = looked_up = lock_metrics(
             conn, {n: STRING if t else NUMBER for n, t in first_is_text.items()}
         )
-    suspect = _suspects(first_is_text, mixed, known)
-    if suspect:
-        _check_types(batch, known, suspect)
-
-    series_ids, new_series = resolve_series(conn, {(known[m].id, t) for m, t in pairs}, cache)
-    sid_of = {(m, t): series_ids[(known[m].id, t)] for m, t in pairs}
-    # Last value wins inside the batch too: a later duplicate replaces the earlier index.
-    latest: dict[tuple[int, object], int] = {}
-    for i, (name, tags, time) in enumerate(zip(batch.metrics, batch.tags, batch.times,
-                                              strict=True)):
-        latest[(sid_of[name, tags], time)] = i
+        suspect = _suspects(first_is_text, mixed, known)
+        if suspect:
+            _check_types(batch, known, suspect)
+        pairs = set(zip(names, tag_sets, strict=True))
+        series_ids, new_series = resolve_series(conn, {(known[m].id, t) for m, t in pairs},
+                                                cache)
+        sid_of = {(m, t): series_ids[(known[m].id, t)] for m, t in pairs}
+    sids = list(map(sid_of.__getitem__, zip(names, tag_sets, strict=True)))
+    # Last value wins inside the batch too: a later duplicate replaces the earlier index
+    # (and keeps the first one's place).
+    latest = dict(zip(zip(sids, times, strict=True), range(len(sids)), strict=True))
     # Rollups: each numeric series' changed span, logged in this transaction.
     series_spans: dict[int, list] = {}
     if log_for_rollups:
-        numeric = {sid for (m, _), sid in sid_of.items() if known[m].value_type == "number"}
-        series_spans = _series_spans(latest, numeric)
+        numeric = {sid for (m, _), sid in sid_of.items() if known[m].value_type == NUMBER}
+        series_spans = _series_spans(sids, times, numeric)
     if small:
-        changed = store_small_batch(conn, latest, batch, spans, known, series_spans)
+        if len(latest) == len(sids):  # no duplicates: the batch's own columns, in order
+            rows = (sids, times, values)
+        else:
+            rows = ([sid for sid, _ in latest], [time for _, time in latest],
+                    [values[i] for i in latest.values()])
+        changed = store_small_batch(conn, *rows, spans, known, series_spans)
     else:
-        _copy_points(conn, _copy_buffer(latest, batch))
-        changed = _extend_seen(conn, spans, known, series_spans)
+        changed = store_large_batch(conn, latest, batch, spans, known, series_spans)
     result = WriteResult(len(batch), len(latest), changed, tuple(sorted(known)))
     return result, new_series, looked_up
+
+
+def _metric_kinds_and_spans(names: list[str], values: list, times: list
+                            ) -> tuple[dict[str, bool], set[str], dict[str, list]]:
+    """Each metric's type as its first point gives it (that fixes a new metric's type),
+    which metrics mix types, and the time span each covers."""
+    spans: dict[str, list] = {}
+    for name, time in zip(names, times, strict=True):
+        span = spans.get(name)
+        if span is None:
+            spans[name] = [time, time]
+        elif time < span[0]:
+            span[0] = time
+        elif time > span[1]:
+            span[1] = time
+    texts = {name for name, value in zip(names, values, strict=True) if isinstance(value, str)}
+    if not texts:  # the usual batch: numbers only
+        return dict.fromkeys(spans, False), set(), spans
+    first_is_text: dict[str, bool] = {}
+    mixed: set[str] = set()
+    for name, value in zip(names, values, strict=True):
+        is_text = isinstance(value, str)
+        kind = first_is_text.setdefault(name, is_text)
+        if kind is not is_text:
+            mixed.add(name)
+    return first_is_text, mixed, spans
+
+
+def _cached_series(pairs: set, known: dict[str, Metric], cache: SeriesCache) -> dict | None:
+    """(metric, tags) → series id for every pair, or None if one is not cached."""
+    sid_of = {}
+    for pair in pairs:
+        sid = cache.get((known[pair[0]].id, pair[1]))
+        if sid is None:
+            return None
+        sid_of[pair] = sid
+    return sid_of
 
 
 def _suspects(first_is_text: dict[str, bool], mixed: set[str],
@@ -220,10 +203,9 @@ def _suspects(first_is_text: dict[str, bool], mixed: set[str],
     }
 
 
-def _series_spans(latest: dict[tuple[int, object], int],
-                  numeric: set[int]) -> dict[int, list]:
+def _series_spans(sids: list[int], times: list, numeric: set[int]) -> dict[int, list]:
     spans: dict[int, list] = {}
-    for sid, time in latest:
+    for sid, time in zip(sids, times, strict=True):
         if sid not in numeric:
             continue
         span = spans.get(sid)
@@ -245,97 +227,3 @@ def _check_types(batch: PointBatch, known: dict[str, Metric], suspect: set[str])
     errors = type_conflicts(points, {name: known[name].value_type for name in suspect})
     if errors:
         raise batch_error(errors)
-
-
-def _copy_buffer(latest: dict[tuple[int, object], int], batch: PointBatch) -> io.BytesIO:
-    values = batch.values
-    stamps: dict[object, str] = {}
-    lines = []
-    for (sid, time), i in latest.items():
-        stamp = stamps.get(time)
-        if stamp is None:
-            stamp = stamps[time] = time.isoformat()
-        value = values[i]
-        if isinstance(value, str):
-            lines.append(f"{stamp}\t{sid}\t\\N\t{value.translate(_TEXT_ESCAPES)}\n")
-        else:
-            # repr gives the shortest text that reads back as the identical double.
-            lines.append(f"{stamp}\t{sid}\t{value!r}\t\\N\n")
-    return io.BytesIO("".join(lines).encode())
-
-
-def _upsert(source):
-    stmt = pg_insert(points).from_select(list(_COPY_COLUMNS), source)
-    return stmt.on_conflict_do_update(
-        index_elements=[points.c.series_id, points.c.time],
-        set_={"value_num": stmt.excluded.value_num, "value_text": stmt.excluded.value_text},
-    )
-
-
-def _copy_points(conn: Connection, buffer: io.BytesIO) -> None:
-    """COPY straight into points; if some (series, time) already exist, upsert via staging."""
-    cursor = conn.connection.dbapi_connection.cursor()
-    try:
-        savepoint = conn.begin_nested()
-        try:
-            cursor.copy_expert(_COPY_POINTS, buffer, size=COPY_CHUNK)
-            savepoint.commit()
-            return
-        except pg_errors.UniqueViolation:
-            savepoint.rollback()
-        buffer.seek(0)
-        conn.execute(CreateTable(_staging, if_not_exists=True))
-        cursor.copy_expert(_COPY_STAGING, buffer, size=COPY_CHUNK)
-        # In key order, as the small path: concurrent upserts of the same points lock them
-        # in one order and cannot deadlock on them.
-        conn.execute(_upsert(select(_staging).order_by(_staging.c.series_id, _staging.c.time)))
-    finally:
-        cursor.close()
-
-
-def _extend_seen_statement():
-    """UPDATE metrics from three arrays (ids, lows, highs): one SQL text for every batch,
-    so SQLAlchemy compiles it once; a VALUES list would be compiled anew each time. The
-    rollup invalidation log rides along as a CTE: no round trip of its own."""
-    span = func.unnest(
-        cast(bindparam("ids"), ARRAY(BigInteger)),
-        cast(bindparam("los"), ARRAY(DateTime(timezone=True))),
-        cast(bindparam("his"), ARRAY(DateTime(timezone=True))),
-    ).table_valued("id", "lo", "hi").render_derived(name="span")
-    # Lock the rows in id order first: two batches for the same metrics cannot deadlock.
-    locked = (
-        select(metrics.c.id)
-        .where(metrics.c.id == func.any(cast(bindparam("ids"), ARRAY(BigInteger))))
-        .order_by(metrics.c.id)
-        .with_for_update(key_share=True)
-        .cte("locked")
-    )
-    return (
-        update(metrics)
-        .where(metrics.c.id == span.c.id)
-        .where(metrics.c.id.in_(select(locked.c.id)))
-        .where(
-            (metrics.c.first_seen.is_(None))
-            | (span.c.lo < metrics.c.first_seen)
-            | (span.c.hi > metrics.c.last_seen)
-        )
-        .values(
-            first_seen=func.least(metrics.c.first_seen, span.c.lo),
-            last_seen=func.greatest(metrics.c.last_seen, span.c.hi),
-        )
-        .returning(metrics.c.id)
-        .add_cte(LOG_SPANS)
-    )
-
-
-_EXTEND_SEEN = _extend_seen_statement()
-
-
-def _extend_seen(conn: Connection, spans: dict[str, list], known: dict[str, Metric],
-                 series_spans: dict[int, list]) -> bool:
-    """Widen first_seen/last_seen once per metric and log each numeric series' changed
-    span for the rollups; returns whether any metric row changed."""
-    rows = sorted((known[n].id, lo, hi) for n, (lo, hi) in spans.items())
-    params = {"ids": [r[0] for r in rows], "los": [r[1] for r in rows],
-              "his": [r[2] for r in rows], **log_span_params(series_spans)}
-    return bool(conn.execute(_EXTEND_SEEN, params).fetchall())
