@@ -53,8 +53,16 @@ def fast_head(head: str) -> tuple[str, tuple[tuple[str, str], ...]]:
         key, eq, value = item.partition("=")
         if not key or not value or "=" in value:
             raise BadLine(f"tag '{item}' is not key=value")
+        _refuse_repeated_tag(tags, key)
         tags.append((key, value))
     return measurement, tuple(tags)
+
+
+def _refuse_repeated_tag(tags: list[tuple[str, str]], key: str) -> None:
+    # As InfluxDB 1.x refuses them ("duplicate tags"): which value names the series would be a
+    # guess. A repeated field keeps its last value, as InfluxDB keeps it.
+    if any(seen == key for seen, _ in tags):
+        raise BadLine(f"duplicate tag '{key}'")
 
 
 class QuotedLineScanner:
@@ -121,6 +129,7 @@ class QuotedLineScanner:
             value = self._token("=, ", _KEY_ESCAPES)
             if not value or self._peek() == "=":
                 raise BadLine(f"tag '{key}' has no value")
+            _refuse_repeated_tag(tags, key)
             tags.append((key, value))
         if self._peek() not in " ":
             raise BadLine("missing fields")

@@ -16,7 +16,7 @@ _DIGITS = frozenset("0123456789")
 class Line(NamedTuple):
     number: int
     measurement: str
-    tags: tuple[tuple[str, str], ...]  # in the order written; duplicates: the last wins
+    tags: tuple[tuple[str, str], ...]  # in the order written, no key twice
     fields: list[tuple[str, FieldValue]]
     timestamp: int | None
     text: str  # the line as sent, for error messages
