@@ -9,7 +9,10 @@ builds the app as production runs it (TSAPI_AUTH=required with a real key, rate 
 counted in Redis but never reached, Prometheus in multiprocess mode, the access log written)
 and times a cached POST /query, a GET /metrics (cached) and a 1-point POST /ingest through
 Flask's test client: no HTTP server or network in the figures, only the app, PostgreSQL and
-Redis. Each kind runs --runs times --requests requests: the median and 10th percentile of
+Redis. With --day, also an uncached 1-day hourly mean of one series at a 10 s cadence
+(bench_rollups' year series, two days stored and rolled up), through rollups and raw: the
+query path's own cost is its time minus GET /metrics'. Each kind runs --runs times
+--requests requests: the median and 10th percentile of
 all its requests are printed (less disturbed by other work on the machine than a mean), and
 each run's mean. Compare trees in the same minutes, alternated.
 """
@@ -32,6 +35,7 @@ HERE = Path(__file__).resolve().parent
 HIGH_LIMIT = "10000000/minute"  # on, counted in Redis, never reached
 QUERY = {"metric": "bench.one", "start_time": "2021-01-01T00:00:00Z",
          "end_time": "2021-01-02T00:00:00Z", "aggregation": "avg", "interval": "1 hour"}
+DAY_QUERY = orjson.dumps({**QUERY, "metric": "year_temp"})  # bench_rollups' year series
 
 
 def main() -> None:
@@ -41,6 +45,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--profile", type=Path, help="write <kind>.prof and <kind>.txt here")
+    parser.add_argument("--day", action="store_true",
+                        help="also time uncached 1-day hourly means (rollup and raw)")
+    parser.add_argument("--only-day", action="store_true",
+                        help="time only GET /metrics and the uncached 1-day means")
     args = parser.parse_args()
     # Before prometheus_client is imported, as gunicorn.conf.py does for the workers.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tsapi-profile-prom-")
@@ -60,29 +68,40 @@ def main() -> None:
         pg.start()
         redis.start()
         url = bi.create_database(pg.url(), "tsapi_profile")
-        app = create_app({
+        settings = {
             "DATABASE_URL": url, "REDIS_URL": redis.url(), "TSAPI_AUTH": "required",
             "TSAPI_RATE_LIMITS": "on", "TSAPI_RATE_LIMIT_WRITE": HIGH_LIMIT,
-            "TSAPI_RATE_LIMIT_READ": HIGH_LIMIT, "TSAPI_RATE_LIMIT_ADMIN": HIGH_LIMIT})
+            "TSAPI_RATE_LIMIT_READ": HIGH_LIMIT, "TSAPI_RATE_LIMIT_ADMIN": HIGH_LIMIT}
+        app = create_app(settings)
+        day_clients = {}
+        if args.day or args.only_day:
+            import bench_rollups as br
+            br.store_points(url, br.year_points(2))
+            br.refresh_rollups(url)
+            for rollups in ("on", "off"):
+                # No answer fits the cache: every request is answered anew.
+                day_app = create_app({**settings, "TSAPI_ROLLUPS": rollups,
+                                      "TSAPI_MAX_CACHED_BYTES": 1})
+                day_clients[rollups] = day_app.test_client()
         with (base / "access.log").open("w") as log:
             for handler in logging.getLogger("tsapi").handlers:
                 handler.setStream(log)  # written, as in production, not to this terminal
             with app.extensions["tsapi"].db.engine.begin() as conn:
                 token = create_key(conn, "profile", {"read", "write"})[1]
-            measure(app.test_client(), token, args)
+            measure(app.test_client(), token, args, day_clients)
     finally:
         pg.cleanup()
         redis.cleanup()
     print(f"load average {os.getloadavg()}")
 
 
-def measure(client, token: str, args: argparse.Namespace) -> None:
+def measure(client, token: str, args: argparse.Namespace, day_clients: dict) -> None:
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     query = orjson.dumps(QUERY)
     serial = iter(range(10**9))
 
-    def send(method: str, path: str, body: bytes | None = None) -> None:
-        response = client.open(path, method=method, data=body, headers=headers)
+    def send(method: str, path: str, body: bytes | None = None, via=client) -> None:
+        response = via.open(path, method=method, data=body, headers=headers)
         if response.status_code != 200:
             raise SystemExit(f"{method} {path}: {response.status_code} {response.data[:300]!r}")
 
@@ -96,6 +115,11 @@ def measure(client, token: str, args: argparse.Namespace) -> None:
     kinds = {"cached /query": lambda: send("POST", "/query", query),
              "GET /metrics": lambda: send("GET", "/metrics"),
              "1-point /ingest": ingest}
+    if args.only_day:
+        kinds = {"GET /metrics": kinds["GET /metrics"]}
+    for rollups, day_client in day_clients.items():
+        kinds[f"1-day {'rollup' if rollups == 'on' else 'raw'} /query"] = (
+            lambda c=day_client: send("POST", "/query", DAY_QUERY, c))
     for _ in range(50):
         ingest()
     for name, call in kinds.items():
@@ -114,7 +138,8 @@ def measure(client, token: str, args: argparse.Namespace) -> None:
               f"{each[len(each) // 10] / 1000:5.0f} us; mean per run "
               f"{', '.join(f'{m:.0f}' for m in means)} us", flush=True)
         if args.profile:
-            profile(call, args.requests, args.profile, name.split()[-1].strip("/"))
+            profile(call, args.requests, args.profile,
+                    "-".join(name.replace("/", "").split()))
 
 
 def profile(call, requests: int, directory: Path, stem: str) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -70,9 +71,9 @@ ARITHMETIC = frozenset({"sum", "avg", "stddev"})
 class Coverage:
     """For one query: which level buckets come from the rollup table, which points raw."""
 
-    series_ids: list[int]
-    covered_from: datetime  # the first whole level bucket in range
-    covered_until: datetime  # the end of the last one below the watermark
+    series_ids: list[int] | Any  # ids, or a subquery of them (rollup_aligned's guess)
+    covered_from: datetime | Any  # the first whole level bucket in range (or a parameter)
+    covered_until: datetime | Any  # the end of the last one below the watermark
     stale: list[Window]  # invalidated level buckets within the covered span
     raw: list[Window]  # disjoint per series: edges, head and stale buckets
 
@@ -147,7 +148,16 @@ def rollup_json(conn: Connection, storage: StorageInfo, q: BucketQuery, level: R
     cover = coverage(conn, q, level)
     if cover is None:
         return None
-    answer = rollup_statement(storage, q, level, cover).order_by(None).subquery("answer")
+    stmt = json_select(storage, q, rollup_statement(storage, q, level, cover),
+                       literal(metric) if metric is not None else None)
+    body, ok = conn.execute(stmt).one()
+    return None if ok is False else (body or "")
+
+
+def json_select(storage: StorageInfo, q: BucketQuery, statement: Select, metric) -> Select:
+    """(the rows of `statement` as JSON objects joined by commas, whether every value was
+    small enough to combine); `metric`, an expression, names the metric in each row."""
+    answer = statement.order_by(None).subquery("answer")
     value = answer.c.value
     if q.aggregation.name == "count":
         value_text = cast(value, Text)
@@ -162,13 +172,11 @@ def rollup_json(conn: Connection, storage: StorageInfo, q: BucketQuery, level: R
         text = text + literal(',"tags":') + json_tags(list(zip(q.group_by, groups,
                                                                strict=True)))
     if metric is not None:
-        text = text + literal(',"metric":') + cast(func.to_json(cast(literal(metric), Text)),
-                                                   Text)
+        text = text + literal(',"metric":') + cast(func.to_json(cast(metric, Text)), Text)
     order = [g.asc().nulls_first() for g in groups]
     ok = func.bool_and(answer.c.small) if q.aggregation.name in ARITHMETIC else literal(True)
-    body, ok = conn.execute(select(func.string_agg(
-        text + literal("}"), aggregate_order_by(literal(","), *order, answer.c.bucket)), ok)).one()
-    return None if ok is False else (body or "")
+    return select(func.string_agg(
+        text + literal("}"), aggregate_order_by(literal(","), *order, answer.c.bucket)), ok)
 
 
 PARTIAL = ("tkey", "sid", "n", "s", "mn", "mx", "ft", "fv", "lt", "lv", "mean", "m2")
@@ -207,7 +215,7 @@ def _partials(q: BucketQuery, level: RollupLevel, cover: Coverage):
         r.c.bucket, r.c.series_id, r.c.count, r.c.sum, r.c.min, r.c.max, r.c.first_time,
         r.c.first_value, r.c.last_time, r.c.last_value, r.c.mean, r.c.m2), PARTIAL, strict=True)),
     ).where(
-        r.c.series_id == func.any(bindparam("cover_sids", cover.series_ids, type_=_BIGINT_ARRAY)),
+        _of_series(r, cover),
         r.c.bucket >= cover.covered_from,
         r.c.bucket < cover.covered_until,
     )
@@ -257,12 +265,28 @@ def rollup_statement(storage: StorageInfo, q: BucketQuery, level: RollupLevel,
             .group_by(*group_cols, inner.c.bucket).order_by(*order, inner.c.bucket))
 
 
+def _of_series(r, cover: Coverage):
+    """Rows of the covered series. Under a guess (a subquery of series) marker rows are left
+    out too: when the guess is wrong the rows are discarded, but must not raise meanwhile."""
+    if isinstance(cover.series_ids, list):
+        return r.c.series_id == func.any(bindparam("cover_sids", cover.series_ids,
+                                                   type_=_BIGINT_ARRAY))
+    return and_(r.c.series_id.in_(cover.series_ids),
+                r.c.count != literal_column(str(UNMATERIALIZED)))
+
+
+def level_wide(q: BucketQuery, level: RollupLevel) -> bool:
+    """Whether the query's buckets are exactly the level's."""
+    return (q.interval is not None and not q.interval.is_monthly
+            and q.interval.micros == level.seconds * 1_000_000)
+
+
 def _one_part_per_bucket(q: BucketQuery, level: RollupLevel, cover: Coverage) -> bool:
     """Whether every answer bucket is one row of the rollup table: one series, buckets as
-    wide as the level's, nothing to read raw."""
-    return (q.interval is not None and not q.interval.is_monthly
-            and q.interval.micros == level.seconds * 1_000_000
-            and len(cover.series_ids) == 1 and not cover.raw)
+    wide as the level's, nothing to read raw (a subquery of series is guessed to hold one:
+    rollup_aligned checks it in the same statement)."""
+    one = len(cover.series_ids) == 1 if isinstance(cover.series_ids, list) else True
+    return level_wide(q, level) and one and not cover.raw
 
 
 def _direct_statement(q: BucketQuery, level: RollupLevel, cover: Coverage) -> Select:
@@ -275,6 +299,6 @@ def _direct_statement(q: BucketQuery, level: RollupLevel, cover: Coverage) -> Se
     # Rollup rows hold only values within MATERIALIZABLE.
     flag = [literal(True).label("small")] if q.aggregation.name in ARITHMETIC else []
     return (select(r.c.bucket.label("bucket"), *groups, value, *flag).select_from(source)
-            .where(r.c.series_id == cover.series_ids[0], r.c.bucket >= cover.covered_from,
+            .where(_of_series(r, cover), r.c.bucket >= cover.covered_from,
                    r.c.bucket < cover.covered_until)
             .order_by(r.c.bucket))
