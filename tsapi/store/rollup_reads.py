@@ -6,7 +6,7 @@ Both parts become partial aggregates of one shape (count, sum, min, max, first a
 their times, mean and M2): a raw point is a partial of one. The combination is exact for
 count, min, max, first and last; sum, avg and stddev differ from the raw path's only in the
 order of float additions. Where points of different series share a time in one group,
-first/last take the smallest/largest value of them (the raw path takes any one).
+first/last take the smallest/largest value of them, as the raw path does (store.buckets).
 """
 
 from __future__ import annotations
