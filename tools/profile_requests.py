@@ -10,11 +10,11 @@ counted in Redis but never reached, Prometheus in multiprocess mode, the access 
 and times a cached POST /query, a GET /metrics (cached) and a 1-point POST /ingest through
 Flask's test client: no HTTP server or network in the figures, only the app, PostgreSQL and
 Redis. With --day, also an uncached 1-day hourly mean of one series at a 10 s cadence
-(bench_rollups' year series, two days stored and rolled up), through rollups and raw: the
-query path's own cost is its time minus GET /metrics'. Each kind runs --runs times
---requests requests: the median and 10th percentile of
-all its requests are printed (less disturbed by other work on the machine than a mean), and
-each run's mean. Compare trees in the same minutes, alternated.
+(bench_rollups' year series, two days stored and rolled up), through rollups and raw, on
+the hour's boundaries and 30 s off them: the query path's own cost is its time minus
+GET /metrics'. Each kind runs --runs times --requests requests: the median and 10th
+percentile of all its requests are printed (less disturbed by other work on the machine
+than a mean), and each run's mean. Compare trees in the same minutes, alternated.
 """
 
 from __future__ import annotations
@@ -36,6 +36,11 @@ HIGH_LIMIT = "10000000/minute"  # on, counted in Redis, never reached
 QUERY = {"metric": "bench.one", "start_time": "2021-01-01T00:00:00Z",
          "end_time": "2021-01-02T00:00:00Z", "aggregation": "avg", "interval": "1 hour"}
 DAY_QUERY = orjson.dumps({**QUERY, "metric": "year_temp"})  # bench_rollups' year series
+# The same day shifted by 30 s: not on the hour level's boundaries, so coverage is read
+# first and both edges come from raw points.
+SHIFTED_DAY_QUERY = orjson.dumps({**QUERY, "metric": "year_temp",
+                                  "start_time": "2021-01-01T00:00:30Z",
+                                  "end_time": "2021-01-02T00:00:30Z"})
 
 
 def main() -> None:
@@ -95,7 +100,8 @@ def main() -> None:
     print(f"load average {os.getloadavg()}")
 
 
-def measure(client, token: str, args: argparse.Namespace, day_clients: dict) -> None:
+def measure(client, token: str, args: argparse.Namespace, day_clients: dict | None = None
+            ) -> None:
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     query = orjson.dumps(QUERY)
     serial = iter(range(10**9))
@@ -115,11 +121,14 @@ def measure(client, token: str, args: argparse.Namespace, day_clients: dict) -> 
     kinds = {"cached /query": lambda: send("POST", "/query", query),
              "GET /metrics": lambda: send("GET", "/metrics"),
              "1-point /ingest": ingest}
-    if args.only_day:
+    if getattr(args, "only_day", False):
         kinds = {"GET /metrics": kinds["GET /metrics"]}
-    for rollups, day_client in day_clients.items():
-        kinds[f"1-day {'rollup' if rollups == 'on' else 'raw'} /query"] = (
+    for rollups, day_client in (day_clients or {}).items():
+        path = "rollup" if rollups == "on" else "raw"
+        kinds[f"1-day {path} /query"] = (
             lambda c=day_client: send("POST", "/query", DAY_QUERY, c))
+        kinds[f"shifted 1-day {path} /query"] = (
+            lambda c=day_client: send("POST", "/query", SHIFTED_DAY_QUERY, c))
     for _ in range(50):
         ingest()
     for name, call in kinds.items():
@@ -138,8 +147,9 @@ def measure(client, token: str, args: argparse.Namespace, day_clients: dict) -> 
               f"{each[len(each) // 10] / 1000:5.0f} us; mean per run "
               f"{', '.join(f'{m:.0f}' for m in means)} us", flush=True)
         if args.profile:
+            words = name.replace("/", "").split()
             profile(call, args.requests, args.profile,
-                    "-".join(name.replace("/", "").split()))
+                    words[-1] if len(words) == 2 else "-".join(words))
 
 
 def profile(call, requests: int, directory: Path, stem: str) -> None:
