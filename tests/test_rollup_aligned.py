@@ -1,4 +1,4 @@
-"""Ranges on a level's boundaries: one statement reads coverage and rows; same bytes as raw."""
+"""A rollup answer in one statement (coverage and rows together); same bytes as raw."""
 
 from __future__ import annotations
 
@@ -40,17 +40,26 @@ def _statements(app) -> list[str]:
     return seen
 
 
-def test_an_aligned_range_reads_coverage_and_rows_in_one_statement(clients):
+@pytest.mark.parametrize("edges", [(0, 0), (30, 0), (0, -30), (90, 1800)])
+def test_a_range_reads_coverage_and_rows_in_one_statement(clients, edges):
+    """On the level's boundaries or off them (the edges are read raw in the same one)."""
     rolled_app, raw, store = clients
     _fill(store)
     refresh(store.engine, store.storage, timedelta(0), now=at(6 * 3600))
     seen = _statements(rolled_app)
     rolled = rolled_app.test_client()
-    answer = rolled.post("/query", json=_body(1, 5, tags={"device": "a"}))
-    assert answer.headers[ANSWERED_FROM] == "rollup-1h"
-    assert answer.get_data() == raw.post("/query", json=_body(1, 5, tags={"device": "a"})
-                                         ).get_data()
-    assert len([s for s in seen if "rollups_1h" in s or "rollup_watermarks" in s]) == 1
+    for extra in ({"tags": {"device": "a"}}, {}, {"group_by": ["device"]}):
+        body = _body(1, 5, **extra, start_time=at(3600 + edges[0]).isoformat(),
+                     end_time=at(5 * 3600 + edges[1]).isoformat())
+        seen.clear()
+        answer = rolled.post("/query", json=body)
+        assert answer.headers[ANSWERED_FROM] == "rollup-1h"
+        assert answer.get_data() == raw.post("/query", json=body).get_data(), body
+        # Hourly buckets of the whole hours of one series are its rollup rows as they are;
+        # that (cheapest) statement is guessed without group_by, and when two series are
+        # selected instead the usual two statements follow (three in all).
+        expected = 3 if edges == (0, 0) and not extra else 1
+        assert len([s for s in seen if "rollups_1h" in s or "rollup_watermarks" in s]) == expected
 
 
 def test_a_wrong_guess_is_answered_through_coverage_as_raw_points_are(clients):
@@ -61,7 +70,9 @@ def test_a_wrong_guess_is_answered_through_coverage_as_raw_points_are(clients):
     rolled = rolled_app.test_client()
     _fill(store)
     refresh(store.engine, store.storage, timedelta(0), now=at(6 * 3600))
+    shifted = {"start_time": at(3600 + 30).isoformat(), "end_time": at(4 * 3600 + 5).isoformat()}
     bodies = [_body(1, 5), _body(1, 5, tags={"device": "b"}), _body(0, 3, aggregation="max"),
+              _body(0, 0, **shifted), _body(0, 0, aggregation="last", **shifted),
               _body(2, 4, group_by=["device"]), _body(0, 6, interval="2h"),
               _body(0, 6, interval="1h", aggregation="first", tags={"device": "a"}),
               _body(1, 5, timezone="Europe/Berlin")]

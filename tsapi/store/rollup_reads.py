@@ -75,7 +75,7 @@ class Coverage:
     covered_from: datetime | Any  # the first whole level bucket in range (or a parameter)
     covered_until: datetime | Any  # the end of the last one below the watermark
     stale: list[Window]  # invalidated level buckets within the covered span
-    raw: list[Window]  # disjoint per series: edges, head and stale buckets
+    raw: list  # disjoint per series: edges, head and stale buckets (under a guess: spans)
 
 
 def coverage(conn: Connection, q: BucketQuery, level: RollupLevel) -> Coverage | None:
@@ -190,10 +190,7 @@ def _raw_points(windows: list[Window]):
     bounds time by constants: TimescaleDB then plans only the chunks they overlap (bounds
     known only at run time, from the arrays alone, have it plan every chunk of points:
     ~40 ms for a year of daily chunks, whatever the range asked)."""
-    v, t = points.c.value_num, points.c.time
-    cols = (t.label("tkey"), points.c.series_id.label("sid"), literal(1, BigInteger).label("n"),
-            v.label("s"), v.label("mn"), v.label("mx"), t.label("ft"), v.label("fv"),
-            t.label("lt"), v.label("lv"), v.label("mean"), literal(0.0, Double).label("m2"))
+    t, cols = points.c.time, _point_partial()
     by_span: dict[tuple[datetime, datetime], list[int]] = {}
     for sid, lo, hi in windows:
         by_span.setdefault((lo, hi), []).append(sid)
@@ -206,6 +203,20 @@ def _raw_points(windows: list[Window]):
     lo, hi = min(w[1] for w in windows), max(w[2] for w in windows)
     return [select(*cols).select_from(raw.join(points, and_(
         points.c.series_id == raw.c.sid, t >= raw.c.lo, t < raw.c.hi))).where(t >= lo, t < hi)]
+
+
+def _point_partial():
+    v, t = points.c.value_num, points.c.time
+    return (t.label("tkey"), points.c.series_id.label("sid"), literal(1, BigInteger).label("n"),
+            v.label("s"), v.label("mn"), v.label("mx"), t.label("ft"), v.label("fv"),
+            t.label("lt"), v.label("lv"), v.label("mean"), literal(0.0, Double).label("m2"))
+
+
+def _guessed_raw_points(cover: Coverage):
+    """Under a guess, cover.raw holds spans (lo, hi) read for every selected series."""
+    t = points.c.time
+    return [select(*_point_partial()).where(points.c.series_id.in_(cover.series_ids),
+                                            t >= lo, t < hi) for lo, hi in cover.raw]
 
 
 def _partials(q: BucketQuery, level: RollupLevel, cover: Coverage):
@@ -223,7 +234,9 @@ def _partials(q: BucketQuery, level: RollupLevel, cover: Coverage):
         stale = window_arrays(cover.stale, "stale")
         from_rollups = from_rollups.where(~exists().where(
             stale.c.sid == r.c.series_id, r.c.bucket >= stale.c.lo, r.c.bucket < stale.c.hi))
-    parts = [*_raw_points(cover.raw), from_rollups]
+    raw = (_raw_points(cover.raw) if isinstance(cover.series_ids, list)
+           else _guessed_raw_points(cover))
+    parts = [*raw, from_rollups]
     return (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("parts")
 
 
