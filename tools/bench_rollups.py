@@ -202,7 +202,36 @@ def cases(year_days: int) -> list[tuple[str, dict, str]]:
                 "aggregation": "avg", "interval": interval},
                 f"SELECT mean(value) FROM {YEAR_METRIC} WHERE time >= '{start}' "
                 f"AND time < '{end}' GROUP BY time({interval})"))
+    # A day 30 s off the hour: coverage read first, both edges from raw points (dashboards
+    # ask "the last 24 hours" at any second).
+    start, end = YEAR_START + timedelta(seconds=30), YEAR_START + timedelta(days=1, seconds=30)
+    start_text, end_text = (t.isoformat().replace("+00:00", "Z") for t in (start, end))
+    out.append(("1 d +30 s 1h mean, one series", {
+        "metric": YEAR_METRIC, "start_time": start_text, "end_time": end_text,
+        "aggregation": "avg", "interval": "1h"},
+        f"SELECT mean(value) FROM {YEAR_METRIC} WHERE time >= '{start_text}' "
+        f"AND time < '{end_text}' GROUP BY time(1h)"))
     return out
+
+
+def print_round(n: int, results: list[tuple], args: argparse.Namespace) -> None:
+    print(f"\nround {n}; machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} now; "
+          f"p50 of {args.repeat} uncached runs, ms")
+    print(f"{'query':34} {'rows':>6} {'raw':>8} {'rollup':>8} {'from':>10} {'influx':>8} "
+          f"{'rollup/raw':>10} {'rollup/influx':>13}")
+    for label, rows, raw, rolled, source, flux, _ in results:
+        vs_flux = f"{rolled / flux:13.2f}" if flux else f"{'-':>13}"
+        flux_ms = f"{flux * 1000:8.1f}" if flux else f"{'-':>8}"
+        print(f"{label:34} {rows:>6} {raw * 1000:8.1f} {rolled * 1000:8.1f} {source:>10} "
+              f"{flux_ms} {rolled / raw:10.3f} {vs_flux}")
+    by_label = {label: (raw, rolled, flux) for label, _, raw, rolled, _, flux, _ in results}
+    for interval in ("1h", "1d"):
+        one = by_label.get(f"1 d {interval} mean, one series")
+        longest = by_label.get(f"{args.year_days} d {interval} mean, one series")
+        if one and longest and args.year_days > 1:
+            flux = (f", InfluxDB {longest[2] / one[2]:.1f}x" if one[2] else "")
+            print(f"{args.year_days} d / 1 d, {interval} mean: rollup "
+                  f"{longest[1] / one[1]:.1f}x (goal <= 3), raw {longest[0] / one[0]:.1f}x{flux}")
 
 
 def main() -> int:
@@ -212,6 +241,8 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=telemetry.FULL_ROWS)
     parser.add_argument("--year-days", type=int, default=365)
     parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="times the whole query table is measured on the same load")
     parser.add_argument("--port", type=int, default=8942)
     parser.add_argument("--ingest-batches", type=int, default=40)
     parser.add_argument("--ingest-rounds", type=int, default=9)
@@ -249,12 +280,16 @@ def main() -> int:
             servers.append(Server(url, args.redis_url, port, None,
                                   {**PRODUCTION, "TSAPI_ROLLUPS": rollups,
                                    "TSAPI_MAX_CACHED_BYTES": "1"}))
-        for label, body, influxql in cases(args.year_days):
-            raw, rows, _ = time_tsapi(args.port, token, body, args.repeat)
-            rolled, rolled_rows, source = time_tsapi(args.port + 1, token, body, args.repeat)
-            assert rows == rolled_rows, (label, rows, rolled_rows)
-            flux = time_influx(influx, influxql, args.repeat) if influx else (None, None)
-            results.append((label, rows, raw, rolled, source, *flux))
+        for _ in range(args.rounds):
+            results.append([])
+            for label, body, influxql in cases(args.year_days):
+                raw, rows, _ = time_tsapi(args.port, token, body, args.repeat)
+                rolled, rolled_rows, source = time_tsapi(args.port + 1, token, body,
+                                                         args.repeat)
+                assert rows == rolled_rows, (label, rows, rolled_rows)
+                flux = time_influx(influx, influxql, args.repeat) if influx else (None, None)
+                results[-1].append((label, rows, raw, rolled, source, *flux))
+            print(f"query round {len(results)} done, load {os.getloadavg()}", file=sys.stderr)
         for server in servers:
             server.stop()
         servers = []
@@ -270,15 +305,8 @@ def main() -> int:
             influx.stop()
         drop_database(args.database_url, name)
 
-    print(f"\nmachine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
-          f"p50 of {args.repeat} uncached runs, ms")
-    print(f"{'query':34} {'rows':>6} {'raw':>8} {'rollup':>8} {'from':>10} {'influx':>8} "
-          f"{'rollup/raw':>10} {'rollup/influx':>13}")
-    for label, rows, raw, rolled, source, flux, _ in results:
-        vs_flux = f"{rolled / flux:13.2f}" if flux else f"{'-':>13}"
-        flux_ms = f"{flux * 1000:8.1f}" if flux else f"{'-':>8}"
-        print(f"{label:34} {rows:>6} {raw * 1000:8.1f} {rolled * 1000:8.1f} {source:>10} "
-              f"{flux_ms} {rolled / raw:10.3f} {vs_flux}")
+    for n, round_results in enumerate(results, 1):
+        print_round(n, round_results, args)
     print(ingest_report(args.ingest_batches, with_log, without_log, overheads))
     print(f"per 5,000-point batch of current data: ingest p50 {ingest_p50 * 1000:.0f} ms, "
           f"refresh after it p50 {refresh_p50 * 1000:.0f} ms")

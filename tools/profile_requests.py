@@ -11,9 +11,12 @@ counted in Redis but never reached, Prometheus in multiprocess mode, the access 
 and times a cached POST /query, a GET /metrics (cached), a 1-point POST /ingest, a 50-point
 JSON POST /ingest and a 49-point line-protocol POST /write (bench_small's bodies) through
 Flask's test client: no HTTP server or network in the figures, only the app, PostgreSQL and
-Redis. Each kind runs --runs times --requests requests: the median and 10th percentile of
-all its requests are printed (less disturbed by other work on the machine than a mean), and
-each run's mean. Compare trees in the same minutes, alternated.
+Redis. With --day, also an uncached 1-day hourly mean of one series at a 10 s cadence
+(bench_rollups' year series, two days stored and rolled up), through rollups and raw, on
+the hour's boundaries and 30 s off them: the query path's own cost is its time minus
+GET /metrics'. Each kind runs --runs times --requests requests: the median and 10th
+percentile of all its requests are printed (less disturbed by other work on the machine
+than a mean), and each run's mean. Compare trees in the same minutes, alternated.
 """
 
 from __future__ import annotations
@@ -35,6 +38,12 @@ HERE = Path(__file__).resolve().parent
 HIGH_LIMIT = "10000000/minute"  # on, counted in Redis, never reached
 QUERY = {"metric": "bench.one", "start_time": "2021-01-01T00:00:00Z",
          "end_time": "2021-01-02T00:00:00Z", "aggregation": "avg", "interval": "1 hour"}
+DAY_QUERY = orjson.dumps({**QUERY, "metric": "year_temp"})  # bench_rollups' year series
+# The same day shifted by 30 s: not on the hour level's boundaries, so coverage is read
+# first and both edges come from raw points.
+SHIFTED_DAY_QUERY = orjson.dumps({**QUERY, "metric": "year_temp",
+                                  "start_time": "2021-01-01T00:00:30Z",
+                                  "end_time": "2021-01-02T00:00:30Z"})
 
 
 def main() -> None:
@@ -46,6 +55,10 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="write <kind>.prof and <kind>.txt here")
     parser.add_argument("--kinds", default="",
                         help="comma-separated prefixes of the kinds to run (default: all)")
+    parser.add_argument("--day", action="store_true",
+                        help="also time uncached 1-day hourly means (rollup and raw)")
+    parser.add_argument("--only-day", action="store_true",
+                        help="time only GET /metrics and the uncached 1-day means")
     args = parser.parse_args()
     # Before prometheus_client is imported, as gunicorn.conf.py does for the workers.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tsapi-profile-prom-")
@@ -65,29 +78,41 @@ def main() -> None:
         pg.start()
         redis.start()
         url = bi.create_database(pg.url(), "tsapi_profile")
-        app = create_app({
+        settings = {
             "DATABASE_URL": url, "REDIS_URL": redis.url(), "TSAPI_AUTH": "required",
             "TSAPI_RATE_LIMITS": "on", "TSAPI_RATE_LIMIT_WRITE": HIGH_LIMIT,
-            "TSAPI_RATE_LIMIT_READ": HIGH_LIMIT, "TSAPI_RATE_LIMIT_ADMIN": HIGH_LIMIT})
+            "TSAPI_RATE_LIMIT_READ": HIGH_LIMIT, "TSAPI_RATE_LIMIT_ADMIN": HIGH_LIMIT}
+        app = create_app(settings)
+        day_clients = {}
+        if args.day or args.only_day:
+            import bench_rollups as br
+            br.store_points(url, br.year_points(2))
+            br.refresh_rollups(url)
+            for rollups in ("on", "off"):
+                # No answer fits the cache: every request is answered anew.
+                day_app = create_app({**settings, "TSAPI_ROLLUPS": rollups,
+                                      "TSAPI_MAX_CACHED_BYTES": 1})
+                day_clients[rollups] = day_app.test_client()
         with (base / "access.log").open("w") as log:
             for handler in logging.getLogger("tsapi").handlers:
                 handler.setStream(log)  # written, as in production, not to this terminal
             with app.extensions["tsapi"].db.engine.begin() as conn:
                 token = create_key(conn, "profile", {"read", "write"})[1]
-            measure(app.test_client(), token, args)
+            measure(app.test_client(), token, args, day_clients)
     finally:
         pg.cleanup()
         redis.cleanup()
     print(f"load average {os.getloadavg()}")
 
 
-def measure(client, token: str, args: argparse.Namespace) -> None:
+def measure(client, token: str, args: argparse.Namespace, day_clients: dict | None = None
+            ) -> None:
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     query = orjson.dumps(QUERY)
     serial = iter(range(10**9))
 
-    def send(method: str, path: str, body: bytes | None = None) -> None:
-        response = client.open(path, method=method, data=body, headers=headers)
+    def send(method: str, path: str, body: bytes | None = None, via=client) -> None:
+        response = via.open(path, method=method, data=body, headers=headers)
         if response.status_code != 200:
             raise SystemExit(f"{method} {path}: {response.status_code} {response.data[:300]!r}")
 
@@ -117,9 +142,17 @@ def measure(client, token: str, args: argparse.Namespace) -> None:
              "1-point /ingest": ingest,
              "50-point /ingest": lambda: send("POST", "/ingest", next(json_bodies)),
              "49-point /write": write_lp}
-    if args.kinds:
+    if getattr(args, "kinds", ""):
         wanted = args.kinds.split(",")
         kinds = {k: v for k, v in kinds.items() if any(k.startswith(w) for w in wanted)}
+    if getattr(args, "only_day", False):
+        kinds = {"GET /metrics": kinds["GET /metrics"]}
+    for rollups, day_client in (day_clients or {}).items():
+        path = "rollup" if rollups == "on" else "raw"
+        kinds[f"1-day {path} /query"] = (
+            lambda c=day_client: send("POST", "/query", DAY_QUERY, c))
+        kinds[f"shifted 1-day {path} /query"] = (
+            lambda c=day_client: send("POST", "/query", SHIFTED_DAY_QUERY, c))
     for _ in range(50):
         ingest()
     for name, call in kinds.items():

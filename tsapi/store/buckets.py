@@ -18,6 +18,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    tuple_,
 )
 from sqlalchemy.dialects.postgresql import INTERVAL, aggregate_order_by
 from sqlalchemy.sql import ColumnElement
@@ -77,10 +78,14 @@ def _aggregate(q: BucketQuery, value, time_col, storage: StorageInfo):
     if agg.percentile is not None:
         return func.percentile_cont(agg.percentile).within_group(value)
     if agg.picks_a_point or name == "delta":  # delta: last minus first
-        first = (func.first(value, time_col) if storage.timescaledb
-                 else func.array_agg(aggregate_order_by(value, time_col))[1])
-        last = (func.last(value, time_col) if storage.timescaledb
-                else func.array_agg(aggregate_order_by(value, time_col.desc()))[1])
+        # Points of several series may share the earliest (latest) time of a group: first
+        # takes the smallest of their values, last the largest, on both backends and on the
+        # rollup path alike (rollup_combine), never whichever the scan meets first.
+        key = tuple_(time_col, value)
+        first = (func.first(value, key) if storage.timescaledb
+                 else func.array_agg(aggregate_order_by(value, time_col, value))[1])
+        last = (func.last(value, key) if storage.timescaledb
+                else func.array_agg(aggregate_order_by(value, time_col.desc(), value.desc()))[1])
         return {"first": first, "last": last, "delta": last - first}[name]
     simple = {
         "avg": func.avg, "sum": func.sum, "min": func.min, "max": func.max,

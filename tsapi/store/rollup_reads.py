@@ -6,13 +6,14 @@ Both parts become partial aggregates of one shape (count, sum, min, max, first a
 their times, mean and M2): a raw point is a partial of one. The combination is exact for
 count, min, max, first and last; sum, avg and stddev differ from the raw path's only in the
 order of float additions. Where points of different series share a time in one group,
-first/last take the smallest/largest value of them (the raw path takes any one).
+first/last take the smallest/largest value of them, as the raw path does (store.buckets).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -70,11 +71,11 @@ ARITHMETIC = frozenset({"sum", "avg", "stddev"})
 class Coverage:
     """For one query: which level buckets come from the rollup table, which points raw."""
 
-    series_ids: list[int]
-    covered_from: datetime  # the first whole level bucket in range
-    covered_until: datetime  # the end of the last one below the watermark
+    series_ids: list[int] | Any  # ids, or a subquery of them (rollup_aligned's guess)
+    covered_from: datetime | Any  # the first whole level bucket in range (or a parameter)
+    covered_until: datetime | Any  # the end of the last one below the watermark
     stale: list[Window]  # invalidated level buckets within the covered span
-    raw: list[Window]  # disjoint per series: edges, head and stale buckets
+    raw: list  # disjoint per series: edges, head and stale buckets (under a guess: spans)
 
 
 def coverage(conn: Connection, q: BucketQuery, level: RollupLevel) -> Coverage | None:
@@ -147,7 +148,16 @@ def rollup_json(conn: Connection, storage: StorageInfo, q: BucketQuery, level: R
     cover = coverage(conn, q, level)
     if cover is None:
         return None
-    answer = rollup_statement(storage, q, level, cover).order_by(None).subquery("answer")
+    stmt = json_select(storage, q, rollup_statement(storage, q, level, cover),
+                       literal(metric) if metric is not None else None)
+    body, ok = conn.execute(stmt).one()
+    return None if ok is False else (body or "")
+
+
+def json_select(storage: StorageInfo, q: BucketQuery, statement: Select, metric) -> Select:
+    """(the rows of `statement` as JSON objects joined by commas, whether every value was
+    small enough to combine); `metric`, an expression, names the metric in each row."""
+    answer = statement.order_by(None).subquery("answer")
     value = answer.c.value
     if q.aggregation.name == "count":
         value_text = cast(value, Text)
@@ -162,13 +172,11 @@ def rollup_json(conn: Connection, storage: StorageInfo, q: BucketQuery, level: R
         text = text + literal(',"tags":') + json_tags(list(zip(q.group_by, groups,
                                                                strict=True)))
     if metric is not None:
-        text = text + literal(',"metric":') + cast(func.to_json(cast(literal(metric), Text)),
-                                                   Text)
+        text = text + literal(',"metric":') + cast(func.to_json(cast(metric, Text)), Text)
     order = [g.asc().nulls_first() for g in groups]
     ok = func.bool_and(answer.c.small) if q.aggregation.name in ARITHMETIC else literal(True)
-    body, ok = conn.execute(select(func.string_agg(
-        text + literal("}"), aggregate_order_by(literal(","), *order, answer.c.bucket)), ok)).one()
-    return None if ok is False else (body or "")
+    return select(func.string_agg(
+        text + literal("}"), aggregate_order_by(literal(","), *order, answer.c.bucket)), ok)
 
 
 PARTIAL = ("tkey", "sid", "n", "s", "mn", "mx", "ft", "fv", "lt", "lv", "mean", "m2")
@@ -182,10 +190,7 @@ def _raw_points(windows: list[Window]):
     bounds time by constants: TimescaleDB then plans only the chunks they overlap (bounds
     known only at run time, from the arrays alone, have it plan every chunk of points:
     ~40 ms for a year of daily chunks, whatever the range asked)."""
-    v, t = points.c.value_num, points.c.time
-    cols = (t.label("tkey"), points.c.series_id.label("sid"), literal(1, BigInteger).label("n"),
-            v.label("s"), v.label("mn"), v.label("mx"), t.label("ft"), v.label("fv"),
-            t.label("lt"), v.label("lv"), v.label("mean"), literal(0.0, Double).label("m2"))
+    t, cols = points.c.time, _point_partial()
     by_span: dict[tuple[datetime, datetime], list[int]] = {}
     for sid, lo, hi in windows:
         by_span.setdefault((lo, hi), []).append(sid)
@@ -200,6 +205,20 @@ def _raw_points(windows: list[Window]):
         points.c.series_id == raw.c.sid, t >= raw.c.lo, t < raw.c.hi))).where(t >= lo, t < hi)]
 
 
+def _point_partial():
+    v, t = points.c.value_num, points.c.time
+    return (t.label("tkey"), points.c.series_id.label("sid"), literal(1, BigInteger).label("n"),
+            v.label("s"), v.label("mn"), v.label("mx"), t.label("ft"), v.label("fv"),
+            t.label("lt"), v.label("lv"), v.label("mean"), literal(0.0, Double).label("m2"))
+
+
+def _guessed_raw_points(cover: Coverage):
+    """Under a guess, cover.raw holds spans (lo, hi) read for every selected series."""
+    t = points.c.time
+    return [select(*_point_partial()).where(points.c.series_id.in_(cover.series_ids),
+                                            t >= lo, t < hi) for lo, hi in cover.raw]
+
+
 def _partials(q: BucketQuery, level: RollupLevel, cover: Coverage):
     """(tkey, sid, n, s, mn, mx, ft, fv, lt, lv, mean, m2) from both sources."""
     r = rollup_tables[level.name]
@@ -207,7 +226,7 @@ def _partials(q: BucketQuery, level: RollupLevel, cover: Coverage):
         r.c.bucket, r.c.series_id, r.c.count, r.c.sum, r.c.min, r.c.max, r.c.first_time,
         r.c.first_value, r.c.last_time, r.c.last_value, r.c.mean, r.c.m2), PARTIAL, strict=True)),
     ).where(
-        r.c.series_id == func.any(bindparam("cover_sids", cover.series_ids, type_=_BIGINT_ARRAY)),
+        _of_series(r, cover),
         r.c.bucket >= cover.covered_from,
         r.c.bucket < cover.covered_until,
     )
@@ -215,7 +234,9 @@ def _partials(q: BucketQuery, level: RollupLevel, cover: Coverage):
         stale = window_arrays(cover.stale, "stale")
         from_rollups = from_rollups.where(~exists().where(
             stale.c.sid == r.c.series_id, r.c.bucket >= stale.c.lo, r.c.bucket < stale.c.hi))
-    parts = [*_raw_points(cover.raw), from_rollups]
+    raw = (_raw_points(cover.raw) if isinstance(cover.series_ids, list)
+           else _guessed_raw_points(cover))
+    parts = [*raw, from_rollups]
     return (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("parts")
 
 
@@ -257,12 +278,28 @@ def rollup_statement(storage: StorageInfo, q: BucketQuery, level: RollupLevel,
             .group_by(*group_cols, inner.c.bucket).order_by(*order, inner.c.bucket))
 
 
+def _of_series(r, cover: Coverage):
+    """Rows of the covered series. Under a guess (a subquery of series) marker rows are left
+    out too: when the guess is wrong the rows are discarded, but must not raise meanwhile."""
+    if isinstance(cover.series_ids, list):
+        return r.c.series_id == func.any(bindparam("cover_sids", cover.series_ids,
+                                                   type_=_BIGINT_ARRAY))
+    return and_(r.c.series_id.in_(cover.series_ids),
+                r.c.count != literal_column(str(UNMATERIALIZED)))
+
+
+def level_wide(q: BucketQuery, level: RollupLevel) -> bool:
+    """Whether the query's buckets are exactly the level's."""
+    return (q.interval is not None and not q.interval.is_monthly
+            and q.interval.micros == level.seconds * 1_000_000)
+
+
 def _one_part_per_bucket(q: BucketQuery, level: RollupLevel, cover: Coverage) -> bool:
     """Whether every answer bucket is one row of the rollup table: one series, buckets as
-    wide as the level's, nothing to read raw."""
-    return (q.interval is not None and not q.interval.is_monthly
-            and q.interval.micros == level.seconds * 1_000_000
-            and len(cover.series_ids) == 1 and not cover.raw)
+    wide as the level's, nothing to read raw (a subquery of series is guessed to hold one:
+    rollup_aligned checks it in the same statement)."""
+    one = len(cover.series_ids) == 1 if isinstance(cover.series_ids, list) else True
+    return level_wide(q, level) and one and not cover.raw
 
 
 def _direct_statement(q: BucketQuery, level: RollupLevel, cover: Coverage) -> Select:
@@ -275,6 +312,6 @@ def _direct_statement(q: BucketQuery, level: RollupLevel, cover: Coverage) -> Se
     # Rollup rows hold only values within MATERIALIZABLE.
     flag = [literal(True).label("small")] if q.aggregation.name in ARITHMETIC else []
     return (select(r.c.bucket.label("bucket"), *groups, value, *flag).select_from(source)
-            .where(r.c.series_id == cover.series_ids[0], r.c.bucket >= cover.covered_from,
+            .where(_of_series(r, cover), r.c.bucket >= cover.covered_from,
                    r.c.bucket < cover.covered_until)
             .order_by(r.c.bucket))

@@ -40,9 +40,12 @@ from tsapi.store.queries import (
     stream_raw,
     use_timezone,
 )
+from tsapi.store.rollup_aligned import GUESS_WRONG, aligned, aligned_json
 from tsapi.store.rollup_reads import fetch_rollup_buckets, rollup_json
 
-# How a bucket answer was computed: rollup-1m, rollup-1h or raw.
+# How a bucket answer was computed: rollup-1m or rollup-1h when that level's table was read
+# and the answer holds at least one bucket; raw otherwise. An answer without buckets (no
+# points in range) says raw on either path: nothing was read from a rollup to give it.
 ANSWERED_FROM = "X-Tsapi-Answered-From"
 
 
@@ -144,8 +147,8 @@ def _buckets(plan: BucketPlan, fetch, conn: Connection, storage: StorageInfo,
     rows, used = [], False
     for q in plan.queries:
         found, from_rollup = fetch(q)
-        used |= from_rollup
         found = [tuple(r) for r in found]
+        used |= from_rollup and bool(found)
         if plan.fill != "none":
             seeds = last_before(conn, q) if plan.seeded else {}
             found = fill_rows(found, bucket_starts(conn, storage, q), plan.fill, seeds)
@@ -163,14 +166,17 @@ def _rollup_json(plan: BucketPlan, conn: Connection, storage: StorageInfo, level
     parts, used = [], False
     for q in plan.queries:
         label = out.label(q.selection.metric)
-        found = rollup_json(conn, storage, q, level, label)
+        # A range on the level's boundaries: coverage and rows in one round trip.
+        found = aligned_json(conn, storage, q, level, label) if aligned(q, level) else GUESS_WRONG
+        if found is GUESS_WRONG:
+            found = rollup_json(conn, storage, q, level, label)
         if found is None:
             rows = [bucket_row(r, out.group_by, label) for r in fetch_buckets(conn, storage, q)]
             body = render_rows(rows, "json", out.group_by, out.multi).body
             parts.append(body[1:-1].decode())
         else:
             parts.append(found)
-            used = True
+            used |= bool(found)
     rendered = json_array(parts)
     rendered.headers[ANSWERED_FROM] = f"rollup-{level.name}" if used else "raw"
     return rendered

@@ -1,0 +1,132 @@
+"""A rollup answer in one round trip, from a statement built once per shape.
+
+The usual rollup answer reads coverage first (watermark, series, invalidations: one
+statement), then the rows (another, built for what coverage found). Here both go in one
+statement: the rows as if every selected series were materialized and valid over the whole
+level buckets in range (the edges before the first and after the last read from raw points),
+beside a flag that says whether they are — the conditions rollup_reads.coverage checks, read
+in the same snapshot. A false flag means the guess was wrong and the caller takes the usual
+path: nothing read here is used.
+
+The statement's structure depends only on the request's shape (level, aggregation, interval
+kind, zone or not, group_by keys, tags or not, metric label or not, edges or not, the
+backend); every value (metric, tags, range, interval width, zone, label) is a named
+parameter. It is built once per shape and kept: SQLAlchemy's cache key of a kept statement
+is computed once and its compiled form reused, so a small request pays no statement
+building. psycopg2 sends the values inline, so TimescaleDB still sees constant time bounds
+and plans only the chunks they overlap.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Select,
+    Text,
+    and_,
+    bindparam,
+    exists,
+    func,
+    literal_column,
+    select,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from tsapi.config import RollupLevel
+from tsapi.store.buckets import TS, BucketQuery
+from tsapi.store.engine import StorageInfo
+from tsapi.store.rollup_reads import (
+    Coverage,
+    json_select,
+    level_wide,
+    rollup_statement,
+)
+from tsapi.store.rollup_windows import ceil_to, floor_to
+from tsapi.store.schema import (
+    UNMATERIALIZED,
+    rollup_invalidations,
+    rollup_tables,
+    rollup_watermarks,
+    series,
+)
+
+GUESS_WRONG = object()  # the range is not wholly materialized and valid: read coverage
+SHAPES = 256  # statements kept (per process); a shape is a handful of request options
+
+
+def aligned(q: BucketQuery, level: RollupLevel) -> bool:
+    """Whether aligned_json can answer: interval buckets, at least one whole level bucket in
+    range, tags matched by equality only (lists of values would make the shape vary)."""
+    return (q.interval is not None and ceil_to(q.start, level) < floor_to(q.end, level)
+            and all(isinstance(v, str) for v in q.selection.tags.values()))
+
+
+def aligned_json(conn: Connection, storage: StorageInfo, q: BucketQuery, level: RollupLevel,
+                 metric: str | None):
+    """rollup_reads.rollup_json's answer (rows as JSON joined by commas, or None: read raw)
+    when the guess holds; GUESS_WRONG when it does not."""
+    a, b = ceil_to(q.start, level), floor_to(q.end, level)
+    edged = (a, b) != (q.start, q.end)
+    # Answering from single rollup rows needs exactly one series: guessed when nothing is
+    # grouped (a wrong guess costs the usual path's two statements, no wrong answer).
+    one_series = level_wide(q, level) and not edged and not q.group_by
+    shape = (storage.timescaledb, level, q.aggregation, q.interval.is_monthly,
+             q.timezone is not None, q.group_by, bool(q.selection.tags), metric is not None,
+             one_series, edged)
+    stmt = _STATEMENTS.get(shape)
+    if stmt is None:
+        if len(_STATEMENTS) >= SHAPES:
+            _STATEMENTS.clear()
+        stmt = _STATEMENTS[shape] = _statement(storage, q, level, metric is not None,
+                                               one_series, edged)
+    params = {"al_metric": q.selection.metric.id, "al_tags": dict(q.selection.tags),
+              "al_lo": q.start, "al_a": a, "al_b": b, "al_hi": q.end,
+              "bucket_width": str(q.interval), "al_label": metric}
+    if q.timezone is not None:
+        params["bucket_tz"] = q.timezone
+    if q.interval.is_monthly:
+        params["bucket_months"] = q.interval.months
+    body, small, covered = conn.execute(stmt, params).one()
+    if not covered:
+        return GUESS_WRONG
+    return None if small is False else (body or "")
+
+
+# Built statements by shape. Every value of `q` that reaches one is a named parameter that
+# aligned_json sets on each execution; the first request's values are only placeholders.
+_STATEMENTS: dict[tuple, Select] = {}
+
+
+def _statement(storage: StorageInfo, q: BucketQuery, level: RollupLevel, labelled: bool,
+               one_series: bool, edged: bool) -> Select:
+    selected = select(series.c.id).where(
+        series.c.metric_id == bindparam("al_metric", type_=BigInteger))
+    if q.selection.tags:
+        selected = selected.where(series.c.tags.contains(bindparam("al_tags", type_=JSONB)))
+    lo, a = bindparam("al_lo", type_=TS), bindparam("al_a", type_=TS)
+    b, hi = bindparam("al_b", type_=TS), bindparam("al_hi", type_=TS)
+    # An edge that is empty (the range starts or ends on a boundary) reads no point.
+    edges = [(lo, a), (b, hi)] if edged else []
+    cover = Coverage(selected.scalar_subquery(), a, b, [], edges)
+    rows = rollup_statement(storage, q, level, cover)
+    label = bindparam("al_label", type_=Text) if labelled else None
+    body = json_select(storage, q, rows, label).subquery("body")
+    return select(*body.c, _covered(level, selected, a, b, one_series))
+
+
+def _covered(level: RollupLevel, selected: Select, lo, hi, one_series: bool):
+    """True when coverage would find the whole level buckets [lo, hi) materialized, nothing
+    stale, and some series selected (exactly one when the statement answers from single
+    rows)."""
+    log, wm, r = rollup_invalidations, rollup_watermarks, rollup_tables[level.name]
+    ids = selected.scalar_subquery()
+    count = select(func.count()).select_from(selected.subquery()).scalar_subquery()
+    return and_(
+        exists().where(wm.c.level == level.name, wm.c.materialized_until >= hi),
+        count == 1 if one_series else count > 0,
+        ~exists().where(log.c.series_id.in_(ids), log.c.hi >= lo, log.c.lo < hi),
+        # A constant, not a parameter: the partial index's predicate must match it.
+        ~exists().where(r.c.series_id.in_(ids), r.c.bucket >= lo, r.c.bucket < hi,
+                        r.c.count == literal_column(str(UNMATERIALIZED))),
+    ).label("covered")
