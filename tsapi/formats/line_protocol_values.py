@@ -43,7 +43,8 @@ class UnterminatedString(BadLine):
 
 def field_value(raw: str, key: str) -> FieldValue:
     """A field value without quotes: float, integer (i), unsigned (u) or boolean."""
-    if raw and raw[-1] in _DIGITS and raw[0] != "+" and "_" not in raw:
+    if (raw and raw[-1] in _DIGITS and raw[0] != "+" and "_" not in raw and raw.isascii()
+            and raw[0] > " "):
         # The usual float, without the other spellings' tests first (no suffix and no
         # boolean ends in a digit); read as general_field_value reads it (a test holds it).
         try:
@@ -62,9 +63,11 @@ def general_field_value(raw: str, key: str) -> FieldValue:
         raise BadLine(f"field '{key}' has no value")
     last = raw[-1]
     try:
+        if not _plain(raw):
+            raise ValueError
         if last == "i" or last == "u":
             digits = raw[:-1]
-            if "_" in digits or not digits or digits[0] == "+":
+            if "_" in digits or not digits or digits[0] == "+" or not _plain(digits):
                 raise ValueError
             number = int(digits)
             if last == "u" and (number < 0 or digits[0] == "-"):
@@ -86,8 +89,14 @@ def general_field_value(raw: str, key: str) -> FieldValue:
     return value
 
 
+def _plain(raw: str) -> bool:
+    # float() and int() also read other scripts' digits (١, １) and strip blanks around the
+    # number (vertical tab, no-break space); InfluxDB refuses such a number, and so do we.
+    return raw.isascii() and raw[0] > " " and raw[-1] > " "
+
+
 def parse_timestamp(raw: str) -> int:
-    if "_" in raw or raw[0] == "+":
+    if "_" in raw or raw[0] == "+" or not _plain(raw):
         raise BadLine(f"invalid timestamp '{raw[:64]}'")
     try:
         return int(raw)
