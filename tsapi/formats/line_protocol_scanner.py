@@ -53,16 +53,23 @@ def fast_head(head: str) -> tuple[str, tuple[tuple[str, str], ...]]:
         key, eq, value = item.partition("=")
         if not key or not value or "=" in value:
             raise BadLine(f"tag '{item}' is not key=value")
-        _refuse_repeated_tag(tags, key)
         tags.append((key, value))
+    _refuse_repeated_tags(tags)
     return measurement, tuple(tags)
 
 
-def _refuse_repeated_tag(tags: list[tuple[str, str]], key: str) -> None:
+def _refuse_repeated_tags(tags: list[tuple[str, str]]) -> None:
     # As InfluxDB 1.x refuses them ("duplicate tags"): which value names the series would be a
-    # guess. A repeated field keeps its last value, as InfluxDB keeps it.
-    if any(seen == key for seen, _ in tags):
-        raise BadLine(f"duplicate tag '{key}'")
+    # guess. A repeated field keeps its last value, as InfluxDB keeps it. Once per line, with
+    # a set: comparing each tag with the earlier ones grew with the square of the tags, which
+    # are counted against MAX_TAGS only after the line is read.
+    if len(tags) < 2:
+        return
+    seen: set[str] = set()
+    for key, _ in tags:
+        if key in seen:
+            raise BadLine(f"duplicate tag '{key}'")
+        seen.add(key)
 
 
 class QuotedLineScanner:
@@ -129,8 +136,8 @@ class QuotedLineScanner:
             value = self._token("=, ", _KEY_ESCAPES)
             if not value or self._peek() == "=":
                 raise BadLine(f"tag '{key}' has no value")
-            _refuse_repeated_tag(tags, key)
             tags.append((key, value))
+        _refuse_repeated_tags(tags)
         if self._peek() not in " ":
             raise BadLine("missing fields")
         self._skip_spaces()
