@@ -118,3 +118,15 @@ def test_threads_clearing_the_remembered_names_get_the_verdicts_of_the_full_chec
         w.join()
     assert wrong == []
     assert len(CHECKED.metrics) <= CHECKED.MAX_ENTRIES
+
+
+def test_a_metric_deleted_and_made_anew_with_its_type_takes_points_sent_with_stale_ids(client):
+    ingest(client, [point(T1, "again", 1.0, host="a")])
+    ingest(client, [point(T2, "again", 2.0, host="a")])  # ids cached now
+    assert client.delete("/metrics/again").status_code in (200, 204)
+    ingest(client, [point(T3, "again", 3.0, host="a")])  # stale ids: retried with new ones
+    assert client.post("/write?db=x", data=b"again,host=a v=4 1714521600000000000"
+                       ).status_code == 204
+    ingest(client, [point(T1, "again", 5.0, host="a")])
+    assert values(client, "again") == [5.0, 3.0]
+    assert values(client, "again.v") == [4.0]
