@@ -49,3 +49,10 @@ def test_such_a_line_is_a_400_naming_it_and_stores_nothing(client, line):
     problem = assert_problem(response, 400)
     assert problem["errors"][0]["field"] == "line 2"
     assert client.get("/metrics").get_json() == []
+
+
+def test_crlf_line_ends_are_still_read(client):
+    # The reader takes the CR off a line's end: it never reaches a number as a blank.
+    response = client.post("/write?db=x", data=b"m v=1\r\nm w=2i 1000000000\r\nm t=t\r\n")
+    assert response.status_code == 204, response.get_data()
+    assert sorted(m["name"] for m in client.get("/metrics").get_json()) == ["m.t", "m.v", "m.w"]
