@@ -104,3 +104,23 @@ def test_a_materialized_range_without_points_says_raw(clients, fmt):
     # The same ranges with a point in them are answered from the rollup.
     a = rolled.post("/query", json=_body(4, 10, format=fmt))
     assert a.headers[ANSWERED_FROM] == "rollup-1h"
+
+
+def test_statements_kept_per_shape_give_each_interval_and_grouping_its_own_answer(clients):
+    """Kept statements are reused only where their structure fits: hourly buckets read as
+    single rollup rows must not answer 2-hour buckets of the same shape, and a group holding
+    several series (no device has a `site` tag) must combine their rows, not list each."""
+    rolled_app, raw, store = clients
+    rolled = rolled_app.test_client()
+    _fill(store)
+    refresh(store.engine, store.storage, timedelta(0), now=at(6 * 3600))
+    bodies = [_body(0, 6, group_by=["device"], aggregation="sum"),
+              _body(0, 6, group_by=["device"], aggregation="sum", interval="2h"),
+              _body(0, 6, group_by=["device"], aggregation="sum", interval="1d"),
+              _body(0, 6, group_by=["site"], aggregation="sum"),
+              _body(0, 6, group_by=["site"], aggregation="max", interval="3h")]
+    for body in bodies:
+        a, b = rolled.post("/query", json=body), raw.post("/query", json=body)
+        assert a.status_code == b.status_code == 200, a.get_json()
+        assert a.headers[ANSWERED_FROM] == "rollup-1h"
+        assert a.get_data() == b.get_data(), body

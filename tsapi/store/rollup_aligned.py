@@ -71,7 +71,10 @@ def aligned_json(conn: Connection, storage: StorageInfo, q: BucketQuery, level: 
     # Answering from single rollup rows needs exactly one series: guessed when nothing is
     # grouped (a wrong guess costs the usual path's two statements, no wrong answer).
     one_series = level_wide(q, level) and not edged and not q.group_by
-    shape = (storage.timescaledb, level, q.aggregation, q.interval.is_monthly,
+    # Everything the statement's structure depends on; level_wide decides whether buckets
+    # are read as single rows or combined (rollup_reads._one_part_per_bucket).
+    shape = (storage.timescaledb, level, level_wide(q, level), q.aggregation,
+             q.interval.is_monthly,
              q.timezone is not None, q.group_by, bool(q.selection.tags), metric is not None,
              one_series, edged)
     stmt = _STATEMENTS.get(shape)

@@ -296,9 +296,11 @@ def level_wide(q: BucketQuery, level: RollupLevel) -> bool:
 
 def _one_part_per_bucket(q: BucketQuery, level: RollupLevel, cover: Coverage) -> bool:
     """Whether every answer bucket is one row of the rollup table: one series, buckets as
-    wide as the level's, nothing to read raw (a subquery of series is guessed to hold one:
-    rollup_aligned checks it in the same statement)."""
-    one = len(cover.series_ids) == 1 if isinstance(cover.series_ids, list) else True
+    wide as the level's, nothing to read raw. A subquery of series is guessed to hold one only
+    when nothing is grouped, as rollup_aligned guesses (and checks in the same statement): a
+    group may hold several series."""
+    one = (len(cover.series_ids) == 1 if isinstance(cover.series_ids, list)
+           else not q.group_by)
     return level_wide(q, level) and one and not cover.raw
 
 
