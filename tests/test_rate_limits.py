@@ -214,13 +214,13 @@ def test_which_scope_a_request_needs_is_worked_out_once(make_app, monkeypatch):
     with app.extensions["tsapi"].db.engine.begin() as conn:
         token = create_key(conn, "reader", {"read"})[1]
     worked_out = []
-    real = auth._view_scope
+    real = auth.view_scope
 
     def counting():
         worked_out.append(1)
         return real()
 
-    monkeypatch.setattr(auth, "_view_scope", counting)
+    monkeypatch.setattr(auth, "view_scope", counting)
     response = app.test_client().get("/metrics", headers={"X-API-Key": token})
     assert response.status_code == 200
     assert "X-RateLimit-Limit" in response.headers  # both authenticate and the limiter asked

@@ -56,8 +56,9 @@ def _docstrings(tree: ast.Module) -> set[int]:
 
 
 def _is_environ(node: ast.AST) -> bool:
-    if isinstance(node, ast.Attribute):
-        return node.attr == "environ"
+    if isinstance(node, ast.Attribute):  # os.environ; a WSGI request's environ is not it
+        return node.attr == "environ" and not (isinstance(node.value, ast.Name)
+                                               and node.value.id == "request")
     return isinstance(node, ast.Name) and node.id in ENVIRON_NAMES
 
 

@@ -17,8 +17,8 @@ from tsapi.formats.validation import (
     CHECKED,
     MAX_EXACT_INT,
     WIDE_INT,
-    _TimeParser,
     _utc_z_form,
+    read_time,
     validate_points,
 )
 
@@ -131,5 +131,5 @@ CHANGED = st.builds(lambda t, at, c: t[:at] + c + t[at + 1:], USUAL_TIMES,
 def test_the_usual_time_spelling_is_read_as_the_general_parser_reads_it(raw):
     fast = _utc_z_form(raw)
     if fast is not None:
-        general = _TimeParser._parse(raw)
+        general = read_time(raw)
         assert fast == general and fast.tzinfo is UTC and fast.utcoffset() == general.utcoffset()

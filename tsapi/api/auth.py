@@ -80,11 +80,11 @@ def required_scope() -> str | None:
     # client under app_context(), say) share its g, and would share the first one's scope.
     scope = request.environ.get(_SCOPE_KEY, _UNKNOWN)
     if scope is _UNKNOWN:
-        scope = request.environ[_SCOPE_KEY] = _view_scope()
+        scope = request.environ[_SCOPE_KEY] = view_scope()
     return scope
 
 
-def _view_scope() -> str | None:
+def view_scope() -> str | None:
     endpoint = request.endpoint
     if endpoint is None or request.blueprint in OPEN_BLUEPRINTS:
         return None

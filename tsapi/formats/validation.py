@@ -53,45 +53,46 @@ class _TimeParser:
         """Return an aware UTC datetime, or an error message."""
         # Only strings are memoized: True == 1 as a dict key, and numbers parse fast anyway.
         if raw.__class__ is not str:
-            return self._parse(raw)
+            return read_time(raw)
         result = self._memo.get(raw)
         if result is None:
-            result = self._memo[raw] = _utc_z_form(raw) or self._parse(raw)
+            result = self._memo[raw] = _utc_z_form(raw) or read_time(raw)
         return result
 
-    @staticmethod
-    def _parse(raw: Any) -> datetime | str:
-        if isinstance(raw, bool) or raw is None:
-            return "must be an ISO-8601 date-time string or Unix seconds"
-        if isinstance(raw, int | float):
-            # Only floats can be non-finite; math.isfinite of a 400-digit int would overflow.
-            if isinstance(raw, float) and not math.isfinite(raw):
-                return "must be a finite number of Unix seconds"
-            try:
-                return datetime.fromtimestamp(raw, tz=UTC)
-            except (OverflowError, OSError, ValueError):
-                return "is out of the supported range (years 1 to 9999)"
-        if not isinstance(raw, str):
-            return "must be an ISO-8601 date-time string or Unix seconds"
-        too_fine = submicro_error(raw)
-        if too_fine:
-            return too_fine
+
+def read_time(raw: Any) -> datetime | str:
+    """Any time a point may carry, as an aware UTC datetime, or an error message."""
+    if isinstance(raw, bool) or raw is None:
+        return "must be an ISO-8601 date-time string or Unix seconds"
+    if isinstance(raw, int | float):
+        # Only floats can be non-finite; math.isfinite of a 400-digit int would overflow.
+        if isinstance(raw, float) and not math.isfinite(raw):
+            return "must be a finite number of Unix seconds"
         try:
-            parsed = datetime.fromisoformat(raw)
-        except ValueError:
-            return f"'{raw[:64]}' is not a valid ISO-8601 date-time"
-        if parsed.tzinfo is None:  # times without an offset are UTC
-            return parsed.replace(tzinfo=UTC)
-        try:
-            return parsed.astimezone(UTC)
-        except OverflowError:
+            return datetime.fromtimestamp(raw, tz=UTC)
+        except (OverflowError, OSError, ValueError):
             return "is out of the supported range (years 1 to 9999)"
+    if not isinstance(raw, str):
+        return "must be an ISO-8601 date-time string or Unix seconds"
+    too_fine = submicro_error(raw)
+    if too_fine:
+        return too_fine
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        return f"'{raw[:64]}' is not a valid ISO-8601 date-time"
+    if parsed.tzinfo is None:  # times without an offset are UTC
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        return "is out of the supported range (years 1 to 9999)"
 
 
 def _utc_z_form(raw: str) -> datetime | None:
     """The usual spelling, `YYYY-MM-DDTHH:MM:SS.ffffffZ`, read without the general checks:
     exactly six fractional digits cannot lose precision, and Z is UTC already. None for
-    any other spelling, which _parse reads (tests/test_validation_fast_path.py holds them
+    any other spelling, which read_time reads (tests/test_validation_fast_path.py holds them
     equal)."""
     if (len(raw) != 27 or raw[26] != "Z" or raw[19] != "." or raw[10] != "T"
             or raw[4] != "-" or raw[7] != "-" or raw[13] != ":" or raw[16] != ":"):
