@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 import pytest
@@ -39,10 +40,25 @@ def _body(start_s: float, end_s: float, **extra) -> dict:
             "end_time": at(end_s).isoformat(), "aggregation": "avg", "interval": "1h", **extra}
 
 
+def _close(a, b) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9) or a == b
+    return a == b
+
+
 def _same_bytes(rolled, raw, body) -> str:
+    """The same bytes (count, min, max, first, last) or values within 1e-9 (sum, avg,
+    stddev); the rollup path's X-Tsapi-Answered-From."""
     a, b = rolled.post("/query", json=body), raw.post("/query", json=body)
     assert a.status_code == b.status_code == 200, (body, a.get_data(), b.get_data())
-    assert a.get_data() == b.get_data(), body
+    if body.get("aggregation") in ("sum", "avg", "stddev"):
+        assert _close(a.get_json(), b.get_json()), (body, a.get_data(), b.get_data())
+    else:
+        assert a.get_data() == b.get_data(), body
     return a.headers[ANSWERED_FROM]
 
 
@@ -61,3 +77,70 @@ def test_group_by_with_several_series_in_a_group_on_whole_level_buckets(clients,
     for group_by in (["device"], ["sensor"], ["device", "sensor"], ["missing"]):
         body = _body(0, 3 * 3600, aggregation=aggregation, group_by=group_by)
         assert _same_bytes(rolled, raw, body) == "rollup-1h", body
+
+
+def _series_data(store: Store, hours: int = 8) -> None:
+    """Two metrics, three series each (device a, b, c), a point every 10 minutes plus some on
+    the hour boundaries exactly."""
+    points = []
+    for metric, scale in (("temp", 1.0), ("hum", -3.0)):
+        for step in range(hours * 6):
+            for k, device in enumerate("abc"):
+                value = scale * ((step * 7 + k * 5) % 23 - 11) / 4
+                points.append((at(step * 600 + k * 0.000001), metric, value, {"device": device}))
+    _write(store, points)
+
+
+def test_one_shape_with_other_values_each_time(clients):
+    """Every value of a kept statement is a parameter: other intervals, metrics, tags, zones
+    and labels of the same shape, one after another, give the raw path's bytes."""
+    rolled, raw, store = clients
+    _series_data(store)
+    refresh(store.engine, store.storage, timedelta(0), now=at(9 * 3600))
+    sequences = [
+        [_body(0, 6 * 3600, interval=i) for i in ("2h", "3h", "1h", "4h", "60m", "120m")],
+        [_body(0, 6 * 3600, interval="2h", metric=m) for m in ("hum", "temp")],
+        [_body(0, 6 * 3600, interval="2h", tags={"device": d}) for d in "abcz"],
+        [_body(0, 6 * 3600, interval="1h", tags={"device": d}) for d in "abcz"],
+        [_body(0, 8 * 3600, interval=i, timezone=z) for z in ("Europe/Berlin", "America/New_York",
+                                                             "Asia/Kolkata", "UTC")
+         for i in ("1h", "1d", "2h", "3h")],
+        [_body(0, 8 * 3600, interval=i) for i in ("1mo", "2mo", "1h")],
+        [{**_body(60, 6 * 3600 - 0.000001, interval=i), "aggregation": a}
+         for i in ("2h", "3h") for a in ("first", "last", "stddev")],
+        [{"metrics": ms, "start_time": at(0).isoformat(), "end_time": at(6 * 3600).isoformat(),
+          "aggregation": "max", "interval": "1h"} for ms in (["temp", "hum"], ["hum", "temp"])],
+    ]
+    for bodies in sequences:
+        for body in bodies:
+            _same_bytes(rolled, raw, body)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "-0.0 and 0.0 compare equal: min/max, and first/last among series tied on time, take "
+    "whichever the scan or the combination meets first, and the two paths meet them in other "
+    "orders. Needs one rule for signed zeros on every path (e.g. answers normalized by "
+    "adding 0.0, or -0.0 ordered below 0.0 in the tie-break)."))
+def test_signed_zeros_tied_across_series(clients):
+    """-0.0 and 0.0 compare equal but are spelled apart: whichever a path meets first must
+    not decide the answer."""
+    rolled, raw, store = clients
+    points = []
+    for metric, order in (("temp", (-0.0, 0.0)), ("hum", (0.0, -0.0))):
+        for hour in range(4):
+            for second in (0, 1800, 3599):
+                for device, value in zip("ab", order if hour % 2 else order[::-1], strict=True):
+                    points.append((at(hour * 3600 + second), metric, value, {"device": device}))
+    _write(store, points)
+    refresh(store.engine, store.storage, timedelta(0), now=at(5 * 3600))
+    differ = []
+    for metric in ("temp", "hum"):
+        for aggregation in ("first", "last", "min", "max"):
+            for interval in ("1h", "2h", "4h"):
+                for start in (0, 1800):
+                    body = _body(start, 4 * 3600, metric=metric, aggregation=aggregation,
+                                 interval=interval)
+                    a, b = rolled.post("/query", json=body), raw.post("/query", json=body)
+                    if a.get_data() != b.get_data():
+                        differ.append((body, a.get_data(), b.get_data()))
+    assert not differ, differ
