@@ -17,8 +17,10 @@ ANSWERED_FROM = "X-Tsapi-Answered-From"
 
 @pytest.fixture
 def clients(make_app, database_urls, backend):
-    rolled = make_app(REDIS_URL=None).test_client()
-    raw = make_app(REDIS_URL=None, TSAPI_ROLLUPS="off").test_client()
+    # No response cache: each app's in-process cache would keep answers from before a write
+    # made through the other app (or below HTTP).
+    rolled = make_app(REDIS_URL=None, TSAPI_MAX_CACHED_BYTES=0).test_client()
+    raw = make_app(REDIS_URL=None, TSAPI_ROLLUPS="off", TSAPI_MAX_CACHED_BYTES=0).test_client()
     store = Store(database_urls[backend])
     yield rolled, raw, store
     store.dispose()
@@ -144,3 +146,50 @@ def test_signed_zeros_tied_across_series(clients):
                     if a.get_data() != b.get_data():
                         differ.append((body, a.get_data(), b.get_data()))
     assert not differ, differ
+
+
+def _shapes(metric: str = "temp") -> list[dict]:
+    """Aligned bodies of several shapes: level-wide, wider, edged, grouped, tagged."""
+    out = []
+    for aggregation in ("count", "first", "last", "max", "avg"):
+        out += [_body(0, 8 * 3600, metric=metric, aggregation=aggregation),
+                _body(0, 8 * 3600, metric=metric, aggregation=aggregation, interval="2h"),
+                _body(0.5, 8 * 3600 - 0.5, metric=metric, aggregation=aggregation),
+                _body(0, 8 * 3600, metric=metric, aggregation=aggregation, group_by=["device"]),
+                _body(0, 8 * 3600, metric=metric, aggregation=aggregation,
+                      tags={"device": "a"})]
+    return out
+
+
+def test_writes_after_refresh_are_in_the_very_next_answer(clients, make_app):
+    """An overwritten value, a new series backfilled into refreshed hours, a line protocol
+    point, a deleted and rewritten metric: every shape answers as raw points do before the
+    next refresh."""
+    rolled, raw, store = clients
+    _series_data(store)
+    refresh(store.engine, store.storage, timedelta(0), now=at(9 * 3600))
+    for body in _shapes():  # fill the kept statements with this data's values
+        _same_bytes(rolled, raw, body)
+    changes = [
+        {"data": [{"time": at(2 * 3600).isoformat(), "metric": "temp", "value": 99.5,
+                   "tags": {"device": "a"}}]},  # overwrites a point on a boundary
+        {"data": [{"time": at(5 * 3600 - 0.000001).isoformat(), "metric": "temp",
+                   "value": -99.5, "tags": {"device": "d"}}]},  # a new series, backfilled
+        {"data": [{"time": at(3 * 3600 + 600).isoformat(), "metric": "temp", "value": 0.25,
+                   "tags": {"device": "a", "extra": "x"}}]},  # one more series in group a
+    ]
+    for change in changes:
+        assert rolled.post("/ingest", json=change).status_code == 200
+        for body in _shapes():
+            _same_bytes(rolled, raw, body)
+    line = f"temp,device=b value=12.5 {int(at(6 * 3600).timestamp()) * 10**9}\n"
+    assert rolled.post("/write?precision=ns", data=line).status_code in (200, 204)
+    for body in _shapes():
+        _same_bytes(rolled, raw, body)
+    refresh(store.engine, store.storage, timedelta(0), now=at(9 * 3600))
+    for body in _shapes():
+        _same_bytes(rolled, raw, body)
+    assert rolled.delete("/metrics/temp").status_code in (200, 204)
+    _write(store, [(at(h * 1800 + 1), "temp", float(h), {"device": "a"}) for h in range(14)])
+    for body in _shapes():
+        _same_bytes(rolled, raw, body)
