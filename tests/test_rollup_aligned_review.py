@@ -56,12 +56,13 @@ def _same_bytes(rolled, raw, body) -> str:
     """The same bytes (count, min, max, first, last) or values within 1e-9 (sum, avg,
     stddev); the rollup path's X-Tsapi-Answered-From."""
     a, b = rolled.post("/query", json=body), raw.post("/query", json=body)
-    assert a.status_code == b.status_code == 200, (body, a.get_data(), b.get_data())
-    if body.get("aggregation") in ("sum", "avg", "stddev"):
+    assert a.status_code == b.status_code, (body, a.get_data(), b.get_data())
+    assert a.status_code in (200, 422), a.get_data()  # 422: a sum overflowing on both
+    if body.get("aggregation") in ("sum", "avg", "stddev") and a.status_code == 200:
         assert _close(a.get_json(), b.get_json()), (body, a.get_data(), b.get_data())
     else:
         assert a.get_data() == b.get_data(), body
-    return a.headers[ANSWERED_FROM]
+    return a.headers.get(ANSWERED_FROM, "")
 
 
 @pytest.mark.parametrize("aggregation", ["count", "sum", "min", "max", "first", "last"])
@@ -193,3 +194,58 @@ def test_writes_after_refresh_are_in_the_very_next_answer(clients, make_app):
     _write(store, [(at(h * 1800 + 1), "temp", float(h), {"device": "a"}) for h in range(14)])
     for body in _shapes():
         _same_bytes(rolled, raw, body)
+
+
+def test_a_marker_bucket_in_range(clients):
+    """A value beyond what a rollup row may hold makes its hour a marker row: every shape
+    over it answers as raw points do."""
+    rolled, raw, store = clients
+    _series_data(store)
+    _write(store, [(at(3 * 3600 + 7), "temp", 1e131, {"device": "a"}),
+                   (at(5 * 3600 + 7), "temp", -1e300, {"device": "b"})])
+    refresh(store.engine, store.storage, timedelta(0), now=at(9 * 3600))
+    for body in _shapes():
+        _same_bytes(rolled, raw, body)
+    for body in _shapes():
+        body["aggregation"] = "stddev"
+        _same_bytes(rolled, raw, body)
+
+
+def test_many_shapes_from_threads(clients, make_app):
+    """More shapes than are kept, asked from four threads at once: no error, raw bytes."""
+    import threading
+    rolled, raw, store = clients
+    _series_data(store)
+    refresh(store.engine, store.storage, timedelta(0), now=at(9 * 3600))
+    bodies = []
+    for aggregation in ("count", "sum", "min", "max", "first", "last", "avg", "stddev"):
+        for interval in ("1h", "2h"):
+            for zone in (None, "Europe/Berlin"):
+                for group_by in ([], ["device"], ["device", "x"], ["x"]):
+                    for tags in ({}, {"device": "a"}):
+                        for edge in (0, 30):
+                            body = _body(edge, 8 * 3600, aggregation=aggregation,
+                                         interval=interval, group_by=group_by, tags=tags)
+                            if zone:
+                                body["timezone"] = zone
+                            bodies.append(body)
+    expected = [raw.post("/query", json=b).get_data() for b in bodies]
+    failures = []
+
+    def ask(part):
+        client = make_app(REDIS_URL=None, TSAPI_MAX_CACHED_BYTES=0).test_client()
+        for i in part:
+            got = client.post("/query", json=bodies[i])
+            if got.status_code != 200 or (bodies[i]["aggregation"] not in ("sum", "avg",
+                                                                           "stddev")
+                                          and got.get_data() != expected[i]):
+                failures.append((bodies[i], got.status_code, got.get_data()[:200]))
+
+    threads = [threading.Thread(target=ask, args=(range(k, len(bodies), 4),))
+               for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(bodies) > 256
+    assert not failures, failures[:3]
