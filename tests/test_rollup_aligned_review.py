@@ -249,3 +249,22 @@ def test_many_shapes_from_threads(clients, make_app):
         t.join()
     assert len(bodies) > 256
     assert not failures, failures[:3]
+
+
+@pytest.mark.parametrize("start,end", [
+    ("9999-12-31T23:30:00Z", "9999-12-31T23:59:59Z"),
+    ("9999-12-31T21:30:00Z", "9999-12-31T23:59:59.999999Z"),
+    ("0001-01-01T00:00:00Z", "0001-01-01T05:00:00Z"),
+    ("1969-12-31T22:00:00Z", "1970-01-01T02:00:00.5Z"),
+])
+def test_ranges_at_the_ends_of_time(clients, start, end):
+    rolled, raw, store = clients
+    _series_data(store)
+    refresh(store.engine, store.storage, timedelta(0), now=at(9 * 3600))
+    for aggregation in ("count", "avg"):
+        body = {"metric": "temp", "start_time": start, "end_time": end,
+                "aggregation": aggregation, "interval": "1h"}
+        a, b = rolled.post("/query", json=body), raw.post("/query", json=body)
+        assert a.status_code == b.status_code, (a.get_data(), b.get_data())
+        assert a.status_code < 500, a.get_data()
+        assert a.get_data() == b.get_data()
