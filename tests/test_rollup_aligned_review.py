@@ -268,3 +268,23 @@ def test_ranges_at_the_ends_of_time(clients, start, end):
         assert a.status_code == b.status_code, (a.get_data(), b.get_data())
         assert a.status_code < 500, a.get_data()
         assert a.get_data() == b.get_data()
+
+
+def test_quotes_and_unicode_in_keys_values_and_names(clients):
+    """Tag keys, tag values and metric names that would break SQL or JSON if written into
+    either: parameters and the JSON encoder's spelling on both paths."""
+    rolled, raw, store = clients
+    key, value, metric = "dev'ice\"\\", "x'); DROP TABLE points; --\u00e9\u2028", "t'\"emp\u00e9"
+    points = []
+    for minute in range(0, 4 * 60, 10):
+        for k, tags in enumerate([{key: value}, {key: "b"}, {"device": "a"}]):
+            points.append((at(minute * 60 + k), metric, float(minute % 7 + k), tags))
+    _write(store, points)
+    refresh(store.engine, store.storage, timedelta(0), now=at(5 * 3600))
+    for extra in ({"group_by": [key]}, {"tags": {key: value}}, {"group_by": [key, "device"]},
+                  {"metrics": [metric, metric]}, {}):
+        for aggregation in ("count", "last"):
+            body = {**_body(0, 4 * 3600, aggregation=aggregation), "metric": metric, **extra}
+            if "metrics" in extra:
+                del body["metric"]
+            assert _same_bytes(rolled, raw, body) == "rollup-1h", body
