@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from rollup_support import Store, at
@@ -288,3 +288,23 @@ def test_quotes_and_unicode_in_keys_values_and_names(clients):
             if "metrics" in extra:
                 del body["metric"]
             assert _same_bytes(rolled, raw, body) == "rollup-1h", body
+
+
+@pytest.mark.parametrize("zone", ["Australia/Adelaide", "Australia/Lord_Howe", "Asia/Kathmandu",
+                                  "America/St_Johns"])
+def test_half_hour_zones_over_a_dst_change(clients, zone):
+    """Adelaide and Lord Howe leave DST on 2026-04-05 (Lord Howe by half an hour); the
+    1-minute level answers, edges off the minute by microseconds read raw."""
+    rolled, raw, store = clients
+    start = (datetime(2026, 4, 4, 12, tzinfo=UTC) - at(0)).total_seconds()
+    _write(store, [(at(start + step * 170 + k * 0.000001), "temp",
+                    float((step * 5 + k * 3) % 17) / 8, {"device": d})
+                   for step in range(8 * 3600 // 170) for k, d in enumerate("abc")])
+    refresh(store.engine, store.storage, timedelta(0), now=at(start + 9 * 3600))
+    for interval in ("15m", "30m", "1h", "1d"):
+        for aggregation in ("count", "first", "max", "avg"):
+            for lo, hi in ((0, 8 * 3600), (0.000001, 8 * 3600 - 0.000001), (1800, 5400)):
+                body = _body(start + lo, start + hi, interval=interval, timezone=zone,
+                             aggregation=aggregation)
+                _same_bytes(rolled, raw, body)
+                _same_bytes(rolled, raw, {**body, "group_by": ["device"]})
