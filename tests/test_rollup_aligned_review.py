@@ -308,3 +308,34 @@ def test_half_hour_zones_over_a_dst_change(clients, zone):
                              aggregation=aggregation)
                 _same_bytes(rolled, raw, body)
                 _same_bytes(rolled, raw, {**body, "group_by": ["device"]})
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_string_first_last_tied_across_series(clients, fmt):
+    """String metrics keep the raw path; ties on time break by value there too."""
+    rolled, raw, store = clients
+    _write(store, [(at(s), "state", v, {"device": d}) for s in (10, 3610)
+                   for d, v in (("a", "zeta"), ("b", "alpha"), ("c", "Mid"))])
+    for interval in ("1h", None):
+        for aggregation, expected in (("first", ["alpha", "Mid"]), ("last", ["zeta"])):
+            body = {"metric": "state", "start_time": at(0).isoformat(), "format": fmt,
+                    "end_time": at(7200).isoformat(), "aggregation": aggregation,
+                    **({"interval": interval} if interval else {})}
+            a, b = rolled.post("/query", json=body), raw.post("/query", json=body)
+            assert a.status_code == 200, a.get_data()
+            assert a.get_data() == b.get_data()
+            if fmt == "json":
+                assert {r["value"] for r in a.get_json()} <= set(expected), a.get_json()
+
+
+def test_group_by_hourly_then_two_hourly(clients):
+    """One series per group: 1h buckets can be the rollup rows as they are, 2h cannot; the
+    kept statement of the first must not answer the second (interval width is a parameter,
+    not part of the shape)."""
+    rolled, raw, store = clients
+    _series_data(store)
+    refresh(store.engine, store.storage, timedelta(0), now=at(9 * 3600))
+    for interval in ("1h", "2h", "1h", "3h"):
+        body = _body(0, 6 * 3600, interval=interval, aggregation="count",
+                     group_by=["device"])
+        assert _same_bytes(rolled, raw, body) == "rollup-1h", body

@@ -71,9 +71,11 @@ def aligned_json(conn: Connection, storage: StorageInfo, q: BucketQuery, level: 
     # Answering from single rollup rows needs exactly one series: guessed when nothing is
     # grouped (a wrong guess costs the usual path's two statements, no wrong answer).
     one_series = level_wide(q, level) and not edged and not q.group_by
+    # Everything the statement's structure depends on: whether buckets are the level's own
+    # decides whether rollup rows are read as they are (rollup_reads._one_part_per_bucket).
     shape = (storage.timescaledb, level, q.aggregation, q.interval.is_monthly,
-             q.timezone is not None, q.group_by, bool(q.selection.tags), metric is not None,
-             one_series, edged)
+             level_wide(q, level), q.timezone is not None, q.group_by, bool(q.selection.tags),
+             metric is not None, one_series, edged)
     stmt = _STATEMENTS.get(shape)
     if stmt is None:
         if len(_STATEMENTS) >= SHAPES:
