@@ -339,3 +339,24 @@ def test_group_by_hourly_then_two_hourly(clients):
         body = _body(0, 6 * 3600, interval=interval, aggregation="count",
                      group_by=["device"])
         assert _same_bytes(rolled, raw, body) == "rollup-1h", body
+
+
+def test_one_series_per_group_reads_rollup_rows_as_they_are(make_app, database_urls, backend):
+    """Per device hourly over whole hours, one series per device: the statement reads the
+    rollup rows without combining them (no partials), and gives the raw path's bytes."""
+    from sqlalchemy import event
+    app = make_app(REDIS_URL=None, TSAPI_MAX_CACHED_BYTES=0)
+    raw = make_app(REDIS_URL=None, TSAPI_ROLLUPS="off", TSAPI_MAX_CACHED_BYTES=0).test_client()
+    store = Store(database_urls[backend])
+    try:
+        _series_data(store)
+        refresh(store.engine, store.storage, timedelta(0), now=at(9 * 3600))
+        seen: list[str] = []
+        event.listen(app.extensions["tsapi"].db.engine, "before_cursor_execute",
+                     lambda conn, cursor, statement, *rest: seen.append(statement))
+        body = _body(0, 6 * 3600, aggregation="max", group_by=["device"])
+        assert _same_bytes(app.test_client(), raw, body) == "rollup-1h"
+        rollup_reads = [s for s in seen if "rollups_1h" in s]
+        assert len(rollup_reads) == 1 and " parts" not in rollup_reads[0], rollup_reads
+    finally:
+        store.dispose()
