@@ -360,3 +360,22 @@ def test_one_series_per_group_reads_rollup_rows_as_they_are(make_app, database_u
         assert len(rollup_reads) == 1 and " parts" not in rollup_reads[0], rollup_reads
     finally:
         store.dispose()
+
+
+@pytest.mark.parametrize("aggregation", ["first", "last"])
+def test_ties_across_series_between_rollup_rows_and_raw_edges(clients, aggregation):
+    """Series tied on time at hour starts, hour ends and inside edges: the rollup rows'
+    first/last meet raw edge points in one bucket; the tie rule holds on both paths."""
+    rolled, raw, store = clients
+    points = []
+    for hour in range(5):
+        for second in (0, 0.5, 1800, 3599.999999):
+            for k, device in enumerate("abc"):
+                value = float((hour * 5 + k * 7 + int(second)) % 11) - 5
+                points.append((at(hour * 3600 + second), "temp", value, {"device": device}))
+    _write(store, points)
+    refresh(store.engine, store.storage, timedelta(0), now=at(6 * 3600))
+    for lo, hi in ((0, 5 * 3600), (0.25, 5 * 3600 - 0.000001), (1800, 4 * 3600 + 1800),
+                   (0.5, 3 * 3600 + 0.5)):
+        for interval in ("1h", "2h", "5h"):
+            _same_bytes(rolled, raw, _body(lo, hi, aggregation=aggregation, interval=interval))
