@@ -15,8 +15,10 @@ ANSWERED_FROM = "X-Tsapi-Answered-From"
 
 @pytest.fixture
 def clients(make_app, database_urls, backend):
-    rolled_app = make_app(REDIS_URL=None)
-    raw = make_app(REDIS_URL=None, TSAPI_ROLLUPS="off").test_client()
+    # No response cache: a write below HTTP bumps neither app's in-process cache, which
+    # would keep serving both the answers from before it.
+    rolled_app = make_app(REDIS_URL=None, TSAPI_MAX_CACHED_BYTES=0)
+    raw = make_app(REDIS_URL=None, TSAPI_ROLLUPS="off", TSAPI_MAX_CACHED_BYTES=0).test_client()
     store = Store(database_urls[backend])
     yield rolled_app, raw, store
     store.dispose()

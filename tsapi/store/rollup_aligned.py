@@ -36,6 +36,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from tsapi.config import RollupLevel
 from tsapi.store.buckets import TS, BucketQuery
 from tsapi.store.engine import StorageInfo
+from tsapi.store.queries import group_columns
 from tsapi.store.rollup_reads import (
     Coverage,
     json_select,
@@ -68,21 +69,19 @@ def aligned_json(conn: Connection, storage: StorageInfo, q: BucketQuery, level: 
     when the guess holds; GUESS_WRONG when it does not."""
     a, b = ceil_to(q.start, level), floor_to(q.end, level)
     edged = (a, b) != (q.start, q.end)
-    # Answering from single rollup rows needs exactly one series: guessed when nothing is
-    # grouped (a wrong guess costs the usual path's two statements, no wrong answer).
-    one_series = level_wide(q, level) and not edged and not q.group_by
-    # Everything the statement's structure depends on; level_wide decides whether buckets
-    # are read as single rows or combined (rollup_reads._one_part_per_bucket).
-    shape = (storage.timescaledb, level, level_wide(q, level), q.aggregation,
-             q.interval.is_monthly,
+    # Whole buckets of the level's own width are answered from single rollup rows: that
+    # needs exactly one series per answer group (one series, without group_by), guessed and
+    # checked in the statement (a wrong guess costs the usual path's two statements).
+    single_rows = level_wide(q, level) and not edged
+    shape = (storage.timescaledb, level, q.aggregation, q.interval.is_monthly,
              q.timezone is not None, q.group_by, bool(q.selection.tags), metric is not None,
-             one_series, edged)
+             single_rows, edged)
     stmt = _STATEMENTS.get(shape)
     if stmt is None:
         if len(_STATEMENTS) >= SHAPES:
             _STATEMENTS.clear()
         stmt = _STATEMENTS[shape] = _statement(storage, q, level, metric is not None,
-                                               one_series, edged)
+                                               single_rows, edged)
     params = {"al_metric": q.selection.metric.id, "al_tags": dict(q.selection.tags),
               "al_lo": q.start, "al_a": a, "al_b": b, "al_hi": q.end,
               "bucket_width": str(q.interval), "al_label": metric}
@@ -102,7 +101,7 @@ _STATEMENTS: dict[tuple, Select] = {}
 
 
 def _statement(storage: StorageInfo, q: BucketQuery, level: RollupLevel, labelled: bool,
-               one_series: bool, edged: bool) -> Select:
+               single_rows: bool, edged: bool) -> Select:
     selected = select(series.c.id).where(
         series.c.metric_id == bindparam("al_metric", type_=BigInteger))
     if q.selection.tags:
@@ -115,19 +114,29 @@ def _statement(storage: StorageInfo, q: BucketQuery, level: RollupLevel, labelle
     rows = rollup_statement(storage, q, level, cover)
     label = bindparam("al_label", type_=Text) if labelled else None
     body = json_select(storage, q, rows, label).subquery("body")
-    return select(*body.c, _covered(level, selected, a, b, one_series))
+    return select(*body.c, _covered(level, selected, a, b, single_rows, q.group_by))
 
 
-def _covered(level: RollupLevel, selected: Select, lo, hi, one_series: bool):
+def _covered(level: RollupLevel, selected: Select, lo, hi, single_rows: bool,
+             group_by: tuple[str, ...]):
     """True when coverage would find the whole level buckets [lo, hi) materialized, nothing
-    stale, and some series selected (exactly one when the statement answers from single
-    rows)."""
+    stale, and some series selected (when the statement answers from single rows: exactly
+    one, or with group_by one per group, a missing tag being a group of its own)."""
     log, wm, r = rollup_invalidations, rollup_watermarks, rollup_tables[level.name]
     ids = selected.scalar_subquery()
     count = select(func.count()).select_from(selected.subquery()).scalar_subquery()
+    if not single_rows:
+        enough = count > 0
+    elif not group_by:
+        enough = count == 1
+    else:
+        # DISTINCT takes missing tags (NULLs) as one value, as the answer's groups do.
+        groups = selected.with_only_columns(*group_columns(group_by)).distinct().subquery()
+        enough = and_(count > 0,
+                      select(func.count()).select_from(groups).scalar_subquery() == count)
     return and_(
         exists().where(wm.c.level == level.name, wm.c.materialized_until >= hi),
-        count == 1 if one_series else count > 0,
+        enough,
         ~exists().where(log.c.series_id.in_(ids), log.c.hi >= lo, log.c.lo < hi),
         # A constant, not a parameter: the partial index's predicate must match it.
         ~exists().where(r.c.series_id.in_(ids), r.c.bucket >= lo, r.c.bucket < hi,

@@ -296,11 +296,10 @@ def level_wide(q: BucketQuery, level: RollupLevel) -> bool:
 
 def _one_part_per_bucket(q: BucketQuery, level: RollupLevel, cover: Coverage) -> bool:
     """Whether every answer bucket is one row of the rollup table: one series, buckets as
-    wide as the level's, nothing to read raw. A subquery of series is guessed to hold one only
-    when nothing is grouped, as rollup_aligned guesses (and checks in the same statement): a
-    group may hold several series."""
-    one = (len(cover.series_ids) == 1 if isinstance(cover.series_ids, list)
-           else not q.group_by)
+    wide as the level's, nothing to read raw (a subquery of series is guessed to hold one
+    per answer group: rollup_aligned checks it in the same statement, and keys its kept
+    statements by whether buckets are the level's own)."""
+    one = len(cover.series_ids) == 1 if isinstance(cover.series_ids, list) else True
     return level_wide(q, level) and one and not cover.raw
 
 
