@@ -6,7 +6,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from aligned_review_support import (
+from one_statement_support import (
     body_for,
     same_answer,
     series_data,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from aligned_review_support import (
+from one_statement_support import (
     body_for,
     same_answer,
     series_data,
