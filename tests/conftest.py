@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import redis
+import rollup_support
 import sqlalchemy as sa
 from alembic import command
 from helpers import OPEN_ACCESS
@@ -145,3 +146,15 @@ def gunicorn_database(pg_server):
 def empty_gunicorn_database(gunicorn_database, redis_server):
     reset_state(gunicorn_database, redis_server.url())
     return gunicorn_database
+
+
+@pytest.fixture
+def uncached_paths(make_app, database_urls, backend):
+    """(rollup client, raw client, Store) of one backend, neither caching answers."""
+    # No response cache: each app's in-process cache would keep answers from before a write
+    # made through the other app (or below HTTP).
+    rolled = make_app(REDIS_URL=None, TSAPI_MAX_CACHED_BYTES=0).test_client()
+    raw = make_app(REDIS_URL=None, TSAPI_ROLLUPS="off", TSAPI_MAX_CACHED_BYTES=0).test_client()
+    store = rollup_support.Store(database_urls[backend])
+    yield rolled, raw, store
+    store.dispose()

@@ -1,4 +1,4 @@
-"""Shared by the rollup review tests: tagged points below HTTP, and the two paths compared."""
+"""Shared by the one-statement rollup tests: tagged points below HTTP, the two paths compared."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Review of the one-statement rollup answer: writes, markers, threads, odd ranges and names."""
+"""One-statement rollup answers equal the raw path's after writes, with overflow markers,
+from threads, over odd ranges and names."""
 
 from __future__ import annotations
 
@@ -13,27 +14,16 @@ from one_statement_support import (
     shapes,
     write_tagged,
 )
-from rollup_support import Store, at
+from rollup_support import at
 
 from tsapi.store.rollup_refresh import refresh
 
 
-@pytest.fixture
-def clients(make_app, database_urls, backend):
-    # No response cache: each app's in-process cache would keep answers from before a write
-    # made through the other app (or below HTTP).
-    rolled = make_app(REDIS_URL=None, TSAPI_MAX_CACHED_BYTES=0).test_client()
-    raw = make_app(REDIS_URL=None, TSAPI_ROLLUPS="off", TSAPI_MAX_CACHED_BYTES=0).test_client()
-    store = Store(database_urls[backend])
-    yield rolled, raw, store
-    store.dispose()
-
-
-def test_writes_after_refresh_are_in_the_very_next_answer(clients, make_app):
+def test_writes_after_refresh_are_in_the_very_next_answer(uncached_paths, make_app):
     """An overwritten value, a new series backfilled into refreshed hours, a line protocol
     point, a deleted and rewritten metric: every shape answers as raw points do before the
     next refresh."""
-    rolled, raw, store = clients
+    rolled, raw, store = uncached_paths
     series_data(store)
     refresh(store.engine, store.storage, timedelta(0), now=at(9 * 3600))
     for body in shapes():  # fill the kept statements with this data's values
@@ -63,10 +53,10 @@ def test_writes_after_refresh_are_in_the_very_next_answer(clients, make_app):
         same_answer(rolled, raw, body)
 
 
-def test_a_marker_bucket_in_range(clients):
+def test_a_marker_bucket_in_range(uncached_paths):
     """A value beyond what a rollup row may hold makes its hour a marker row: every shape
     over it answers as raw points do."""
-    rolled, raw, store = clients
+    rolled, raw, store = uncached_paths
     series_data(store)
     write_tagged(store, [(at(3 * 3600 + 7), "temp", 1e131, {"device": "a"}),
                    (at(5 * 3600 + 7), "temp", -1e300, {"device": "b"})])
@@ -78,9 +68,9 @@ def test_a_marker_bucket_in_range(clients):
         same_answer(rolled, raw, body)
 
 
-def test_many_shapes_from_threads(clients, make_app):
+def test_many_shapes_from_threads(uncached_paths, make_app):
     """More shapes than are kept, asked from four threads at once: no error, raw bytes."""
-    rolled, raw, store = clients
+    rolled, raw, store = uncached_paths
     series_data(store)
     refresh(store.engine, store.storage, timedelta(0), now=at(9 * 3600))
     bodies = []
@@ -123,8 +113,8 @@ def test_many_shapes_from_threads(clients, make_app):
     ("0001-01-01T00:00:00Z", "0001-01-01T05:00:00Z"),
     ("1969-12-31T22:00:00Z", "1970-01-01T02:00:00.5Z"),
 ])
-def test_ranges_at_the_ends_of_time(clients, start, end):
-    rolled, raw, store = clients
+def test_ranges_at_the_ends_of_time(uncached_paths, start, end):
+    rolled, raw, store = uncached_paths
     series_data(store)
     refresh(store.engine, store.storage, timedelta(0), now=at(9 * 3600))
     for aggregation in ("count", "avg"):
@@ -136,10 +126,10 @@ def test_ranges_at_the_ends_of_time(clients, start, end):
         assert a.get_data() == b.get_data()
 
 
-def test_quotes_and_unicode_in_keys_values_and_names(clients):
+def test_quotes_and_unicode_in_keys_values_and_names(uncached_paths):
     """Tag keys, tag values and metric names that would break SQL or JSON if written into
     either: parameters and the JSON encoder's spelling on both paths."""
-    rolled, raw, store = clients
+    rolled, raw, store = uncached_paths
     key, value, metric = "dev'ice\"\\", "x'); DROP TABLE points; --\u00e9\u2028", "t'\"emp\u00e9"
     points = []
     for minute in range(0, 4 * 60, 10):
@@ -158,10 +148,10 @@ def test_quotes_and_unicode_in_keys_values_and_names(clients):
 
 @pytest.mark.parametrize("zone", ["Australia/Adelaide", "Australia/Lord_Howe", "Asia/Kathmandu",
                                   "America/St_Johns"])
-def test_half_hour_zones_over_a_dst_change(clients, zone):
+def test_half_hour_zones_over_a_dst_change(uncached_paths, zone):
     """Adelaide and Lord Howe leave DST on 2026-04-05 (Lord Howe by half an hour); the
     1-minute level answers, edges off the minute by microseconds read raw."""
-    rolled, raw, store = clients
+    rolled, raw, store = uncached_paths
     start = (datetime(2026, 4, 4, 12, tzinfo=UTC) - at(0)).total_seconds()
     write_tagged(store, [(at(start + step * 170 + k * 0.000001), "temp",
                     float((step * 5 + k * 3) % 17) / 8, {"device": d})

@@ -1,4 +1,4 @@
-"""Review of the one-statement rollup answer: shapes, groups and ties against the raw path."""
+"""One-statement rollup answers equal the raw path's across shapes, groups and ties."""
 
 from __future__ import annotations
 
@@ -17,22 +17,12 @@ from sqlalchemy import event
 from tsapi.store.rollup_refresh import refresh
 
 
-@pytest.fixture
-def clients(make_app, database_urls, backend):
-    # No response cache: each app's in-process cache would keep answers from before a write
-    # made through the other app (or below HTTP).
-    rolled = make_app(REDIS_URL=None, TSAPI_MAX_CACHED_BYTES=0).test_client()
-    raw = make_app(REDIS_URL=None, TSAPI_ROLLUPS="off", TSAPI_MAX_CACHED_BYTES=0).test_client()
-    store = Store(database_urls[backend])
-    yield rolled, raw, store
-    store.dispose()
-
-
 @pytest.mark.parametrize("aggregation", ["count", "sum", "min", "max", "first", "last"])
-def test_group_by_with_several_series_in_a_group_on_whole_level_buckets(clients, aggregation):
+def test_group_by_with_several_series_in_a_group_on_whole_level_buckets(uncached_paths,
+                                                                        aggregation):
     """group_by over hourly buckets of whole hours: a group of two series (device a, two
     sensors) and a group of series without the tag are each one row per bucket."""
-    rolled, raw, store = clients
+    rolled, raw, store = uncached_paths
     points = []
     for minute in range(3 * 60):
         for k, tags in enumerate([{"device": "a", "sensor": "1"}, {"device": "a", "sensor": "2"},
@@ -45,10 +35,10 @@ def test_group_by_with_several_series_in_a_group_on_whole_level_buckets(clients,
         assert same_answer(rolled, raw, body) == "rollup-1h", body
 
 
-def test_one_shape_with_other_values_each_time(clients):
+def test_one_shape_with_other_values_each_time(uncached_paths):
     """Every value of a kept statement is a parameter: other intervals, metrics, tags, zones
     and labels of the same shape, one after another, give the raw path's bytes."""
-    rolled, raw, store = clients
+    rolled, raw, store = uncached_paths
     series_data(store)
     refresh(store.engine, store.storage, timedelta(0), now=at(9 * 3600))
     sequences = [
@@ -75,10 +65,10 @@ def test_one_shape_with_other_values_each_time(clients):
     "whichever the scan or the combination meets first, and the two paths meet them in other "
     "orders. Needs one rule for signed zeros on every path (e.g. answers normalized by "
     "adding 0.0, or -0.0 ordered below 0.0 in the tie-break)."))
-def test_signed_zeros_tied_across_series(clients):
+def test_signed_zeros_tied_across_series(uncached_paths):
     """-0.0 and 0.0 compare equal but are spelled apart: whichever a path meets first must
     not decide the answer."""
-    rolled, raw, store = clients
+    rolled, raw, store = uncached_paths
     points = []
     for metric, order in (("temp", (-0.0, 0.0)), ("hum", (0.0, -0.0))):
         for hour in range(4):
@@ -101,9 +91,9 @@ def test_signed_zeros_tied_across_series(clients):
 
 
 @pytest.mark.parametrize("fmt", ["json", "csv"])
-def test_string_first_last_tied_across_series(clients, fmt):
+def test_string_first_last_tied_across_series(uncached_paths, fmt):
     """String metrics keep the raw path; ties on time break by value there too."""
-    rolled, raw, store = clients
+    rolled, raw, store = uncached_paths
     write_tagged(store, [(at(s), "state", v, {"device": d}) for s in (10, 3610)
                    for d, v in (("a", "zeta"), ("b", "alpha"), ("c", "Mid"))])
     for interval in ("1h", None):
@@ -118,11 +108,11 @@ def test_string_first_last_tied_across_series(clients, fmt):
                 assert {r["value"] for r in a.get_json()} <= set(expected), a.get_json()
 
 
-def test_group_by_hourly_then_two_hourly(clients):
+def test_group_by_hourly_then_two_hourly(uncached_paths):
     """One series per group: 1h buckets can be the rollup rows as they are, 2h cannot; the
     kept statement of the first must not answer the second (interval width is a parameter,
     not part of the shape)."""
-    rolled, raw, store = clients
+    rolled, raw, store = uncached_paths
     series_data(store)
     refresh(store.engine, store.storage, timedelta(0), now=at(9 * 3600))
     for interval in ("1h", "2h", "1h", "3h"):
@@ -152,10 +142,10 @@ def test_one_series_per_group_reads_rollup_rows_as_they_are(make_app, database_u
 
 
 @pytest.mark.parametrize("aggregation", ["first", "last"])
-def test_ties_across_series_between_rollup_rows_and_raw_edges(clients, aggregation):
+def test_ties_across_series_between_rollup_rows_and_raw_edges(uncached_paths, aggregation):
     """Series tied on time at hour starts, hour ends and inside edges: the rollup rows'
     first/last meet raw edge points in one bucket; the tie rule holds on both paths."""
-    rolled, raw, store = clients
+    rolled, raw, store = uncached_paths
     points = []
     for hour in range(5):
         for second in (0, 0.5, 1800, 3599.999999):

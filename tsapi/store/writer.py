@@ -144,7 +144,7 @@ def _write(
     series_spans: dict[int, list] = {}
     if log_for_rollups:
         numeric = {sid for (m, _), sid in sid_of.items() if known[m].value_type == NUMBER}
-        series_spans = _series_spans(sids, times, numeric)
+        series_spans = _spans(sids, times, numeric)
     if small:
         if len(latest) == len(sids):  # no duplicates: the batch's own columns, in order
             rows = (sids, times, values)
@@ -162,15 +162,7 @@ def _metric_kinds_and_spans(names: list[str], values: list, times: list
                             ) -> tuple[dict[str, bool], set[str], dict[str, list]]:
     """Each metric's type as its first point gives it (that fixes a new metric's type),
     which metrics mix types, and the time span each covers."""
-    spans: dict[str, list] = {}
-    for name, time in zip(names, times, strict=True):
-        span = spans.get(name)
-        if span is None:
-            spans[name] = [time, time]
-        elif time < span[0]:
-            span[0] = time
-        elif time > span[1]:
-            span[1] = time
+    spans = _spans(names, times)
     texts = {name for name, value in zip(names, values, strict=True) if isinstance(value, str)}
     if not texts:  # the usual batch: numbers only
         return dict.fromkeys(spans, False), set(), spans
@@ -203,14 +195,15 @@ def _suspects(first_is_text: dict[str, bool], mixed: set[str],
     }
 
 
-def _series_spans(sids: list[int], times: list, numeric: set[int]) -> dict[int, list]:
-    spans: dict[int, list] = {}
-    for sid, time in zip(sids, times, strict=True):
-        if sid not in numeric:
+def _spans(keys: list, times: list, wanted: set | None = None) -> dict:
+    """Each key's [earliest, latest] time (only the wanted keys', if given)."""
+    spans: dict = {}
+    for key, time in zip(keys, times, strict=True):
+        if wanted is not None and key not in wanted:
             continue
-        span = spans.get(sid)
+        span = spans.get(key)
         if span is None:
-            spans[sid] = [time, time]
+            spans[key] = [time, time]
         elif time < span[0]:
             span[0] = time
         elif time > span[1]:
