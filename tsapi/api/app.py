@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from tsapi.api.auth import init_auth
 from tsapi.api.extensions import cache
+from tsapi.api.influxql import init_form_limit
 from tsapi.api.logs import configure_logging
 from tsapi.api.monitoring import init_monitoring
 from tsapi.api.names import init_path_checks
@@ -70,6 +71,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _csv_safe_mode(app, app.config["TSAPI_CSV_SAFE"] == "on")
     # One set of rate-limit counters (401s per address, requests per key and class).
     windows = RateWindows(redis_client, gate)
+    init_form_limit(app)  # before auth, which reads a form body's parameters
     init_auth(app, windows)  # before the limiter: limits are counted per authenticated key
     init_rate_limits(app, windows)
     init_path_checks(app)  # after auth: an anonymous caller learns nothing from a path
