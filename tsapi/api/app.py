@@ -26,7 +26,7 @@ from tsapi.config import load_config
 from tsapi.formats.rendering import CSV_SAFE
 from tsapi.services.api_keys import KeyCache
 from tsapi.services.consistency import RedisWatermark
-from tsapi.services.redis_gate import RedisGate
+from tsapi.services.redis_gate import RedisGate, end_request, start_request
 from tsapi.services.response_cache import KEY_PREFIX, ResponseCache
 from tsapi.services.runtime import Limits, LineProtocolNaming, Runtime
 from tsapi.store.engine import Database
@@ -58,6 +58,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     url = app.config.get("REDIS_URL")
     redis_client = redis.Redis.from_url(url, **REDIS_TIMEOUTS) if url else None
     gate = RedisGate()
+    app.before_request(start_request)  # before auth and rate limits, which call Redis
+    app.teardown_request(lambda _exc: end_request())
     install_runtime(app, Runtime(
         db=db,
         cache=_response_cache(app, redis_client, gate),
