@@ -131,8 +131,8 @@ def series_filter(predicate, tag_sets: list[dict[str, str]]) -> dict[str, tuple]
 
 
 def interval_text(interval_ns: int) -> str:
-    """The /query spelling, in the largest unit that divides it: /query reads at most nine
-    digits, and a GROUP BY time() may be up to 292 years (over 10**9 seconds)."""
+    """The /query spelling: /query's own normalized one, in the largest unit that divides
+    it ("15250 weeks" for InfluxDB's longest GROUP BY time(), not 10 digits of seconds)."""
     return str(BucketInterval(micros=interval_ns // 1000))
 
 
