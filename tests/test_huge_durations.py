@@ -1,6 +1,7 @@
-"""Durations past what InfluxDB keeps (2**63 - 1 nanoseconds, about 292 years) are refused as
-InfluxDB refuses them, a 400 for the whole request; the longest it keeps are answered; and no
-GROUP BY time() width or offset is a 500.
+"""InfluxQL durations past what InfluxDB keeps (2**63 - 1 nanoseconds, about 292 years) are
+refused as InfluxDB refuses them, a 400 for the whole request; the longest it keeps are
+answered; no GROUP BY time() width or offset is a 500; and /query's own `interval` past its
+1000 years is a 422 naming it, however many digits it has.
 
 The expected bodies are InfluxDB 1.6.7's own answers to the same statements (the oracle test,
 tests/test_influxql_oracle.py, checks the longest accepted ones and the refusals against a
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from helpers import assert_problem
 
 LINES = "cpu,host=a usage=1 1000000000\ncpu,host=a usage=2 2000000000"
 FIRST_SECONDS = "WHERE time >= 0 AND time < 10s"
@@ -102,3 +104,12 @@ def test_no_width_or_offset_within_range_is_a_server_error(loaded, width, offset
     assert status in (200, 400), body
     for result in body.get("results", []):
         assert "interval:" not in result.get("error", ""), result
+
+
+@pytest.mark.parametrize("interval", ["999999999999999999 weeks", "9999999999999999999 seconds",
+                                      "365251 days", "12001 months", "31557600001 seconds"])
+def test_a_query_interval_past_1000_years_is_a_422_naming_it(loaded, interval):
+    problem = assert_problem(loaded.post("/query", json={
+        "metric": "cpu.usage", "start_time": "1970-01-01T00:00:00Z",
+        "end_time": "1970-01-02T00:00:00Z", "aggregation": "avg", "interval": interval}), 422)
+    assert problem["errors"][0]["field"] == "interval"
