@@ -254,6 +254,15 @@ def statements() -> list[str]:
         f'SELECT max("used") FROM "mem" WHERE time <= {E} AND "host" = \'b\' '
         "GROUP BY time(1h) fill(0)",
         'SELECT count("usage_user") FROM "cpu" GROUP BY time(1h), "host" fill(none)',
+        # The longest durations InfluxDB keeps (2**63 - 1 ns, about 292 years), and past them
+        'SELECT count("usage_user") FROM "cpu" GROUP BY time(15250w)',
+        f'SELECT mean("usage_user") FROM "cpu" WHERE {g} GROUP BY time(106751d) fill(null)',
+        f'SELECT max("usage_user") FROM "cpu" WHERE {g} GROUP BY time(9223372036s)',
+        f'SELECT mean("usage_user") FROM "cpu" WHERE {g} GROUP BY time(1h, 90m) fill(none)',
+        f'SELECT mean("usage_user") FROM "cpu" WHERE {g} GROUP BY time(15251w)',
+        f'SELECT mean("usage_user") FROM "cpu" WHERE {g} GROUP BY time(1000000d)',
+        f'SELECT mean("usage_user") FROM "cpu" WHERE {g} GROUP BY time(9223372036854775808ns)',
+        'SELECT mean("usage_user") FROM "cpu" WHERE time > now() - 2562048h',
     ]
     errors = [
         "SELEC * FROM cpu",

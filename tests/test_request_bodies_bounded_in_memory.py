@@ -5,8 +5,11 @@ a real gunicorn at the default limits (100,000 points, 64 MB decompressed). The 
 200 MB per request (README, "Limits"); before, these bodies cost 0.4 to 2.2 GB each.
 """
 
+import contextlib
 import gzip
+import socket
 
+import orjson
 import pytest
 import sqlalchemy as sa
 from conftest import reset_state
@@ -90,3 +93,58 @@ def test_points_with_deeply_nested_unknown_members_are_refused(server, gunicorn_
     assert b"deep" in answer
     assert growth <= MAX_GROWTH_MB, f"worker peak RSS grew {growth:.0f} MB"
     assert _points_stored(gunicorn_database) == 0
+
+
+# InfluxQL's POST /query form: werkzeug reads a form whole into memory on the first parameter
+# asked for, before the 16,384-character statement limit could be checked. 60 MB of one
+# junk parameter beside a valid `q` was read and answered 200.
+FORM_HEAD = (b"POST /query HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+             b"Content-Type: application/x-www-form-urlencoded\r\n")
+FORM_START = b"q=SHOW+DATABASES&db=d&junk="
+
+
+def _refused_midway(server, data: bytes) -> bytes:
+    """Send `data`, which a server that refuses early stops reading (the send then fails),
+    and return what it answered."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=120) as sock:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(data)
+        received = bytearray()
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(65536):
+                received += chunk
+        return bytes(received)
+
+
+def _status_and_body(answer: bytes) -> tuple[int, bytes]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def test_an_influxql_form_body_over_the_limit_is_refused_unread(server):
+    size = 60 * 1024 * 1024
+    before = server.reset_peaks()
+    answer = _refused_midway(server, FORM_HEAD + b"Content-Length: %d\r\n\r\n" % size
+                             + FORM_START + b"x" * (size - len(FORM_START)))
+    growth = server.peak_growth_mb(before)
+    assert _status_and_body(answer) == (413, b'{"error":"request body too large: an InfluxQL '
+                                             b'form body (q, db, epoch, ...) is at most '
+                                             b'262144 bytes"}'), answer[:500]
+    assert growth <= 20, f"worker peak RSS grew {growth:.0f} MB"
+
+
+def test_a_chunked_influxql_form_body_is_read_only_up_to_the_limit(server):
+    pieces = [FORM_START] + [b"x" * 65536] * 64
+    body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+    answer = _refused_midway(server, FORM_HEAD + b"Transfer-Encoding: chunked\r\n\r\n" + body)
+    status, refusal = _status_and_body(answer)
+    assert status == 413, answer[:500]
+    assert refusal.startswith(b'{"error":"request body too large'), answer[:500]
+
+
+def test_an_influxql_form_body_within_the_limit_is_answered(server):
+    status, _, answer = server.request(
+        "POST", "/query", body=FORM_START + b"x" * 200_000,
+        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 200, answer[:500]
+    assert orjson.loads(answer)["results"][0]["series"][0]["values"] == [["d"]]

@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from tsapi.api.auth import init_auth
 from tsapi.api.extensions import cache
+from tsapi.api.influxql import init_form_limit
 from tsapi.api.logs import configure_logging
 from tsapi.api.monitoring import init_monitoring
 from tsapi.api.names import init_path_checks
@@ -25,7 +26,7 @@ from tsapi.config import load_config
 from tsapi.formats.rendering import CSV_SAFE
 from tsapi.services.api_keys import KeyCache
 from tsapi.services.consistency import RedisWatermark
-from tsapi.services.redis_gate import RedisGate
+from tsapi.services.redis_gate import RedisGate, end_request, start_request
 from tsapi.services.response_cache import KEY_PREFIX, ResponseCache
 from tsapi.services.runtime import Limits, LineProtocolNaming, Runtime
 from tsapi.store.engine import Database
@@ -57,6 +58,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     url = app.config.get("REDIS_URL")
     redis_client = redis.Redis.from_url(url, **REDIS_TIMEOUTS) if url else None
     gate = RedisGate()
+    app.before_request(start_request)  # before auth and rate limits, which call Redis
+    app.teardown_request(lambda _exc: end_request())
     install_runtime(app, Runtime(
         db=db,
         cache=_response_cache(app, redis_client, gate),
@@ -70,6 +73,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _csv_safe_mode(app, app.config["TSAPI_CSV_SAFE"] == "on")
     # One set of rate-limit counters (401s per address, requests per key and class).
     windows = RateWindows(redis_client, gate)
+    init_form_limit(app)  # before auth, which reads a form body's parameters
     init_auth(app, windows)  # before the limiter: limits are counted per authenticated key
     init_rate_limits(app, windows)
     init_path_checks(app)  # after auth: an anonymous caller learns nothing from a path

@@ -8,10 +8,16 @@ InfluxDB's clients send).
 from __future__ import annotations
 
 import orjson
-from flask import Response, request
+from flask import Flask, Response, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from tsapi.errors import PayloadTooLarge, field_error
 
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 QUERY_PATH = "/query"
+# Room for the longest statement (16,384 characters, tsapi.formats.influxql.tokens), each a
+# 4-byte UTF-8 character percent-encoded (12 bytes), and the other parameters.
+MAX_FORM_BYTES = 256 * 1024
 
 
 def is_influxql_request() -> bool:
@@ -40,3 +46,33 @@ def influxql_credential() -> str | None:
     if not is_influxql_request():
         return None
     return request.values.get("p") or None
+
+
+def _form_too_large() -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"request body too large: an InfluxQL form body (q, db, epoch, ...) is at most "
+        f"{MAX_FORM_BYTES} bytes", errors=[field_error("body", f"is over {MAX_FORM_BYTES} bytes")])
+
+
+def _bound_form() -> None:
+    """Werkzeug reads a form body whole into memory the first time anything asks for a
+    parameter (auth asks for `p`): refuse a long one by its Content-Length, and read a chunked
+    one only up to the limit, before that."""
+    if request.mimetype not in FORM_TYPES or not is_influxql_request():
+        return
+    if (request.content_length or 0) > MAX_FORM_BYTES:
+        raise _form_too_large()
+    # Werkzeug's own limit on a chunked body ends the read at the limit without a word (the
+    # form would be parsed from its first bytes): one byte more tells a longer body apart.
+    request.max_content_length = MAX_FORM_BYTES + 1
+    try:
+        body = request.get_data(cache=True)  # the form is parsed from these bytes
+    except RequestEntityTooLarge:
+        raise _form_too_large() from None
+    if len(body) > MAX_FORM_BYTES:
+        raise _form_too_large()
+
+
+def init_form_limit(app: Flask) -> None:
+    """Register before auth, the first hook to read a request's parameters."""
+    app.before_request(_bound_form)

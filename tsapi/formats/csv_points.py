@@ -17,8 +17,12 @@ from tsapi.errors import InvalidInput, PayloadTooLarge, field_error
 from tsapi.formats.body_stream import ChunkFile
 
 HEADER = ("time", "metric", "value")
-_INTEGER = re.compile(r"[+-]?\d+")
-_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(nan|inf|infinity)", re.I)
+# ASCII digits only, as JSON and line protocol read numbers: `\d`, int() and float() also
+# take '١٢٣' or '１２' (any Unicode decimal digit), which would be stored as 123 and 12.
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(nan|inf|infinity)",
+                     re.I)
+_OTHER_DIGITS = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 def csv_points(chunks: Iterable[bytes], max_points: int
@@ -45,9 +49,10 @@ def csv_points(chunks: Iterable[bytes], max_points: int
             if len(row) != width:
                 raise _bad(line, f"has {len(row)} cells; the header has {width}")
             at_time, at_metric, at_value, tag_columns = columns
-            point: dict[str, Any] = {"metric": row[at_metric], "value": _number(row[at_value])}
+            point: dict[str, Any] = {"metric": row[at_metric],
+                                     "value": _number(row[at_value], line, "value")}
             if row[at_time]:  # else the validator reports it as required
-                point["time"] = _number(row[at_time])
+                point["time"] = _number(row[at_time], line, "time")
             if tag_columns:
                 point["tags"] = {key: row[i] for i, key in tag_columns if row[i]}
             points.append(point)
@@ -91,11 +96,17 @@ def _columns(header: list[str], line: int) -> tuple[int, int, int, list[tuple[in
     return at_time, at_metric, at_value, tags
 
 
-def _number(cell: str) -> Any:
-    """A number when the cell looks like one (so NaN reaches the validator), else the text."""
+def _number(cell: str, line: int, column: str) -> Any:
+    """A number when the cell looks like one (so NaN reaches the validator), else the text;
+    refused when it would be a number but for digits other than ASCII 0-9."""
     if not cell:
         return None
     stripped = cell.strip()
+    if not stripped.isascii() and _OTHER_DIGITS.fullmatch(stripped):
+        message = (f"is written with digits other than ASCII 0-9 ({stripped[:32]!r}); "
+                   "numbers are ASCII digits only")
+        raise InvalidInput(f"line {line} {column} {message}; nothing was stored",
+                           errors=[field_error(f"line {line} {column}", message, line=line)])
     if _INTEGER.fullmatch(stripped):
         try:
             return int(stripped)

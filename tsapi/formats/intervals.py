@@ -26,7 +26,9 @@ _MICROS = {"microsecond": 1, "microseconds": 1, "us": 1,
            "millisecond": 1000, "milliseconds": 1000, "ms": 1000}
 
 MAX_YEARS = 1000
-_PATTERN = re.compile(r"^\s*(\d{1,9})\s*([a-z]+)\s*$")
+# ASCII digits only (`\d` also matches '١٢٣', which int() reads as 123); up to 18, so any
+# width up to MAX_YEARS can be written in seconds (InfluxQL's GROUP BY time(9223372036s)).
+_PATTERN = re.compile(r"^\s*([0-9]{1,18})\s*([a-z]+)\s*$")
 
 
 class IntervalError(ValueError):

@@ -64,8 +64,11 @@ def write_line_protocol(rt: Runtime, body: Iterable[bytes], precision: str,
 
 
 def _text_pieces(body: Iterable[bytes]) -> Iterator[str]:
-    """The body's chunks as text, decoded as they come; a 400 naming the line at bad UTF-8."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
+    """The body's chunks as text, decoded as they come; a 400 naming the line at bad UTF-8.
+
+    A byte order mark opening the body (Windows editors save one) is dropped, as for CSV:
+    InfluxDB 1.6 keeps it as the first character of the first measurement's name."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
     lines_before = 0
     for chunk, final in itertools.chain(((c, False) for c in body), ((b"", True),)):
         try:

@@ -21,6 +21,11 @@ leaves the gate open: Redis is there, and the caller handles the error.
 A caller that owes Redis a write others depend on (the response cache's generation bump:
 until it is made, another worker may serve an entry older than the data) asks `urgent`: it
 may probe 1 s after the last attempt, whatever the pause has grown to.
+
+A request waits on an unreachable Redis at most once: once a call of its own found Redis
+unreachable, no later call of that request is tried while the gate is closed, urgent or not
+(a write that took over a second would otherwise probe again with its generation bump). The
+HTTP layer marks where each request starts and ends (start_request, end_request).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import TypeVar
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -42,6 +48,16 @@ MAX_PAUSE_SECONDS = 30.0
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
 
 T = TypeVar("T")
+# Whether the current request has found Redis unreachable; None outside a request.
+_waited: ContextVar[bool | None] = ContextVar("tsapi_redis_waited", default=None)
+
+
+def start_request() -> None:
+    _waited.set(False)
+
+
+def end_request() -> None:
+    _waited.set(None)
 
 
 class GateClosed(RedisConnectionError):
@@ -77,6 +93,8 @@ class RedisGate:
         """False: the gate is open; True: this call is the probe; GateClosed otherwise."""
         if not self._pause:
             return False
+        if _waited.get():
+            raise GateClosed("Redis failed earlier in this request: not tried again")
         with self._lock:
             if not self._pause:
                 return False
@@ -104,6 +122,8 @@ class RedisGate:
         return answer
 
     def _unreachable(self, probe: bool, exc: Exception) -> None:
+        if _waited.get() is not None:
+            _waited.set(True)
         with self._lock:
             closing = not self._pause
             if not closing and not probe:

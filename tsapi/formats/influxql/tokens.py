@@ -11,6 +11,9 @@ from dataclasses import dataclass
 MAX_QUERY_CHARS = 16_384
 MAX_TOKENS = 4_096
 MAX_REGEX_CHARS = 256
+# InfluxDB keeps durations in a signed 64-bit count of nanoseconds (about 292 years) and
+# refuses longer ones as it parses; so does tsapi, with InfluxDB's words.
+MAX_DURATION_NS = 2**63 - 1
 
 # Duration units and their length in nanoseconds; longer spellings are tried first.
 DURATION_UNITS = (("ns", 1), ("ms", 1_000_000), ("us", 1_000), ("u", 1_000), ("µ", 1_000),
@@ -189,6 +192,15 @@ def _number(text: str, start: int) -> tuple[Token, int]:
                 end = i + len(unit)
                 if end < n and (text[end].isalnum() or text[end] == "_"):
                     continue  # "5min": not a duration unit
-                return Token("DURATION", int(digits) * size, start, text[start:end]), end
+                return _duration(int(digits), size, text[start:end], start), end
         return Token("INTEGER", int(digits), start, digits), i
     return Token("NUMBER", float(digits), start, digits), i
+
+
+def _duration(count: int, size: int, written: str, start: int) -> Token:
+    # As InfluxDB's, these two messages name no position.
+    if count > MAX_DURATION_NS:
+        raise ParseError("invalid duration")
+    if count * size > MAX_DURATION_NS:
+        raise ParseError(f"overflowed duration {written}: choose a smaller duration or INF")
+    return Token("DURATION", count * size, start, written)

@@ -78,7 +78,7 @@ def _select_measurement(stmt, info: MeasurementInfo, source_for, now_ns, epoch,
     if len(group_keys) > MAX_GROUP_KEYS:
         raise InfluxQLError(f"GROUP BY more than {MAX_GROUP_KEYS} tag keys is not supported")
     if stmt.group_interval is not None:
-        check_interval(stmt.group_interval)
+        check_interval(stmt.group_interval, stmt.group_offset)
     raw = all(c.function in (None, "raw") for c in columns)
     window = _window(stmt, info, columns, now_ns, time_range.start, time_range.end)
     if window is None:

@@ -14,6 +14,7 @@ import orjson
 from tsapi.formats.influxql.predicates import matches
 from tsapi.formats.influxql.results import from_ns, to_ns
 from tsapi.formats.influxql.tokens import InfluxQLError
+from tsapi.formats.intervals import BucketInterval
 from tsapi.services.query import run_query
 from tsapi.services.runtime import Runtime
 
@@ -130,18 +131,21 @@ def series_filter(predicate, tag_sets: list[dict[str, str]]) -> dict[str, tuple]
 
 
 def interval_text(interval_ns: int) -> str:
-    if interval_ns % 1_000_000_000 == 0:
-        return f"{interval_ns // 1_000_000_000} seconds"
-    return f"{interval_ns // 1000} microseconds"
+    """The /query spelling: /query's own normalized one, in the largest unit that divides
+    it ("15250 weeks" for InfluxDB's longest GROUP BY time(), not 10 digits of seconds)."""
+    return str(BucketInterval(micros=interval_ns // 1000))
 
 
-def check_interval(interval_ns: int) -> None:
-    """A GROUP BY time() width /query can bucket by."""
+def check_interval(interval_ns: int, offset_ns: int = 0) -> None:
+    """A GROUP BY time() width and offset /query can bucket by."""
     if interval_ns <= 0:
         raise InfluxQLError("time dimension must have a positive duration")
     if interval_ns % 1000 or (interval_ns % 1_000_000_000 and interval_ns >= 10**12):
         raise InfluxQLError("unsupported GROUP BY time(): use whole microseconds (whole "
                             "seconds above 1000 seconds)")
+    if offset_ns % 1000:
+        # Else the buckets /query is asked for shrink to nothing (points are microseconds).
+        raise InfluxQLError("unsupported GROUP BY time() offset: use whole microseconds")
 
 
 # tsapi aligns buckets to 2000-01-03 (as time_bucket does); InfluxDB to the epoch plus the

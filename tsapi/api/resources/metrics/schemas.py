@@ -14,10 +14,19 @@ class MetricSchema(ma.Schema):
     value_type = ma.fields.String(metadata={"enum": ["number", "string"]})
 
 
+class AsciiInteger(ma.fields.Integer):
+    """An integer from a query string, in ASCII digits: int() alone reads '١٠' as 10."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and not value.isascii():
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class MetricListArgs(ma.Schema):
     prefix = ma.fields.String(validate=[ma.validate.Length(min=1, max=255), NAME],
                               metadata={"description": "Only names starting with this"})
-    limit = ma.fields.Integer(validate=ma.validate.Range(min=1, max=100_000))
+    limit = AsciiInteger(validate=ma.validate.Range(min=1, max=100_000))
 
 
 class MetricDetailSchema(MetricSchema):
