@@ -14,8 +14,9 @@ variants for the overheads: auth off, and rate limits off. It measures:
       overhead are the p50 differences to the variants. The floor, interleaved too: a bare
       one-row INSERT and COMMIT over psycopg2 on the same durable PostgreSQL, which no
       acknowledged (durable) write can beat; tsapi's overhead is its p50 above it;
-  (2) 50-point JSON batches from 1, 2 and 4 clients (points/s); with --baseline-rev, the
-      ratio and the 4x goal (`--baseline-rev fe03d71` serves the tree issue 11 measured);
+  (2) 50-point JSON batches from 1, 2 and 4 clients (points/s, and the servers' CPU per
+      request, as in (3)); with --baseline-rev, the ratio and the 4x goal
+      (`--baseline-rev fe03d71` serves the tree issue 11 measured);
       with --group-commit-ab, the same with and without commit_delay, alternated;
   (3) 49-point line-protocol requests (7 lines of 7 fields) from 2 clients, the identical
       request to tsapi's POST /write and to InfluxDB's, alternated, with the ratio; and the
@@ -312,6 +313,15 @@ def pct(values: list[float], q: int) -> float:
     return bi.percentile(sorted(values), q) * 1000
 
 
+def cpu_line(cpu: dict[str, dict[str, float]]) -> str:
+    """Each server's CPU per request, in µs, and its parts (tools/process_cpu.py)."""
+    return "server CPU per request (us): " + "; ".join(
+        f"{name} {sum(parts.values()):,.0f}"
+        + (" (" + ", ".join(f"{k} {v:,.0f}" for k, v in parts.items()) + ")"
+           if len(parts) > 1 else "")
+        for name, parts in cpu.items())
+
+
 def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -430,12 +440,24 @@ def main() -> int:
         targets = [prod] + ([baseline] if baseline else [])
         label_n = iter(range(10_000))
 
+        redis_pid = redis_client.Redis.from_url(redis.url()).info("server")["process_id"]
+        cpu_per_request: dict[str, dict[str, float]] = {}  # the last run_batches' of each app
+
+        def server_cpu(app: App) -> CpuMeter:
+            return CpuMeter({"gunicorn": lambda: process_tree(app.proc.pid),
+                             "PostgreSQL": lambda: process_tree(postmaster_pid(pg.data_dir)),
+                             "Redis": lambda: [redis_pid]})
+
         def run_batches(size: int, rows: int, clients: int, app: App) -> float:
             url = app.url
             bi.truncate_points(url)
             points = bi.make_points(rows, f"r{next(label_n)}")
             bodies = [orjson.dumps({"data": c}) for c in bi.batches(points, size)]
+            meter = server_cpu(app)
+            meter.start()
             seconds, times = throughput(app.port, headers, "/ingest", 200, bodies, clients)
+            cpu_per_request[app.label] = {k: v / len(bodies) * 1e6
+                                          for k, v in meter.stop().items()}
             stored, sent = bi.count_points(url), bi.unique_points(points)
             if stored != sent:
                 raise SystemExit(f"{app.label}: stored {stored} of {sent} points")
@@ -455,6 +477,7 @@ def main() -> int:
                     goals.append((f"50-point batches, {clients} clients >= 4x baseline",
                                    ratio >= 4))
                 say(line)
+                say(f"    {cpu_line(cpu_per_request)}")
             if args.group_commit_ab:
                 delay = args.group_commit_ab
                 say(f"  group commit A/B on prod (commit_delay {delay} us vs 0, commit_siblings "
@@ -478,12 +501,8 @@ def main() -> int:
             bodies = [bi.line_protocol(c) for c in bi.batches(points, 49)]
             lp_headers = {**auth_headers(token, "text/plain")}
             plain = {"Content-Type": "text/plain"}
-            redis_pid = redis_client.Redis.from_url(redis.url()).info("server")["process_id"]
             meters = {
-                "tsapi": CpuMeter({"gunicorn": lambda: process_tree(prod.proc.pid),
-                                   "PostgreSQL": lambda: process_tree(
-                                       postmaster_pid(pg.data_dir)),
-                                   "Redis": lambda: [redis_pid]}),
+                "tsapi": server_cpu(prod),
                 "influxdb": CpuMeter({"influxd": lambda: [influx.proc.pid]}),
                 "ceiling": CpuMeter({"gunicorn": lambda: process_tree(ceiling.proc.pid)}),
             }
@@ -509,10 +528,7 @@ def main() -> int:
                     f"ratio {ours / theirs:.2f}; ceiling (a Flask view that only reads the "
                     f"body, same gunicorn settings) {most:,.0f} = {most / theirs:.2f}x "
                     f"influxdb, tsapi at {ours / most:.2f} of it")
-                say("    server CPU per request (us): " + "; ".join(
-                    f"{name} {sum(parts.values()):,.0f}" + (" (" + ", ".join(
-                        f"{k} {v:,.0f}" for k, v in parts.items()) + ")" if len(parts) > 1
-                        else "") for name, parts in cpu.items()))
+                say(f"    {cpu_line(cpu)}")
                 goals.append((f"line protocol pair {attempt} >= 0.7x influxdb",
                               ours / theirs >= 0.7))
             influx.stop()
