@@ -38,6 +38,12 @@ EPOCH = "epoch"
 
 Generations = list[int | str]  # the epoch, then one generation per name
 
+# A write's bump: one INCR per name, all in one command. A pipeline of one INCR per name (a
+# line-protocol batch names several metrics) cost the worker and Redis a command each:
+# 7 names, ~70 µs of the worker's CPU against ~40 µs for this (tools/process_cpu.py).
+# Refused whole by a Redis out of memory (its first INCR fails): a failed bump, as before.
+_BUMP = "for _, key in ipairs(KEYS) do redis.call('incr', key) end"
+
 
 def _later(delay: float, fn: Callable[[], None]) -> None:
     timer = threading.Timer(delay, fn)
@@ -52,6 +58,7 @@ class GenerationCounters:
                  later: Callable[[float, Callable[[], None]], None] = _later):
         self.client = client
         self.gate = gate
+        self._bump_script = client.register_script(_BUMP) if client is not None else None
         self.later = later  # runs the owed DEL off the request path
         self._local: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -104,10 +111,7 @@ class GenerationCounters:
             return
 
         def increment() -> None:
-            pipe = self.client.pipeline(transaction=False)
-            for name in names:
-                pipe.incr(GENERATION_PREFIX + name)
-            pipe.execute()
+            self._bump_script(keys=[GENERATION_PREFIX + name for name in names])
 
         try:
             # Urgent: while the gate is closed, another worker that reaches Redis may serve
