@@ -39,9 +39,10 @@ EPOCH = "epoch"
 Generations = list[int | str]  # the epoch, then one generation per name
 
 # A write's bump: one INCR per name, all in one command. A pipeline of one INCR per name (a
-# line-protocol batch names several metrics) cost the worker and Redis a command each:
-# 7 names, ~70 µs of the worker's CPU against ~40 µs for this (tools/process_cpu.py).
-# Refused whole by a Redis out of memory (its first INCR fails): a failed bump, as before.
+# line-protocol batch names several metrics) cost the worker a command each to pack and an
+# answer each to parse: 7 names took 70-79 µs of the worker's CPU, this 42-57 µs (a loop of
+# bumps against a local Redis). Refused by a Redis out of memory at its first INCR: a failed
+# bump, as before.
 _BUMP = "for _, key in ipairs(KEYS) do redis.call('incr', key) end"
 
 
