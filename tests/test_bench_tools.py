@@ -1,5 +1,6 @@
 """The benchmarks stay runnable: their SQL baselines compile and run against a real database."""
 
+import os
 import sys
 from argparse import Namespace
 from pathlib import Path
@@ -68,3 +69,31 @@ def test_request_profile_times_each_kind_with_a_key_and_limits_on(make_app, caps
     assert {p.name for p in tmp_path.iterdir()} == {
         f"{kind.replace(' ', '_').replace('/', '')}.{ext}" for kind in kinds
         for ext in ("prof", "txt")}
+
+
+def test_cpu_meter_counts_the_cpu_of_a_process_tree():
+    """tools/process_cpu.py: a child that burns 0.1 s of CPU (by its own clock) once metering
+    has begun is found in its parent's tree and metered at that, give or take clock ticks."""
+    import subprocess
+
+    import process_cpu
+
+    burn = ("import sys, time\n"
+            "sys.stdin.readline()\n"
+            "start = time.process_time()\n"
+            "while time.process_time() - start < 0.1: pass\n"
+            "print('done', flush=True)\n"
+            "sys.stdin.readline()\n")
+    child = subprocess.Popen([sys.executable, "-c", burn], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.pid in process_cpu.process_tree(os.getpid())
+        meter = process_cpu.CpuMeter({"tree": lambda: process_cpu.process_tree(os.getpid())})
+        meter.start()
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        assert child.stdout.readline() == "done\n"
+        used = meter.stop()["tree"]
+    finally:
+        child.communicate("")
+    assert used >= 0.08  # /proc counts in clock ticks (1/100 s): one lost at either end

@@ -284,17 +284,17 @@ def test_a_failed_bump_orphans_every_cached_entry(make_app, monkeypatch):
         {"time": "2024-01-01T00:00:00+00:00", "value": 1.0}]  # now cached
 
     # One Redis call of the writer fails: the one that bumps the metric's generation.
-    cache = writer.extensions["tsapi"].cache
-    real_pipeline = cache.client.pipeline
+    generations = writer.extensions["tsapi"].cache.generations
+    real_bump = generations._bump_script
     calls = []
 
-    def failing_pipeline(*args, **kwargs):
+    def failing_bump(*args, **kwargs):
         if not calls:
             calls.append(1)
             raise RedisConnectionError("simulated: this worker lost Redis for a moment")
-        return real_pipeline(*args, **kwargs)
+        return real_bump(*args, **kwargs)
 
-    monkeypatch.setattr(cache.client, "pipeline", failing_pipeline)
+    monkeypatch.setattr(generations, "_bump_script", failing_bump)
     ingest(writer.test_client(), [point("2024-01-01T02:00:00Z", "m", 10.0)])
     assert calls == [1]
     # The reader's cached sum of 1.0 must not be served any more.

@@ -14,13 +14,16 @@ variants for the overheads: auth off, and rate limits off. It measures:
       overhead are the p50 differences to the variants. The floor, interleaved too: a bare
       one-row INSERT and COMMIT over psycopg2 on the same durable PostgreSQL, which no
       acknowledged (durable) write can beat; tsapi's overhead is its p50 above it;
-  (2) 50-point JSON batches from 1, 2 and 4 clients (points/s); with --baseline-rev, the
-      ratio and the 4x goal (`--baseline-rev fe03d71` serves the tree issue 11 measured);
+  (2) 50-point JSON batches from 1, 2 and 4 clients (points/s, and the servers' CPU per
+      request, as in (3)); with --baseline-rev, the ratio and the 4x goal
+      (`--baseline-rev fe03d71` serves the tree issue 11 measured);
       with --group-commit-ab, the same with and without commit_delay, alternated;
   (3) 49-point line-protocol requests (7 lines of 7 fields) from 2 clients, the identical
       request to tsapi's POST /write and to InfluxDB's, alternated, with the ratio; and the
       ceiling: tools/bench_floor_app.py (a Flask view that only reads the body) under the
-      same gunicorn settings, whose rate no Flask service can pass here;
+      same gunicorn settings, whose rate no Flask service can pass here; and each server's
+      CPU per request (tools/process_cpu.py: tsapi's gunicorn, PostgreSQL and Redis, influxd,
+      the ceiling), which sets the rates on a machine other work keeps busy;
   (4) 5,000-point batches from 2 clients (large batches must not get slower);
   (5) mixed traffic: 4 clients cycling through the requests of (1) and a 50-point batch;
   (6) a fleet: N devices each POSTing 7 points every 10 s for D seconds, open loop (sends
@@ -44,6 +47,7 @@ from pathlib import Path
 
 import orjson
 import psycopg2
+import redis as redis_client
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
@@ -64,6 +68,7 @@ from bench_servers import (  # noqa: E402
     set_commit_delay,
     tree_venv,
 )
+from process_cpu import CpuMeter, postmaster_pid, process_tree  # noqa: E402
 from services import PostgresServer, RedisServer  # noqa: E402
 
 DURABLE = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
@@ -308,6 +313,15 @@ def pct(values: list[float], q: int) -> float:
     return bi.percentile(sorted(values), q) * 1000
 
 
+def cpu_line(cpu: dict[str, dict[str, float]]) -> str:
+    """Each server's CPU per request, in µs, and its parts (tools/process_cpu.py)."""
+    return "server CPU per request (us): " + "; ".join(
+        f"{name} {sum(parts.values()):,.0f}"
+        + (" (" + ", ".join(f"{k} {v:,.0f}" for k, v in parts.items()) + ")"
+           if len(parts) > 1 else "")
+        for name, parts in cpu.items())
+
+
 def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -426,12 +440,24 @@ def main() -> int:
         targets = [prod] + ([baseline] if baseline else [])
         label_n = iter(range(10_000))
 
+        redis_pid = redis_client.Redis.from_url(redis.url()).info("server")["process_id"]
+        cpu_per_request: dict[str, dict[str, float]] = {}  # the last run_batches' of each app
+
+        def server_cpu(app: App) -> CpuMeter:
+            return CpuMeter({"gunicorn": lambda: process_tree(app.proc.pid),
+                             "PostgreSQL": lambda: process_tree(postmaster_pid(pg.data_dir)),
+                             "Redis": lambda: [redis_pid]})
+
         def run_batches(size: int, rows: int, clients: int, app: App) -> float:
             url = app.url
             bi.truncate_points(url)
             points = bi.make_points(rows, f"r{next(label_n)}")
             bodies = [orjson.dumps({"data": c}) for c in bi.batches(points, size)]
+            meter = server_cpu(app)
+            meter.start()
             seconds, times = throughput(app.port, headers, "/ingest", 200, bodies, clients)
+            cpu_per_request[app.label] = {k: v / len(bodies) * 1e6
+                                          for k, v in meter.stop().items()}
             stored, sent = bi.count_points(url), bi.unique_points(points)
             if stored != sent:
                 raise SystemExit(f"{app.label}: stored {stored} of {sent} points")
@@ -451,6 +477,7 @@ def main() -> int:
                     goals.append((f"50-point batches, {clients} clients >= 4x baseline",
                                    ratio >= 4))
                 say(line)
+                say(f"    {cpu_line(cpu_per_request)}")
             if args.group_commit_ab:
                 delay = args.group_commit_ab
                 say(f"  group commit A/B on prod (commit_delay {delay} us vs 0, commit_siblings "
@@ -474,22 +501,34 @@ def main() -> int:
             bodies = [bi.line_protocol(c) for c in bi.batches(points, 49)]
             lp_headers = {**auth_headers(token, "text/plain")}
             plain = {"Content-Type": "text/plain"}
+            meters = {
+                "tsapi": server_cpu(prod),
+                "influxdb": CpuMeter({"influxd": lambda: [influx.proc.pid]}),
+                "ceiling": CpuMeter({"gunicorn": lambda: process_tree(ceiling.proc.pid)}),
+            }
+
+            def measured(name: str, port: int, path: str, heads: dict) -> float:
+                """points/s; the servers' CPU per request is kept in cpu[name]."""
+                meters[name].start()
+                seconds, _ = throughput(port, heads, path, 204, bodies, 2)
+                cpu[name] = {k: v / len(bodies) * 1e6 for k, v in meters[name].stop().items()}
+                return len(points) / seconds
+
             for attempt in (1, 2):
+                cpu: dict[str, dict[str, float]] = {}
                 bi.truncate_points(url)
                 influx.drop()
-                seconds, _ = throughput(prod.port, lp_headers, LP_PATH, 204, bodies, 2)
-                ours = len(points) / seconds
+                ours = measured("tsapi", prod.port, LP_PATH, lp_headers)
                 assert bi.count_points(url) == bi.unique_points(points), "tsapi LP count"
-                seconds, _ = throughput(influx.port, plain, LP_PATH, 204, bodies, 2)
-                theirs = len(points) / seconds
+                theirs = measured("influxdb", influx.port, LP_PATH, plain)
                 stored = influx.count()
                 assert stored == bi.unique_points(points), f"influx stored {stored}"
-                seconds, _ = throughput(ceiling.port, lp_headers, "/write", 204, bodies, 2)
-                most = len(points) / seconds
+                most = measured("ceiling", ceiling.port, "/write", lp_headers)
                 say(f"  pair {attempt}: tsapi {ours:,.0f}, influxdb {theirs:,.0f}, "
                     f"ratio {ours / theirs:.2f}; ceiling (a Flask view that only reads the "
                     f"body, same gunicorn settings) {most:,.0f} = {most / theirs:.2f}x "
                     f"influxdb, tsapi at {ours / most:.2f} of it")
+                say(f"    {cpu_line(cpu)}")
                 goals.append((f"line protocol pair {attempt} >= 0.7x influxdb",
                               ours / theirs >= 0.7))
             influx.stop()

@@ -38,6 +38,13 @@ EPOCH = "epoch"
 
 Generations = list[int | str]  # the epoch, then one generation per name
 
+# A write's bump: one INCR per name, all in one command. A pipeline of one INCR per name (a
+# line-protocol batch names several metrics) cost the worker a command each to pack and an
+# answer each to parse: 7 names took 70-79 µs of the worker's CPU, this 42-57 µs (a loop of
+# bumps against a local Redis). Refused by a Redis out of memory at its first INCR: a failed
+# bump, as before.
+_BUMP = "for _, key in ipairs(KEYS) do redis.call('incr', key) end"
+
 
 def _later(delay: float, fn: Callable[[], None]) -> None:
     timer = threading.Timer(delay, fn)
@@ -52,6 +59,7 @@ class GenerationCounters:
                  later: Callable[[float, Callable[[], None]], None] = _later):
         self.client = client
         self.gate = gate
+        self._bump_script = client.register_script(_BUMP) if client is not None else None
         self.later = later  # runs the owed DEL off the request path
         self._local: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -104,10 +112,7 @@ class GenerationCounters:
             return
 
         def increment() -> None:
-            pipe = self.client.pipeline(transaction=False)
-            for name in names:
-                pipe.incr(GENERATION_PREFIX + name)
-            pipe.execute()
+            self._bump_script(keys=[GENERATION_PREFIX + name for name in names])
 
         try:
             # Urgent: while the gate is closed, another worker that reaches Redis may serve
