@@ -73,6 +73,13 @@ def _bound_form() -> None:
         raise _form_too_large(limit) from None
     if len(body) > limit:
         raise _form_too_large(limit)
+    try:
+        _ = request.form  # parsed here, so that werkzeug's refusal reads as InfluxDB's errors do
+    except RequestEntityTooLarge:
+        parts = request.max_form_parts
+        raise PayloadTooLarge(
+            f"request body too large: an InfluxQL form body has at most {parts} parts",
+            errors=[field_error("body", f"has over {parts} parts")]) from None
 
 
 def init_form_limit(app: Flask) -> None:
