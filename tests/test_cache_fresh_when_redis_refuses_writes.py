@@ -69,3 +69,23 @@ def test_the_cache_is_used_again_once_redis_accepts_writes(workers, own_redis):
     stats = fresh.get("/cache/info").get_json()
     assert stats["hits"] >= 1
     fresh.application.extensions["tsapi"].db.dispose()
+
+
+def test_a_write_acknowledged_while_redis_is_a_read_only_replica_is_seen_by_every_worker(
+        workers, own_redis):
+    # A Redis demoted to a replica (a failover that REDIS_URL does not follow) answers MGET
+    # and GET but refuses INCR and DEL alike (READONLY): the writer can neither bump nor drop
+    # the epoch, and the reader, which never failed a Redis call, serves its cached answer.
+    writer, reader = workers
+    ingest(writer, [point("2024-01-01T01:00:00Z", "m", 1.0)])
+    assert query(reader, **BODY) == [{"time": "2024-01-01T00:00:00+00:00", "value": 1.0}]
+
+    redis_client = redis.Redis.from_url(own_redis.url())
+    redis_client.replicaof("127.0.0.1", "1")  # a primary that is not there: no resync
+    try:
+        with pytest.raises(redis.exceptions.ReadOnlyError):
+            redis_client.delete("probe")
+        ingest(writer, [point("2024-01-01T02:00:00Z", "m", 10.0)])
+        assert query(reader, **BODY) == [{"time": "2024-01-01T00:00:00+00:00", "value": 11.0}]
+    finally:
+        redis_client.replicaof("NO", "ONE")

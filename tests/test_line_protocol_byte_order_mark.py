@@ -10,6 +10,7 @@ import gzip
 import pytest
 from helpers import stored_series
 
+from tsapi.errors import BadRequest
 from tsapi.services.line_protocol_write import _text_pieces
 
 BOM = b"\xef\xbb\xbf"
@@ -35,3 +36,27 @@ def test_a_byte_order_mark_split_across_chunks_is_dropped_too():
 def test_only_a_mark_opening_the_body_is_dropped():
     # Further in, U+FEFF is a character of a name, as InfluxDB keeps it.
     assert "".join(_text_pieces([b"m v=1\n" + BOM + b"m v=2\n"])) == "m v=1\n\ufeffm v=2\n"
+
+
+@pytest.mark.parametrize("pieces", [
+    [BOM + b"m v=1\nm v=2\nm\xff v=3\n"],
+    [BOM + b"m v=1\n", b"m v=2\nm\xff v=3\n"],
+    [BOM[:2], BOM[2:] + b"m v=1\nm v=2\nm\xff v=3\n"],
+])
+def test_bad_utf8_after_a_byte_order_mark_names_its_own_line(pieces):
+    # The mark's 3 bytes were left out of the count: line 1 was named for line 3.
+    with pytest.raises(BadRequest, match="^line 3: is not valid UTF-8$"):
+        "".join(_text_pieces(pieces))
+
+
+def test_bad_utf8_right_after_a_byte_order_mark_is_named_on_line_1():
+    with pytest.raises(BadRequest, match="^line 1: is not valid UTF-8$"):
+        "".join(_text_pieces([BOM + b"\xff v=1\n"]))
+
+
+def test_a_write_with_a_mark_and_bad_utf8_names_the_bad_line(app, client):
+    response = client.post("/write?db=d", data=BOM + b"m v=1\nm v=2\nm\xff v=3\n",
+                           content_type="text/plain; charset=utf-8")
+    assert response.status_code == 400
+    assert "line 3:" in response.get_json()["detail"], response.get_json()
+    assert stored_series(app) == set()

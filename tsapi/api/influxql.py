@@ -48,10 +48,10 @@ def influxql_credential() -> str | None:
     return request.values.get("p") or None
 
 
-def _form_too_large() -> PayloadTooLarge:
+def _form_too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(
         f"request body too large: an InfluxQL form body (q, db, epoch, ...) is at most "
-        f"{MAX_FORM_BYTES} bytes", errors=[field_error("body", f"is over {MAX_FORM_BYTES} bytes")])
+        f"{limit} bytes", errors=[field_error("body", f"is over {limit} bytes")])
 
 
 def _bound_form() -> None:
@@ -60,17 +60,26 @@ def _bound_form() -> None:
     one only up to the limit, before that."""
     if request.mimetype not in FORM_TYPES or not is_influxql_request():
         return
-    if (request.content_length or 0) > MAX_FORM_BYTES:
-        raise _form_too_large()
+    # Only ever tighter than the limit on every body (TSAPI_MAX_BODY_BYTES), never looser.
+    limit = min(MAX_FORM_BYTES, request.max_content_length or MAX_FORM_BYTES)
+    if (request.content_length or 0) > limit:
+        raise _form_too_large(limit)
     # Werkzeug's own limit on a chunked body ends the read at the limit without a word (the
     # form would be parsed from its first bytes): one byte more tells a longer body apart.
-    request.max_content_length = MAX_FORM_BYTES + 1
+    request.max_content_length = limit + 1
     try:
         body = request.get_data(cache=True)  # the form is parsed from these bytes
     except RequestEntityTooLarge:
-        raise _form_too_large() from None
-    if len(body) > MAX_FORM_BYTES:
-        raise _form_too_large()
+        raise _form_too_large(limit) from None
+    if len(body) > limit:
+        raise _form_too_large(limit)
+    try:
+        _ = request.form  # parsed here, so that werkzeug's refusal reads as InfluxDB's errors do
+    except RequestEntityTooLarge:
+        parts = request.max_form_parts
+        raise PayloadTooLarge(
+            f"request body too large: an InfluxQL form body has at most {parts} parts",
+            errors=[field_error("body", f"has over {parts} parts")]) from None
 
 
 def init_form_limit(app: Flask) -> None:

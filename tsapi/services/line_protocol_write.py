@@ -68,14 +68,21 @@ def _text_pieces(body: Iterable[bytes]) -> Iterator[str]:
 
     A byte order mark opening the body (Windows editors save one) is dropped, as for CSV:
     InfluxDB 1.6 keeps it as the first character of the first measurement's name."""
-    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    decoder = codecs.getincrementaldecoder("utf-8")()
     lines_before = 0
+    opening = True  # nothing decoded yet: a U+FEFF here is the mark
     for chunk, final in itertools.chain(((c, False) for c in body), ((b"", True),)):
+        # exc.start counts from the bytes of a character the previous chunk began (never a
+        # newline), not from this chunk: "utf-8-sig" would also count from after the mark.
+        pending = len(decoder.getstate()[0])
         try:
             text = decoder.decode(chunk, final=final)
         except UnicodeDecodeError as exc:
-            line = lines_before + chunk.count(b"\n", 0, max(exc.start, 0)) + 1
+            line = lines_before + chunk.count(b"\n", 0, max(exc.start - pending, 0)) + 1
             raise BadRequest(f"line {line}: is not valid UTF-8") from None
+        if opening and text:
+            opening = False
+            text = text.removeprefix("\ufeff")
         lines_before += text.count("\n")
         if text:
             yield text
