@@ -13,6 +13,12 @@ through (tsapi.services.redis_gate: Redis failed recently) is a failed bump too:
 owes the DEL, skips the cache until it is made, and makes it as soon as the gate lets an
 urgent call through: on its next lookup, or from a timer, so that a worker that gets no more
 requests still makes it (until it does, other workers may serve entries the write made stale).
+
+A Redis that refuses DEL as well (a replica, READONLY: a failover that REDIS_URL does not
+follow) can neither take a bump nor lose its epoch. So every read of the generations carries
+a DEL of a key that never exists: refused, the read is a failure and the cache is skipped.
+Deleting nothing is not replicated nor written to the append-only file, and a Redis out of
+memory accepts it.
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ log = logging.getLogger(__name__)
 # generation.
 GENERATION_PREFIX = "tsapi:gen:"
 EPOCH = "epoch"
+# Never set: deleting it only asks Redis whether it takes writes.
+WRITABLE_PROBE = GENERATION_PREFIX + "writable-probe"
 
 Generations = list[int | str]  # the epoch, then one generation per name
 
@@ -76,9 +84,11 @@ class GenerationCounters:
         return self._failed_bumps > self._settled_bumps
 
     @staticmethod
-    def keys(names: list[str]) -> list[str]:
-        """The Redis keys to read (MGET) for `names`; decode() reads the answer."""
-        return [GENERATION_PREFIX + EPOCH] + [GENERATION_PREFIX + n for n in names]
+    def queue_read(pipe, names: list[str]) -> None:
+        """Queue the read of `names`' generations on a pipeline; decode() reads its first
+        answer. The pipeline fails if Redis refuses writes (see the module's docstring)."""
+        pipe.mget([GENERATION_PREFIX + EPOCH] + [GENERATION_PREFIX + n for n in names])
+        pipe.delete(WRITABLE_PROBE)
 
     def current(self, names: list[str]) -> Generations | None:
         """The epoch, then each name's generation; None: do not use the cache now."""
@@ -87,14 +97,19 @@ class GenerationCounters:
         # Checked again after the DEL: a bump that failed meanwhile owes another one.
         if self.owed and (not self._drop_epoch() or self.owed):
             return None
+        def read() -> list:
+            pipe = self.client.pipeline(transaction=False)
+            self.queue_read(pipe, names)
+            return pipe.execute()[0]
+
         try:
-            found = self.gate.call(lambda: self.client.mget(self.keys(names)))
+            found = self.gate.call(read)
         except RedisError:
             return None
         return self.decode(found)
 
     def decode(self, found: list | None) -> Generations | None:
-        """What an MGET of keys() found, setting a new epoch if there is none."""
+        """What queue_read's MGET found, setting a new epoch if there is none."""
         if found is None:
             return None
         epoch = found[0] if found[0] is not None else self._new_epoch()

@@ -114,18 +114,18 @@ class ResponseCache:
         else:
             def fetch() -> list:
                 pipe = self.client.pipeline(transaction=False)
-                pipe.mget(self.generations.keys(names))
                 pipe.get(KEY_PREFIX + key_for(guess))
+                self.generations.queue_read(pipe, names)
                 return pipe.execute()
 
             found = self._guard(fetch)
-            generations = self.generations.decode(None if found is None else found[0])
+            generations = self.generations.decode(None if found is None else found[1])
             if generations is None:
                 return None, None
             key = key_for(generations)
             if generations == guess:
                 # cachelib's own decoding of what its get() would have read.
-                value = self.backend.serializer.loads(found[1])
+                value = self.backend.serializer.loads(found[0])
                 self._count("hits" if value is not None else "misses")
             else:
                 value = self.get(key)
