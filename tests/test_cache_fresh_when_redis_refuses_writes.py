@@ -89,3 +89,16 @@ def test_a_write_acknowledged_while_redis_is_a_read_only_replica_is_seen_by_ever
         assert query(reader, **BODY) == [{"time": "2024-01-01T00:00:00+00:00", "value": 11.0}]
     finally:
         redis_client.replicaof("NO", "ONE")
+
+
+def test_a_generation_that_is_not_a_number_skips_the_cache_instead_of_failing(
+        workers, own_redis):
+    # Something else wrote into tsapi's generation keys: INCR refuses the value, and
+    # reading it must not turn every query into a 500.
+    writer, reader = workers
+    ingest(writer, [point("2024-01-01T01:00:00Z", "m", 1.0)])
+    assert query(reader, **BODY) == [{"time": "2024-01-01T00:00:00+00:00", "value": 1.0}]
+    redis.Redis.from_url(own_redis.url()).set("tsapi:gen:m", "not a number")
+    ingest(writer, [point("2024-01-01T02:00:00Z", "m", 10.0)])
+    assert query(reader, **BODY) == [{"time": "2024-01-01T00:00:00+00:00", "value": 11.0}]
+    assert query(writer, **BODY) == [{"time": "2024-01-01T00:00:00+00:00", "value": 11.0}]

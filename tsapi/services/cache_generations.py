@@ -115,8 +115,13 @@ class GenerationCounters:
         epoch = found[0] if found[0] is not None else self._new_epoch()
         if epoch is None:
             return None
-        return [epoch.decode() if isinstance(epoch, bytes) else epoch] + [
-            int(v) if v is not None else 0 for v in found[1:]]
+        try:
+            counts = [int(v) if v is not None else 0 for v in found[1:]]
+        except ValueError:
+            # Not written by tsapi (INCR makes integers): no generation to trust, no cache.
+            log.warning("a cache generation in Redis is not an integer: cache skipped")
+            return None
+        return [epoch.decode() if isinstance(epoch, bytes) else epoch] + counts
 
     def bump(self, names: list[str]) -> None:
         """Called after a write commits. Never forgotten: an entry must not outlive its data."""
