@@ -328,11 +328,11 @@ def main() -> int:
                         help="serve the baseline with the worker model of its own "
                         "gunicorn.conf.py (as it was deployed; fe03d71: sync), not this one's")
     # gunicorn's own classes, so that a baseline revision without tsapi's workers runs too;
-    # the default is the production model (gunicorn.conf.py: gthread, 2 threads).
+    # the default is the production model (gunicorn.conf.py: gthread, 4 threads).
     parser.add_argument("--worker-class", default="gthread", choices=("sync", "gthread"))
-    parser.add_argument("--threads", type=int, default=2, help="gthread threads per worker")
-    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1),
-                        help="gunicorn workers (default: gunicorn.conf.py's, two per core)")
+    parser.add_argument("--threads", type=int, default=4, help="gthread threads per worker")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="gunicorn workers (default: gunicorn.conf.py's, one per core)")
     parser.add_argument("--reuse-port", action="store_true",
                         help="gunicorn reuse_port: one listening socket per worker")
     parser.add_argument("--rounds", type=int, default=10)
