@@ -9,14 +9,14 @@ gthread worker accepts whatever arrives, busy or not: with two processes per cor
 one's 2 threads and one GIL set the tail; with one per core, 32/32 and 33/31, 4 threads each.
 Measured with tools/bench_workers.py (the models served side by side, runs alternated in one
 process; auth and rate limits on, durable PostgreSQL) on a 2-core machine shared with other
-benchmarks, load average 4-12 (the tail follows the load more than anything here):
+benchmarks, load average 2-12 (the tail follows the load more than anything here):
   fleet, 2,000 devices x 7 points every 10 s, open loop, p99 ms, 2 x 4 threads / 4 x 2, same-
     run pairs, 30 s then 60 s: 346/1274, 24/467, 78/964, 57/1109, 189/239; 781/737, 13.0/39.4
-    (the last at load 4; p50 2.9/5.0): one per core lower in 6 of 7, median 78 against 737;
-    every run sent all, no errors, every point stored once;
+    (load 4; p50 2.9/5.0), 14.3/25.9 (load 2; p50 3.4/4.9): one per core lower in 7 of 8,
+    median 68 against 602; every run sent all, no errors, every point stored once;
   mixed traffic (4 clients cycling 1-point write, 50-point write, /query, GET /metrics),
-    requests/s, 3 rounds, median (range), 2 x 4 / 4 x 2: query computed 193 (190-267) /
-    239 (134-241); query cached 434 (417-561) / 505 (440-506), cached query p50 4.0 / 4.6 ms:
+    requests/s, 4 rounds, median (range), 2 x 4 / 4 x 2: query computed 230 (190-358) /
+    240 (134-489); query cached 498 (417-858) / 505 (440-854), cached query p50 3.7 / 4.6 ms:
     no difference beyond the spread;
   gunicorn's sync workers (4) in the same runs as gthread: mixed 72-107 requests/s with the
     query computed, 126-197 cached (gthread 4 x 1, 4 x 2: 106-386), cached query p50 15-23 ms
