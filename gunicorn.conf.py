@@ -1,31 +1,40 @@
 """gunicorn settings for production; each can be overridden by the environment.
 
-Worker model: gthread, two processes per core with 2 threads each. Small requests mostly wait:
+Worker model: gthread, one process per core with 4 threads each. Small requests mostly wait:
 on the commit's WAL flush (acknowledged means durable), on Redis, on the client; a waiting
-thread releases the GIL, and commits from several threads share one flush. Measured with
-tools/bench_small.py on a 2-core machine shared with other work (load average 5-9), same code,
-auth and rate limits on, durable PostgreSQL, runs alternated (sync / gthread):
-  mixed traffic (4 clients cycling 1-point write, 50-point write, cached query, metrics):
-    sync 169 and 177 requests/s, gthread 182, 187 and 210 requests/s;
-  a fleet of 2,000 devices x 7 points every 10 s for 60 s (12,000 requests): sync fell
-    behind (2,548 and 4,515 requests still unsent 30 s after the end), gthread kept the
-    schedule (all sent, 0 errors, done in 60.4-66.6 s), though p99 latency was 0.51-0.75 s
-    on this loaded machine;
-  5,000-point batches from 2 clients, against the previous code in the same run: gthread
-    0.99-1.45x, sync 1.11-1.19x: no loss.
-Two processes per core with 2 threads, not one with 4: each process has one GIL, shared by
-its threads' CPU work (HTTP parsing, JSON, SQLAlchemy), and a keep-alive connection stays
-with the process that accepted it. (Sampled connection counts did not show clients piling
-on one worker more often than not; the gain is measured, its cause not pinned down.) Same
-tool, 50-point JSON batches, 1,500 rows of 7 points, runs alternated on the same machine
-(load average 1.4-3.2), points/s, 2 workers x 4 threads then 4 x 2:
-  2 clients: 15.2k/27.1k, 20.8k/26.5k, 12.4k/14.7k, 16.8k/26.8k, 24.0k/21.4k;
-  4 clients: 15.4k/28.0k, 25.1k/28.7k, 11.8k/18.6k, 16.9k/27.9k, 24.2k/24.7k;
-  1 client: 18.9k/18.4k, 16.5k/19.2k, 17.3k/11.8k, 16.5k/19.3k, 17.2k/14.7k (no change);
-  1-point write p50 1.62/1.56 and 1.69/1.79 ms; fleet (2,000 devices, 30 s) all sent, 0
-  errors, p99 10.3/11.5 and 17.2/17.5 ms (no change).
+thread releases the GIL, and commits from several threads share one flush. Fewer, wider
+processes because a kept-alive connection stays with the process that accepted it, and a
+gthread worker accepts whatever arrives, busy or not: with two processes per core, the fleet's
+64 connections sat 25/18/14/7 and 18/17/16/13 on the four workers mid-run, and the busiest
+one's 2 threads and one GIL set the tail; with one per core, 32/32 and 33/31, 4 threads each.
+Measured with tools/bench_workers.py (the models served side by side, runs alternated in one
+process; auth and rate limits on, durable PostgreSQL) on a 2-core machine shared with other
+benchmarks, load average 2-12 (the tail follows the load more than anything here):
+  fleet, 2,000 devices x 7 points every 10 s, open loop, p99 ms, 2 x 4 threads / 4 x 2, same-
+    run pairs, 30 s then 60 s: 346/1274, 24/467, 78/964, 57/1109, 189/239; 781/737, 13.0/39.4
+    (load 4; p50 2.9/5.0), 14.3/25.9 (load 2; p50 3.4/4.9): one per core lower in 7 of 8,
+    median 68 against 602; every run sent all, no errors, every point stored once;
+  mixed traffic (4 clients cycling 1-point write, 50-point write, /query, GET /metrics),
+    requests/s, 4 rounds, median (range), 2 x 4 / 4 x 2: query computed 230 (190-358) /
+    240 (134-489); query cached 498 (417-858) / 505 (440-854), cached query p50 3.7 / 4.6 ms:
+    no difference beyond the spread;
+  gunicorn's sync workers (4) in the same runs as gthread: mixed 72-107 requests/s with the
+    query computed, 126-197 cached (gthread 4 x 1, 4 x 2: 106-386), cached query p50 15-23 ms
+    (gthread 3-6 ms); fleet p99 631-909 ms. Sync closes every connection and holds a process
+    through each commit, so it stays out.
+  50-point batches (tools/bench_small.py section 2, runs alternated, load 2.8-4.8),
+    thousand points/s from 1/2/4 clients, 2 x 4 | 4 x 2: 13.5/14.6/13.4 | 7.4/11.8/11.8,
+    5.5/9.0/11.5 | 8.1/13.7/14.7, 10.5/13.4/17.0 | 7.6/11.1/12.5, 8.0/9.8/12.2 | 5.0/5.9/8.4:
+    one per core ahead in 3 of 4 pairs at each client count, medians 9.2/11.6/12.8 against
+    7.5/11.5/12.2: no loss.
+(The model before, 2 processes per core x 2 threads, was chosen on 50-point batches from 2
+and 4 clients at load 1.4-3.2, not on the fleet; the figures above replace that claim.) Not
+taken: a GIL switch interval of 0.5 ms (mixed: 80 and 178 requests/s against 128 and 153
+with the query computed, 272 and 562 against 386 and 380 cached: no steady change), and
+worker_connections = threads, which accepts a connection only with a thread free but ends
+keep-alive (fleet p99 323 and 17.7 ms, two runs: not enough to trade keep-alive for).
 reuse_port (one listening socket per worker, spread by the kernel) gave no steady gain on
-2 x 4 or 4 x 2 in the same runs, and the kernel's hash too can put two clients on one worker.
+2 x 4 or 4 x 2, and the kernel's hash too can put two clients on one worker.
 The worker keeps the read deadline of the sync worker it replaces (tsapi/api/worker.py).
 """
 
@@ -35,7 +44,7 @@ import os
 import tempfile
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
-workers = int(os.environ.get("GUNICORN_WORKERS", 2 * multiprocessing.cpu_count()))
+workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count()))
 # gunicorn's gthread worker, but each request must arrive within GUNICORN_REQUEST_READ_TIMEOUT
 # seconds of its connection (request line, headers and body together) and each send of the
 # response must finish within as long: idle or trickling clients cannot hold the workers
@@ -45,7 +54,7 @@ workers = int(os.environ.get("GUNICORN_WORKERS", 2 * multiprocessing.cpu_count()
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "tsapi.api.worker.DeadlineThreadWorker")
 os.environ["GUNICORN_REQUEST_READ_TIMEOUT"] = os.environ.get("GUNICORN_REQUEST_READ_TIMEOUT",
                                                              "30")
-threads = int(os.environ.get("GUNICORN_THREADS", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # SO_REUSEPORT: each worker binds its own listening socket and the kernel spreads new
 # connections across them. Off: no measured gain (above), and a recycled worker's closing
 # socket drops the connections still queued on it.

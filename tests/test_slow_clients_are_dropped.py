@@ -1,9 +1,10 @@
 """Idle and trickling clients cannot hold the workers: each request has a time to arrive.
 
-Against a real gunicorn with two sync workers and GUNICORN_REQUEST_READ_TIMEOUT=2. Before,
-two silent sockets blocked every other client until gunicorn's worker timeout (120 s) killed
-the workers. The bounds below are generous (30 s for a 2 s deadline): they tell "dropped at
-the deadline" from "held until something else gives up", whatever the machine's speed.
+Against a real gunicorn with two workers of THREADS threads (gunicorn.conf.py's worker class)
+and GUNICORN_REQUEST_READ_TIMEOUT=2. Before, with sync workers, two silent sockets blocked
+every other client until gunicorn's worker timeout (120 s) killed the workers. The bounds
+below are generous (30 s for a 2 s deadline): they tell "dropped at the deadline" from "held
+until something else gives up", whatever the machine's speed.
 """
 
 import socket
@@ -16,6 +17,7 @@ from gunicorn_server import GunicornServer
 from services import HOST
 
 DEADLINE = 2
+WORKERS, THREADS = 2, 4  # gunicorn.conf.py's threads per worker, set here so idle() fills them
 PATIENCE = 30  # how long the test waits for what the server must do after DEADLINE
 
 
@@ -23,7 +25,8 @@ PATIENCE = 30  # how long the test waits for what the server must do after DEADL
 def server(gunicorn_database, redis_server, tmp_path_factory):
     reset_state(gunicorn_database, redis_server.url())
     with GunicornServer(gunicorn_database, redis_server.url(), tmp_path_factory.mktemp("slow"),
-                        workers=2, GUNICORN_REQUEST_READ_TIMEOUT=str(DEADLINE)) as server:
+                        workers=WORKERS, GUNICORN_THREADS=str(THREADS),
+                        GUNICORN_REQUEST_READ_TIMEOUT=str(DEADLINE)) as server:
         yield server
 
 
@@ -43,7 +46,7 @@ def _closed_by_server(sock: socket.socket) -> bytes | None:
 
 
 def test_idle_connections_do_not_block_other_clients(server):
-    idle = [_connect(server) for _ in range(4)]  # twice as many as there are workers
+    idle = [_connect(server) for _ in range(2 * WORKERS * THREADS)]  # twice the threads
     try:
         time.sleep(0.5)  # let the workers accept them
         status, _, _ = server.request("GET", "/health", timeout=PATIENCE)

@@ -25,7 +25,9 @@ variants for the overheads: auth off, and rate limits off. It measures:
       CPU per request (tools/process_cpu.py: tsapi's gunicorn, PostgreSQL and Redis, influxd,
       the ceiling), which sets the rates on a machine other work keeps busy;
   (4) 5,000-point batches from 2 clients (large batches must not get slower);
-  (5) mixed traffic: 4 clients cycling through the requests of (1) and a 50-point batch;
+  (5) mixed traffic: 4 clients cycling through the requests of (1) and a 50-point batch,
+      twice: the 1-point write to the queried metric (each query is computed, as the write
+      made the cached answer stale), then to another one (each query is a cache hit);
   (6) a fleet: N devices each POSTing 7 points every 10 s for D seconds, open loop (sends
       follow the schedule, not the answers); p50/p99 latency, errors, lag behind schedule,
       and a check that every point is stored exactly once (count and value sum).
@@ -78,9 +80,9 @@ LP_PATH = "/write?db=bench&precision=ns"
 _EPOCH = datetime(2021, 1, 1, tzinfo=UTC)
 
 
-def one_point(serial: int, device: str) -> bytes:
+def one_point(serial: int, device: str, metric: str = "bench.one") -> bytes:
     stamp = (_EPOCH + timedelta(seconds=serial)).isoformat()
-    return orjson.dumps({"data": [{"metric": "bench.one", "time": stamp,
+    return orjson.dumps({"data": [{"metric": metric, "time": stamp,
                                    "value": serial * 0.5, "tags": {"device": device}}]})
 
 
@@ -164,7 +166,7 @@ def throughput(port: int, headers: dict, path: str, ok: int, bodies: list[bytes]
     return elapsed, times
 
 
-def _mixed_client(port, token, seconds, index, barrier, results):
+def _mixed_client(port, token, seconds, index, barrier, results, one_metric):
     client = Client(port, auth_headers(token))
     batch = [{"metric": "bench.mixed", "time": None, "value": 1.0,
               "tags": {"device": f"mixed{index}"}} for _ in range(50)]
@@ -179,7 +181,7 @@ def _mixed_client(port, token, seconds, index, barrier, results):
             for p_i, p in enumerate(batch):
                 p["time"] = (_EPOCH + timedelta(seconds=base + p_i)).isoformat()
             times.setdefault("write 1", []).append(client.send(
-                "POST", "/ingest", one_point(serial, f"mixed{index}"), 200))
+                "POST", "/ingest", one_point(serial, f"mixed{index}", one_metric), 200))
             times.setdefault("write 50", []).append(client.send(
                 "POST", "/ingest", orjson.dumps({"data": batch}), 200))
             times.setdefault("query", []).append(client.send("POST", "/query", QUERY, 200))
@@ -190,11 +192,17 @@ def _mixed_client(port, token, seconds, index, barrier, results):
     results.put(("ok", times))
 
 
-def mixed(port: int, token: str, clients: int, seconds: float) -> tuple[float, dict]:
+def mixed(port: int, token: str, clients: int, seconds: float,
+          cached_query: bool = False) -> tuple[float, dict]:
+    """Each client cycles: 1-point write, 50-point write, /query, GET /metrics. The 1-point
+    write goes to the metric the query reads (so the query is computed: the write bumped its
+    generation), or, with cached_query, to another metric (the query is a cache hit)."""
+    one_metric = "bench.mixed.one" if cached_query else "bench.one"
     ctx = mp.get_context("fork")
     barrier, results = ctx.Barrier(clients + 1), ctx.Queue()
     procs = [ctx.Process(target=_mixed_client, args=(port, token, seconds, i, barrier,
-                                                     results)) for i in range(clients)]
+                                                     results, one_metric))
+             for i in range(clients)]
     for p in procs:
         p.start()
     barrier.wait()
@@ -334,11 +342,11 @@ def main() -> int:
                         help="serve the baseline with the worker model of its own "
                         "gunicorn.conf.py (as it was deployed; fe03d71: sync), not this one's")
     # gunicorn's own classes, so that a baseline revision without tsapi's workers runs too;
-    # the default is the production model (gunicorn.conf.py: gthread, 2 threads).
+    # the default is the production model (gunicorn.conf.py: gthread, 4 threads).
     parser.add_argument("--worker-class", default="gthread", choices=("sync", "gthread"))
-    parser.add_argument("--threads", type=int, default=2, help="gthread threads per worker")
-    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1),
-                        help="gunicorn workers (default: gunicorn.conf.py's, two per core)")
+    parser.add_argument("--threads", type=int, default=4, help="gthread threads per worker")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="gunicorn workers (default: gunicorn.conf.py's, one per core)")
     parser.add_argument("--reuse-port", action="store_true",
                         help="gunicorn reuse_port: one listening socket per worker")
     parser.add_argument("--rounds", type=int, default=10)
@@ -544,13 +552,16 @@ def main() -> int:
             say(line)
 
         if "mixed" not in args.skip:
-            say(f"\n(5) mixed traffic, 4 clients, {args.mixed_seconds:.0f} s "
-                "(1-point write, 50-point write, cached query, metrics)")
-            for a in targets:
-                seconds, times = mixed(a.port, token, 4, args.mixed_seconds)
-                total = sum(len(v) for v in times.values())
-                say(f"  {a.label}: {total / seconds:,.0f} requests/s; p50/p99 ms " + ", ".join(
-                    f"{k} {pct(v, 50):.1f}/{pct(v, 99):.1f}" for k, v in times.items()))
+            say(f"\n(5) mixed traffic, 4 clients, {args.mixed_seconds:.0f} s each "
+                "(1-point write, 50-point write, query, metrics); the query is computed when "
+                "the 1-point write goes to its metric, cached when it goes to another")
+            for cached_query in (False, True):
+                for a in targets:
+                    seconds, times = mixed(a.port, token, 4, args.mixed_seconds, cached_query)
+                    total = sum(len(v) for v in times.values())
+                    say(f"  {a.label} (query {'cached' if cached_query else 'computed'}): "
+                        f"{total / seconds:,.0f} requests/s; p50/p99 ms " + ", ".join(
+                            f"{k} {pct(v, 50):.1f}/{pct(v, 99):.1f}" for k, v in times.items()))
 
         if "fleet" not in args.skip:
             say(f"\n(6) fleet: {args.devices} devices x {FLEET_FIELDS} points every 10 s, "

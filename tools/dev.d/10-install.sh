@@ -72,7 +72,7 @@ ensure_system_packages() {
         pg_detect || die "PostgreSQL server still not found after installing it"
     fi
     command -v redis-server >/dev/null || apt_install redis-server
-    # The buffering reverse proxy in front of gunicorn's sync workers (tools/dev up, tests).
+    # The buffering reverse proxy in front of gunicorn's workers (tools/dev up, tests).
     [[ -x /usr/sbin/nginx ]] || apt_install nginx
 }
 
