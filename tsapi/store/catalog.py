@@ -115,6 +115,10 @@ class MetricCache:
                 self._metrics.clear()
             self._metrics.update(found)
 
+    def discard(self, name: str) -> None:
+        with self._lock:
+            self._metrics.pop(name, None)
+
     def clear(self) -> None:
         with self._lock:
             self._metrics.clear()
