@@ -112,3 +112,19 @@ def test_a_metric_made_anew_with_strings_refuses_a_mean(rolled_app):
     assert answer.status_code == 400, answer.get_data()
     counted = client.post("/query", json={**body, "aggregation": "count"})
     assert [row["value"] for row in counted.get_json()] == [1]
+
+
+@pytest.mark.parametrize("extra", [{"tags": {"device": "a"}}, {"group_by": ["device"]}])
+def test_a_known_metric_is_bounded_by_the_cell_limit(make_app, uncached_paths, extra):
+    """The limit on the answer's rows holds on the one-statement path too: 6 hourly buckets
+    of one series (or of three groups) are more than 5 rows."""
+    _, _, store = uncached_paths
+    series_data(store)
+    refresh(store.engine, store.storage, timedelta(0), now=at(9 * 3600))
+    client = make_app(REDIS_URL=None, TSAPI_MAX_CACHED_BYTES=0,
+                      TSAPI_MAX_QUERY_CELLS=5).test_client()
+    small = client.post("/query", json=body_for(3600, 2 * 3600, tags={"device": "a"}))
+    assert small.status_code == 200  # the worker learns the metric
+    for _ in range(2):
+        answer = client.post("/query", json=body_for(3600, 7 * 3600, **extra))
+        assert answer.status_code == 422, answer.get_data()

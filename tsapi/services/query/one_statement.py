@@ -58,11 +58,10 @@ def answer_alone(rt: Runtime, conn: Connection, request: QueryRequest,
     (q,) = plan.buckets.queries
     level = plan.level
     with statements_alone(conn):
-        if q.group_by:
-            # The bound is checked before the answer is read, as on the usual path; its
-            # count and the answer need not share a snapshot (a limit, not a result).
-            check_result_cells(request, series_groups(conn, plan.buckets),
-                               rt.limits.max_query_cells)
+        # Checked before the answer is read, as on the usual path (with group_by, a count of
+        # groups: a statement of its own, whose snapshot the answer need not share).
+        check_result_cells(request, series_groups(conn, plan.buckets),
+                           rt.limits.max_query_cells)
         found = aligned_json(conn, rt.db.storage, q, level, plan.output.label(q.selection.metric))
     if found is GUESS_WRONG or found is None:
         return None  # not all rolled up and valid, or values too large to combine
