@@ -10,7 +10,8 @@ answer is cached: profile_requests' settings), stores two days of bench_rollups'
 and rolls them up. Each query is sent a few times to warm connections and caches, then
 --requests times more: what the server log and Redis' command statistics gained over those
 is divided by --requests and printed per statement (or command) text, with the Redis reads
-(round trips: a pipeline's commands arrive in one read).
+(round trips: a pipeline's commands arrive in one read) and the CPU time the app's
+PostgreSQL sessions used (in clock ticks of 10 ms: many requests make it exact enough).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tree", type=Path, default=HERE.parent,
                         help="the checkout whose tsapi package is measured")
-    parser.add_argument("--requests", type=int, default=20)
+    parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--rollups", default="on", choices=("on", "off"))
     parser.add_argument("--show", action="store_true", help="print each statement's text")
     args = parser.parse_args()
@@ -91,11 +92,12 @@ def main() -> int:
 
             for _ in range(5):
                 send()
-            reads = _reads(rc)
+            reads, cpu = _reads(rc), _backend_cpu(url)
             start, commands = pg.log_file.stat().st_size, _commandstats(rc)
             for _ in range(args.requests):
                 answered = send().headers.get("X-Tsapi-Answered-From")
             statements = _statements(pg.log_file, start)
+            cpu = _backend_cpu(url) - cpu
             ran = _commandstats(rc) - commands
             # Less the reads of this tool's own three INFO calls.
             trips = _reads(rc) - reads - 3
@@ -105,6 +107,7 @@ def main() -> int:
                   f"{sum(ran.values()) / n:g} Redis commands (Lua's included) in "
                   f"{trips / n:g} round trips per request")
             by_text = collections.Counter(_short(s) for s in statements)
+            print(f"  PostgreSQL CPU (the app's sessions): {cpu / n * 1000:.2f} ms per request")
             for text, count in by_text.most_common():
                 if args.show or count >= n:
                     print(f"  {count / n:5g}  {text}")
@@ -125,6 +128,20 @@ def _commandstats(client) -> collections.Counter:
     stats = client.info("commandstats")
     return collections.Counter({k.removeprefix("cmdstat_"): v["calls"]
                                 for k, v in stats.items()})
+
+
+def _backend_cpu(url: str) -> float:
+    """Seconds of CPU the app's PostgreSQL sessions have used (from /proc: same machine)."""
+    import psycopg2
+    with psycopg2.connect(url.replace("postgresql+psycopg2", "postgresql")) as conn, \
+            conn.cursor() as cur:
+        cur.execute("SELECT pid FROM pg_stat_activity WHERE application_name = 'tsapi'")
+        pids = [r[0] for r in cur.fetchall()]
+    total = 0.0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def _reads(client) -> int:
