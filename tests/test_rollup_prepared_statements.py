@@ -10,7 +10,7 @@ from one_statement_support import body_for, same_answer, series_data, write_tagg
 from rollup_support import at
 from sqlalchemy import text
 
-from tsapi.store import prepared
+from tsapi.store import prepared, rollup_aligned
 from tsapi.store.rollup_refresh import refresh
 
 DAY = 86400
@@ -24,9 +24,10 @@ def _plans(app) -> dict[str, int]:
         return {name: n for name, n in rows}
 
 
-def test_a_kept_plan_sees_chunks_made_after_it(make_app, uncached_paths):
+def test_a_kept_plan_sees_chunks_made_after_it(make_app, uncached_paths, monkeypatch):
     """Daily means over a year and more: after the plan is kept, points a year later go
     into new chunks of points and of the rollup table, and the same statement reads them."""
+    monkeypatch.setattr(rollup_aligned, "PREPARED_BUCKETS", 10**6)  # a year is prepared too
     _, raw, store = uncached_paths
     series_data(store)
     refresh(store.engine, store.storage, timedelta(0), now=at(9 * 3600))
