@@ -91,7 +91,9 @@ class MetricCache:
 
     An entry can go stale only by its metric being deleted (a type never changes under an id,
     and ids are never reused): the writer locks the cached ids in its one statement and, when
-    one is gone, starts over without the cache (RetryableConflict).
+    one is gone, starts over without the cache (RetryableConflict). A rollup read answered
+    from a cached id (tsapi.services.query.one_statement) finds no series under a deleted
+    metric's id, and looks the name up again.
     """
 
     def __init__(self, max_entries: int = 100_000):
@@ -114,6 +116,10 @@ class MetricCache:
             if len(self._metrics) + len(found) > self._max:
                 self._metrics.clear()
             self._metrics.update(found)
+
+    def discard(self, name: str) -> None:
+        with self._lock:
+            self._metrics.pop(name, None)
 
     def clear(self) -> None:
         with self._lock:

@@ -6,6 +6,7 @@ planner.py   request -> plan: a raw page, buckets, or a streamed export
 cursor.py    raw-page cursors, tied to the query that issued them
 cache_keys   response-cache keys
 execute.py   a plan's statements run, its rows rendered
+one_statement  a rollup answer that is one statement alone (no lookup, no transaction)
 use_case.py  run_query: all of the above, answered from the cache when fresh
 """
 

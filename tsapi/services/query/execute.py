@@ -29,7 +29,7 @@ from tsapi.services.query.planner import (
 )
 from tsapi.services.query.request import QueryRequest
 from tsapi.store.buckets import bucket_starts, fetch_buckets, last_before
-from tsapi.store.catalog import Metric, get_metric
+from tsapi.store.catalog import Metric, MetricCache, get_metric
 from tsapi.store.engine import Database, StorageInfo
 from tsapi.store.queries import (
     RawQuery,
@@ -49,14 +49,19 @@ from tsapi.store.rollup_reads import fetch_rollup_buckets, rollup_json
 ANSWERED_FROM = "X-Tsapi-Answered-From"
 
 
-def resolve_metrics(conn: Connection, request: QueryRequest) -> list[Metric]:
+def resolve_metrics(conn: Connection, request: QueryRequest,
+                    cache: MetricCache | None = None) -> list[Metric]:
     """The request's metrics, in its order: NotFound for an unknown one, BadRequest for one
-    its aggregation cannot take."""
+    its aggregation cannot take. What is found (or not) is remembered in `cache`."""
     metrics = []
     for name in request.metrics:
         metric = get_metric(conn, name)
         if metric is None:
+            if cache is not None:
+                cache.discard(name)
             raise metric_not_found(name)
+        if cache is not None:
+            cache.update({name: metric})
         check_aggregable(request.aggregation, metric)
         metrics.append(metric)
     return metrics
@@ -78,9 +83,10 @@ def series_groups(conn: Connection, plan: BucketPlan) -> list[int]:
     return result
 
 
-def execute(conn: Connection, storage: StorageInfo, plan: Plan) -> Rendered:
+def execute(conn: Connection, storage: StorageInfo, plan: Plan, guess: bool = True) -> Rendered:
     """The rendered answer of a page or bucket plan, all statements on `conn` (an export
-    streams through stream_export instead)."""
+    streams through stream_export instead); without `guess`, a rollup answer reads its
+    coverage first (rollup_aligned's guess was found wrong already)."""
     use_timezone(conn, plan.output.timezone)
     match plan:
         case RawPagePlan():
@@ -91,7 +97,7 @@ def execute(conn: Connection, storage: StorageInfo, plan: Plan) -> Rendered:
         case RollupPlan():
             level = plan.level
             if plan.output.fmt == "json" and plan.buckets.fill == "none":
-                return _rollup_json(plan.buckets, conn, storage, level)
+                return _rollup_json(plan.buckets, conn, storage, level, guess)
             return _buckets(plan.buckets,
                             lambda q: fetch_rollup_buckets(conn, storage, q, level),
                             conn, storage, f"rollup-{level.name}")
@@ -159,7 +165,8 @@ def _buckets(plan: BucketPlan, fetch, conn: Connection, storage: StorageInfo,
     return rendered
 
 
-def _rollup_json(plan: BucketPlan, conn: Connection, storage: StorageInfo, level) -> Rendered:
+def _rollup_json(plan: BucketPlan, conn: Connection, storage: StorageInfo, level,
+                 guess: bool) -> Rendered:
     """A JSON answer without fill, rendered by the database wherever a rollup answers (long
     ranges have many buckets), else from rows as _buckets renders them."""
     out = plan.output
@@ -167,7 +174,8 @@ def _rollup_json(plan: BucketPlan, conn: Connection, storage: StorageInfo, level
     for q in plan.queries:
         label = out.label(q.selection.metric)
         # A range on the level's boundaries: coverage and rows in one round trip.
-        found = aligned_json(conn, storage, q, level, label) if aligned(q, level) else GUESS_WRONG
+        found = (aligned_json(conn, storage, q, level, label) if guess and aligned(q, level)
+                 else GUESS_WRONG)
         if found is GUESS_WRONG:
             found = rollup_json(conn, storage, q, level, label)
         if found is None:

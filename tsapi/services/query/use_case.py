@@ -13,6 +13,7 @@ from tsapi.services.query.execute import (
     stream_export,
 )
 from tsapi.services.query.limits import check_bucket_count, check_result_cells
+from tsapi.services.query.one_statement import answer_alone, plan_alone
 from tsapi.services.query.planner import (
     BucketPlan,
     RollupPlan,
@@ -41,17 +42,24 @@ def run_query(rt: Runtime, request: QueryRequest, fmt: str) -> Rendered | Iterat
 
 def _answer(rt: Runtime, request: QueryRequest, fmt: str) -> Rendered:
     db = rt.db
-    # One snapshot for all of a request's statements: a page and the cursor after it, or
-    # buckets and their fill seeds, must not see different data.
-    with db.reader().connect().execution_options(isolation_level="REPEATABLE READ") as conn:
-        plan = plan_query(request, fmt, resolve_metrics(conn, request), rt.limits.max_raw_rows,
-                          rollups=rt.rollups)
+    alone = plan_alone(rt, request, fmt)
+    with db.reader().connect() as conn:
+        if alone is not None:
+            answered = answer_alone(rt, conn, request, alone)
+            if answered is not None:
+                return answered
+        # One snapshot for all of a request's statements: a page and the cursor after it, or
+        # buckets and their fill seeds, must not see different data.
+        conn.execution_options(isolation_level="REPEATABLE READ")
+        metrics = resolve_metrics(conn, request, db.metric_cache)
+        plan = plan_query(request, fmt, metrics, rt.limits.max_raw_rows, rollups=rt.rollups)
         bucket_plan = plan.buckets if isinstance(plan, RollupPlan) else plan
         if isinstance(bucket_plan, BucketPlan):
             # Refused before a point is read: the answer's size is known from the catalog.
             check_result_cells(request, series_groups(conn, bucket_plan),
                                rt.limits.max_query_cells)
-        return execute(conn, db.storage, plan)
+        # A guess answer_alone found wrong is not made again (the same statement).
+        return execute(conn, db.storage, plan, guess=alone is None)
 
 
 def _export(rt: Runtime, request: QueryRequest, fmt: str) -> Iterator[bytes]:

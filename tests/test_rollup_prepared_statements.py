@@ -1,0 +1,79 @@
+"""One-statement rollup answers run as statements prepared once per session: the server's
+kept (generic) plan must still see chunks made after it, and a session that lost its
+prepared statements must still answer."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from one_statement_support import body_for, same_answer, series_data, write_tagged
+from rollup_support import at
+from sqlalchemy import text
+
+from tsapi.store import prepared, rollup_aligned
+from tsapi.store.rollup_refresh import refresh
+
+DAY = 86400
+
+
+def _plans(app) -> dict[str, int]:
+    """Generic plans made per prepared statement, in the app's one pooled session (a pool of
+    one: the test client sends one request at a time)."""
+    with app.extensions["tsapi"].db.engine.connect() as conn:
+        rows = conn.execute(text("SELECT name, generic_plans FROM pg_prepared_statements"))
+        return {name: n for name, n in rows}
+
+
+def test_a_kept_plan_sees_chunks_made_after_it(make_app, uncached_paths, monkeypatch):
+    """Daily means over a year and more: after the plan is kept, points a year later go
+    into new chunks of points and of the rollup table, and the same statement reads them."""
+    monkeypatch.setattr(rollup_aligned, "PREPARED_BUCKETS", 10**6)  # a year is prepared too
+    _, raw, store = uncached_paths
+    series_data(store)
+    refresh(store.engine, store.storage, timedelta(0), now=at(9 * 3600))
+    app = make_app(REDIS_URL=None, TSAPI_MAX_CACHED_BYTES=0, TSAPI_DB_POOL_SIZE=1)
+    client = app.test_client()
+    later = 400 * DAY
+    body = body_for(0, later + 8 * 3600, interval="1d", tags={"device": "a"})
+    for _ in range(12):
+        assert same_answer(client, raw, body) == "rollup-1h"
+    assert any(n > 0 for n in _plans(app).values())  # the server keeps a generic plan
+    write_tagged(store, [(at(later + step * 600), "temp", step / 4, {"device": "a"})
+                         for step in range(8 * 6)])
+    refresh(store.engine, store.storage, timedelta(0), now=at(later + 9 * 3600))
+    assert same_answer(client, raw, body) == "rollup-1h"
+    # Two UTC days of points (20:00 to 04:00) then two more, a year later.
+    assert len(client.post("/query", json=body).get_json()) == 4
+
+
+def test_a_session_that_lost_its_prepared_statements_answers(make_app, uncached_paths):
+    _, raw, store = uncached_paths
+    series_data(store)
+    refresh(store.engine, store.storage, timedelta(0), now=at(9 * 3600))
+    app = make_app(REDIS_URL=None, TSAPI_MAX_CACHED_BYTES=0, TSAPI_DB_POOL_SIZE=1)
+    client = app.test_client()
+    body = body_for(3600, 7 * 3600, tags={"device": "b"})
+    for _ in range(3):
+        assert same_answer(client, raw, body) == "rollup-1h"
+    assert _plans(app)
+    with app.extensions["tsapi"].db.engine.connect() as conn:
+        conn.execute(text("DEALLOCATE ALL"))
+        conn.commit()
+    assert not _plans(app)
+    assert same_answer(client, raw, body) == "rollup-1h"
+    assert _plans(app)
+
+
+def test_a_session_holds_a_bounded_number_of_prepared_statements(make_app, uncached_paths,
+                                                                 monkeypatch):
+    monkeypatch.setattr(prepared, "MAX_PER_SESSION", 3)
+    _, raw, store = uncached_paths
+    series_data(store)
+    refresh(store.engine, store.storage, timedelta(0), now=at(9 * 3600))
+    app = make_app(REDIS_URL=None, TSAPI_MAX_CACHED_BYTES=0, TSAPI_DB_POOL_SIZE=1)
+    client = app.test_client()
+    for _ in range(2):
+        for aggregation in ("count", "min", "max", "first", "last", "sum", "avg"):
+            body = body_for(3600, 7 * 3600, aggregation=aggregation, tags={"device": "c"})
+            assert same_answer(client, raw, body) == "rollup-1h"
+            assert len(_plans(app)) <= 3
