@@ -77,3 +77,26 @@ def test_a_session_holds_a_bounded_number_of_prepared_statements(make_app, uncac
             body = body_for(3600, 7 * 3600, aggregation=aggregation, tags={"device": "c"})
             assert same_answer(client, raw, body) == "rollup-1h"
             assert len(_plans(app)) <= 3
+
+
+def test_a_session_that_lost_them_answers_inside_a_transaction_too(make_app, uncached_paths):
+    """A time zone keeps the request in one REPEATABLE READ transaction: the failed EXECUTE
+    undoes it, so the request starts again on a session that prepares anew."""
+    _, raw, store = uncached_paths
+    series_data(store)
+    refresh(store.engine, store.storage, timedelta(0), now=at(9 * 3600))
+    app = make_app(REDIS_URL=None, TSAPI_MAX_CACHED_BYTES=0, TSAPI_DB_POOL_SIZE=1)
+    client = app.test_client()
+    body = body_for(3600, 7 * 3600, tags={"device": "b"}, timezone="Asia/Kolkata",
+                    interval="1d")
+    body_utc = body_for(3600, 7 * 3600, tags={"device": "b"})
+    for _ in range(3):
+        assert same_answer(client, raw, body_utc) == "rollup-1h"
+        same_answer(client, raw, body)
+    before = _plans(app)
+    with app.extensions["tsapi"].db.engine.connect() as conn:
+        conn.execute(text("DEALLOCATE ALL"))
+        conn.commit()
+    assert before and not _plans(app)
+    same_answer(client, raw, body)
+    assert _plans(app)

@@ -9,7 +9,9 @@ planning), and a chunk created later invalidates the plan (it changes the hypert
 A prepared statement lives as long as its session (the pool's per-connection `info` is
 cleared when the connection is replaced, so a new session prepares it again), as the
 writer's small batches do (tsapi.store.small_batch). A session that lost it (DISCARD ALL,
-DEALLOCATE) prepares it again, once, when the statement runs outside a transaction.
+DEALLOCATE) prepares it again, once, when the statement runs outside a transaction; inside
+one, the failure has undone the transaction, so PreparedStatementLost tells the caller to
+start it again (the session then prepares anew).
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ _NAMES = itertools.count(1)  # a name is never reused for other text in a proces
 _SESSION_KEY = "tsapi_prepared"  # the names prepared in a session (the pool's `info`)
 MAX_PER_SESSION = 256  # then the session's are deallocated, and prepared again when used
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+class PreparedStatementLost(Exception):
+    """The session lost a prepared statement inside a transaction, which is now undone: run
+    the transaction again (once) from its start."""
 
 
 class PreparedStatement:
@@ -62,11 +69,12 @@ class PreparedStatement:
         try:
             return conn.execute(self._execute, values)
         except DBAPIError as exc:
-            lost = isinstance(exc.orig, pg_errors.InvalidSqlStatementName)
-            # In a transaction the error undid it all: only the caller can start again.
-            if not lost or not conn.connection.dbapi_connection.autocommit:
+            if not isinstance(exc.orig, pg_errors.InvalidSqlStatementName):
                 raise
-        prepared.clear()  # whatever took this one (DISCARD ALL, say) took them all
+            prepared.clear()  # whatever took this one (DISCARD ALL, say) took them all
+            if not conn.connection.dbapi_connection.autocommit:
+                # In a transaction the error undid it all: only the caller can start again.
+                raise PreparedStatementLost(self.name) from exc
         _send(conn, self._prepare)
         prepared.add(self.name)
         return conn.execute(self._execute, values)

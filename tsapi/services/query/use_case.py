@@ -23,6 +23,7 @@ from tsapi.services.query.planner import (
 )
 from tsapi.services.query.request import QueryRequest
 from tsapi.services.runtime import Runtime
+from tsapi.store.prepared import PreparedStatementLost
 
 
 def run_query(rt: Runtime, request: QueryRequest, fmt: str) -> Rendered | Iterator[bytes]:
@@ -41,6 +42,15 @@ def run_query(rt: Runtime, request: QueryRequest, fmt: str) -> Rendered | Iterat
 
 
 def _answer(rt: Runtime, request: QueryRequest, fmt: str) -> Rendered:
+    try:
+        return _answer_once(rt, request, fmt)
+    except PreparedStatementLost:
+        # Its session lost what it had prepared (DISCARD ALL, DEALLOCATE): the transaction
+        # is undone and the session knows to prepare again; nothing was answered yet.
+        return _answer_once(rt, request, fmt)
+
+
+def _answer_once(rt: Runtime, request: QueryRequest, fmt: str) -> Rendered:
     db = rt.db
     alone = plan_alone(rt, request, fmt)
     with db.reader().connect() as conn:
