@@ -130,3 +130,22 @@ def test_a_known_metric_is_bounded_by_the_cell_limit(make_app, uncached_paths, e
     for _ in range(2):
         answer = client.post("/query", json=body_for(3600, 7 * 3600, **extra))
         assert answer.status_code == 422, answer.get_data()
+
+
+def test_a_metric_deleted_elsewhere_is_not_found_before_the_cell_limit(make_app,
+                                                                      uncached_paths):
+    """The usual path looks the name up before it counts the answer's rows: a deleted
+    metric is a 404 there, whatever the range. The remembered id must not make it a 422."""
+    _, _, store = uncached_paths
+    series_data(store)
+    refresh(store.engine, store.storage, timedelta(0), now=at(9 * 3600))
+    settings = {"REDIS_URL": None, "TSAPI_MAX_CACHED_BYTES": 0, "TSAPI_MAX_QUERY_CELLS": 5}
+    client = make_app(**settings).test_client()
+    raw = make_app(TSAPI_ROLLUPS="off", **settings).test_client()
+    assert client.post("/query", json=body_for(3600, 2 * 3600)).status_code == 200
+    with store.engine.begin() as conn:
+        assert delete_metric(conn, "temp")
+    body = body_for(3600, 7 * 3600)  # 6 hourly buckets: more than 5 rows
+    assert raw.post("/query", json=body).status_code == 404
+    answer = client.post("/query", json=body)
+    assert answer.status_code == 404, answer.get_data()

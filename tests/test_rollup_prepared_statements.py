@@ -100,3 +100,61 @@ def test_a_session_that_lost_them_answers_inside_a_transaction_too(make_app, unc
     assert before and not _plans(app)
     same_answer(client, raw, body)
     assert _plans(app)
+
+
+def _deallocate_in_every_session(app, sessions: int) -> list[int]:
+    """DEALLOCATE ALL in each of the pool's `sessions` (all checked out at once); the
+    statements each held before."""
+    engine = app.extensions["tsapi"].db.engine
+    conns = [engine.connect() for _ in range(sessions)]
+    held = []
+    try:
+        for conn in conns:
+            held.append(conn.execute(text("SELECT count(*) FROM pg_prepared_statements"))
+                        .scalar())
+            conn.execute(text("DEALLOCATE ALL"))
+            conn.commit()
+    finally:
+        for conn in conns:
+            conn.close()
+    return held
+
+
+def test_every_pooled_session_that_lost_them_still_answers_in_a_transaction(make_app,
+                                                                           uncached_paths):
+    """The request started again after a lost statement may get another pooled session that
+    lost its statements too: it must answer, not 500."""
+    _, raw, store = uncached_paths
+    series_data(store)
+    refresh(store.engine, store.storage, timedelta(0), now=at(9 * 3600))
+    app = make_app(REDIS_URL=None, TSAPI_MAX_CACHED_BYTES=0, TSAPI_DB_POOL_SIZE=2)
+    client = app.test_client()
+    engine = app.extensions["tsapi"].db.engine
+    with engine.connect(), engine.connect():
+        pass  # two sessions in the pool, used in turn by the requests below
+    body = body_for(3600, 7 * 3600, tags={"device": "b"}, timezone="Asia/Kolkata",
+                    interval="1d")
+    for _ in range(4):
+        same_answer(client, raw, body)
+    assert all(_deallocate_in_every_session(app, 2))
+    same_answer(client, raw, body)
+
+
+def test_a_session_at_its_bound_that_lost_them_answers(make_app, uncached_paths,
+                                                       monkeypatch):
+    """A session holding its bound of statements deallocates them before preparing another:
+    if it lost them meanwhile (DEALLOCATE ALL), that must not be a 500."""
+    monkeypatch.setattr(prepared, "MAX_PER_SESSION", 3)
+    _, raw, store = uncached_paths
+    series_data(store)
+    refresh(store.engine, store.storage, timedelta(0), now=at(9 * 3600))
+    app = make_app(REDIS_URL=None, TSAPI_MAX_CACHED_BYTES=0, TSAPI_DB_POOL_SIZE=1)
+    client = app.test_client()
+    aggregations = ("count", "min", "max", "first", "last", "sum", "avg")
+    for aggregation in aggregations:
+        same_answer(client, raw, body_for(3600, 7 * 3600, aggregation=aggregation,
+                                          tags={"device": "c"}))
+    assert _deallocate_in_every_session(app, 1) == [3]
+    for aggregation in aggregations:
+        assert same_answer(client, raw, body_for(3600, 7 * 3600, aggregation=aggregation,
+                                                 tags={"device": "c"})) == "rollup-1h"

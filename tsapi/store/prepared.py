@@ -21,7 +21,7 @@ import re
 from typing import Any
 
 from psycopg2 import errors as pg_errors
-from sqlalchemy import JSON, Connection, Executable, bindparam, text
+from sqlalchemy import JSON, Connection, Executable, bindparam, column, select, table, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 
@@ -29,6 +29,7 @@ _NAMES = itertools.count(1)  # a name is never reused for other text in a proces
 _SESSION_KEY = "tsapi_prepared"  # the names prepared in a session (the pool's `info`)
 MAX_PER_SESSION = 256  # then the session's are deallocated, and prepared again when used
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+_PREPARED = table("pg_prepared_statements", column("name"))
 
 
 class PreparedStatementLost(Exception):
@@ -61,8 +62,7 @@ class PreparedStatement:
         if self.name not in prepared:
             if len(prepared) >= MAX_PER_SESSION:
                 # Statements of shapes no longer kept would otherwise pile up in the session.
-                _send(conn, "; ".join(f"DEALLOCATE {name}" for name in sorted(prepared)))
-                prepared.clear()
+                _deallocate(conn, prepared)
             _send(conn, self._prepare)
             prepared.add(self.name)
         values = {**self._defaults, **params}
@@ -74,10 +74,24 @@ class PreparedStatement:
             prepared.clear()  # whatever took this one (DISCARD ALL, say) took them all
             if not conn.connection.dbapi_connection.autocommit:
                 # In a transaction the error undid it all: only the caller can start again.
+                # The pool's other sessions may have lost theirs too, and the caller's next
+                # try may get one of them: sessions opened anew prepare (as the writer does).
+                conn.engine.dispose()
                 raise PreparedStatementLost(self.name) from exc
         _send(conn, self._prepare)
         prepared.add(self.name)
         return conn.execute(self._execute, values)
+
+
+def _deallocate(conn: Connection, prepared: set[str]) -> None:
+    """DEALLOCATE the session's statements that are still there: one it lost (DISCARD ALL,
+    DEALLOCATE) would fail the whole list."""
+    held = conn.execute(
+        select(_PREPARED.c.name).where(_PREPARED.c.name.in_(sorted(prepared)))
+    ).scalars().all()
+    if held:
+        _send(conn, "; ".join(f"DEALLOCATE {name}" for name in sorted(held)))
+    prepared.clear()
 
 
 def _send(conn: Connection, sql: str) -> None:

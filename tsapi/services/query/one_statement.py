@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
-from tsapi.errors import BadRequest
+from tsapi.errors import BadRequest, InvalidInput
 from tsapi.formats.rendering import Rendered, json_array
 from tsapi.services.query.execute import ANSWERED_FROM, series_groups
 from tsapi.services.query.limits import check_result_cells
@@ -60,8 +60,13 @@ def answer_alone(rt: Runtime, conn: Connection, request: QueryRequest,
     with statements_alone(conn):
         # Checked before the answer is read, as on the usual path (with group_by, a count of
         # groups: a statement of its own, whose snapshot the answer need not share).
-        check_result_cells(request, series_groups(conn, plan.buckets),
-                           rt.limits.max_query_cells)
+        try:
+            check_result_cells(request, series_groups(conn, plan.buckets),
+                               rt.limits.max_query_cells)
+        except InvalidInput:
+            # Refused by the usual path, which looks the name up first: the remembered id
+            # may be a deleted metric's, whose answer is a 404.
+            return None
         found = aligned_json(conn, rt.db.storage, q, level, plan.output.label(q.selection.metric))
     if found is GUESS_WRONG or found is None:
         return None  # not all rolled up and valid, or values too large to combine
