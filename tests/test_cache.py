@@ -284,8 +284,9 @@ def test_a_failed_bump_orphans_every_cached_entry(make_app, monkeypatch):
         {"time": "2024-01-01T00:00:00+00:00", "value": 1.0}]  # now cached
 
     # One Redis call of the writer fails: the one that bumps the metric's generation.
-    generations = writer.extensions["tsapi"].cache.generations
-    real_bump = generations._bump_script
+    # The bump is the writer's one script call (EVALSHA).
+    client = writer.extensions["tsapi"].cache.client
+    real_bump = client.evalsha
     calls = []
 
     def failing_bump(*args, **kwargs):
@@ -294,7 +295,7 @@ def test_a_failed_bump_orphans_every_cached_entry(make_app, monkeypatch):
             raise RedisConnectionError("simulated: this worker lost Redis for a moment")
         return real_bump(*args, **kwargs)
 
-    monkeypatch.setattr(generations, "_bump_script", failing_bump)
+    monkeypatch.setattr(client, "evalsha", failing_bump)
     ingest(writer.test_client(), [point("2024-01-01T02:00:00Z", "m", 10.0)])
     assert calls == [1]
     # The reader's cached sum of 1.0 must not be served any more.
