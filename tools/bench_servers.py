@@ -149,6 +149,19 @@ class Influx:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def print_server_errors(apps: list[App]) -> None:
+    """After a failed run: what each server logged besides its access lines."""
+    for a in apps:
+        if a.errors().strip():
+            print(f"--- {a.label} server log (not access lines):\n{a.errors()}")
+
+
+def stop_servers(apps: list[App]) -> None:
+    for a in apps:
+        a.stop()
+        a.log.unlink(missing_ok=True)
+
+
 def get(port: int, path: str) -> int:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:

@@ -67,7 +67,9 @@ from bench_servers import (  # noqa: E402
     framework_ceiling,
     make_key,
     migrated_database,
+    print_server_errors,
     set_commit_delay,
+    stop_servers,
     tree_venv,
 )
 from process_cpu import CpuMeter, postmaster_pid, process_tree  # noqa: E402
@@ -592,14 +594,10 @@ def main() -> int:
                           not out["errors"] and len(sent) == args.devices * out["rounds"]))
             goals.append(("fleet: every point stored once", once))
     except Exception:
-        for a in apps:
-            if a.errors().strip():
-                print(f"--- {a.label} server log (not access lines):\n{a.errors()}")
+        print_server_errors(apps)
         raise
     finally:
-        for a in apps:
-            a.stop()
-            a.log.unlink(missing_ok=True)
+        stop_servers(apps)
         if influx:
             influx.stop()
         redis.cleanup()

@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import bench_ingest as bi  # noqa: E402
 import bench_small as bs  # noqa: E402
-from bench_servers import App, make_key  # noqa: E402
+from bench_servers import App, make_key, print_server_errors, stop_servers  # noqa: E402
 from services import PostgresServer, RedisServer  # noqa: E402
 
 DEFAULT_MODELS = ("sync:4", "gthread:4x1", "gthread:4x2", "gthread:4x2/si=0.0005")
@@ -250,14 +250,10 @@ def main() -> int:
                           f"{row['errors']} errors, {row['skipped']} skipped, stored once: "
                           f"{row['once']}; load {row['load']:.2f}", flush=True)
     except Exception:
-        for a in apps:
-            if a.errors().strip():
-                print(f"--- {a.label} server log (not access lines):\n{a.errors()}")
+        print_server_errors(apps)
         raise
     finally:
-        for a in apps:
-            a.stop()
-            a.log.unlink(missing_ok=True)
+        stop_servers(apps)
         redis.cleanup()
         pg.cleanup()
         shutil.rmtree(base, ignore_errors=True)
