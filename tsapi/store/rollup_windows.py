@@ -22,6 +22,11 @@ def floor_to(t: datetime, level: RollupLevel) -> datetime:
     return EPOCH + ((t - EPOCH) // width) * width
 
 
+def floor_sql(column, level: RollupLevel):
+    """floor_to in SQL: the start of the level bucket holding `column`'s time."""
+    return func.date_bin(timedelta(seconds=level.seconds), column, cast(EPOCH, TS))
+
+
 def ceil_to(t: datetime, level: RollupLevel) -> datetime:
     low = floor_to(t, level)
     return low if low == t else low + timedelta(seconds=level.seconds)
