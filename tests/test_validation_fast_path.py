@@ -13,12 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tsapi.errors import InvalidInput
+from tsapi.formats.point_times import read_time, utc_z_form
 from tsapi.formats.validation import (
     CHECKED,
     MAX_EXACT_INT,
     WIDE_INT,
-    _utc_z_form,
-    read_time,
     validate_points,
 )
 
@@ -129,7 +128,7 @@ CHANGED = st.builds(lambda t, at, c: t[:at] + c + t[at + 1:], USUAL_TIMES,
 @given(st.one_of(USUAL_TIMES, CHANGED, CHANGED.map(lambda t: t + "0"),
                  CHANGED.map(lambda t: t[:-1] + "+00:00")))
 def test_the_usual_time_spelling_is_read_as_the_general_parser_reads_it(raw):
-    fast = _utc_z_form(raw)
+    fast = utc_z_form(raw)
     if fast is not None:
         general = read_time(raw)
         assert fast == general and fast.tzinfo is UTC and fast.utcoffset() == general.utcoffset()

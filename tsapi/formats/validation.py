@@ -7,13 +7,13 @@ errors in the same field-level shape as the schemas (see errors.flatten_messages
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from tsapi.errors import InvalidInput, field_error
 from tsapi.formats.names import name_problem, text_problem
+from tsapi.formats.point_times import TimeParser
 
 MAX_METRIC_NAME = 255
 MAX_TAGS = 32
@@ -24,9 +24,6 @@ MAX_REPORTED_ERRORS = 1000
 # Doubles hold every integer up to 2**53 exactly; larger ones would be silently rounded.
 MAX_EXACT_INT = 2**53
 WIDE_INT = float(2**63)
-
-_SUBMICRO = re.compile(r"[.,]\d{6}(\d+)")
-
 
 @dataclass
 class PointBatch:
@@ -41,76 +38,6 @@ class PointBatch:
 
     def __len__(self) -> int:
         return len(self.times)
-
-
-class _TimeParser:
-    """Parses ISO-8601 strings and Unix seconds; memoized, as batches repeat their times."""
-
-    def __init__(self) -> None:
-        self._memo: dict[Any, datetime | str] = {}
-
-    def __call__(self, raw: Any) -> datetime | str:
-        """Return an aware UTC datetime, or an error message."""
-        # Only strings are memoized: True == 1 as a dict key, and numbers parse fast anyway.
-        if raw.__class__ is not str:
-            return read_time(raw)
-        result = self._memo.get(raw)
-        if result is None:
-            result = self._memo[raw] = _utc_z_form(raw) or read_time(raw)
-        return result
-
-
-def read_time(raw: Any) -> datetime | str:
-    """Any time a point may carry, as an aware UTC datetime, or an error message."""
-    if isinstance(raw, bool) or raw is None:
-        return "must be an ISO-8601 date-time string or Unix seconds"
-    if isinstance(raw, int | float):
-        # Only floats can be non-finite; math.isfinite of a 400-digit int would overflow.
-        if isinstance(raw, float) and not math.isfinite(raw):
-            return "must be a finite number of Unix seconds"
-        try:
-            return datetime.fromtimestamp(raw, tz=UTC)
-        except (OverflowError, OSError, ValueError):
-            return "is out of the supported range (years 1 to 9999)"
-    if not isinstance(raw, str):
-        return "must be an ISO-8601 date-time string or Unix seconds"
-    too_fine = submicro_error(raw)
-    if too_fine:
-        return too_fine
-    try:
-        parsed = datetime.fromisoformat(raw)
-    except ValueError:
-        return f"'{raw[:64]}' is not a valid ISO-8601 date-time"
-    if parsed.tzinfo is None:  # times without an offset are UTC
-        return parsed.replace(tzinfo=UTC)
-    try:
-        return parsed.astimezone(UTC)
-    except OverflowError:
-        return "is out of the supported range (years 1 to 9999)"
-
-
-def _utc_z_form(raw: str) -> datetime | None:
-    """The usual spelling, `YYYY-MM-DDTHH:MM:SS.ffffffZ`, read without the general checks:
-    exactly six fractional digits cannot lose precision, and Z is UTC already. None for
-    any other spelling, which read_time reads (tests/test_validation_fast_path.py holds them
-    equal)."""
-    if (len(raw) != 27 or raw[26] != "Z" or raw[19] != "." or raw[10] != "T"
-            or raw[4] != "-" or raw[7] != "-" or raw[13] != ":" or raw[16] != ":"):
-        return None
-    try:
-        parsed = datetime.fromisoformat(raw)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is UTC else None
-
-
-def submicro_error(raw: str) -> str | None:
-    """Why a time string cannot be kept exactly: digits past the microsecond that are not 0
-    would be cut off silently by the parsers (a query range would then be another range)."""
-    extra = _SUBMICRO.search(raw)
-    if extra and extra.group(1).strip("0"):
-        return "has more than microsecond precision; at most 6 fractional digits are stored"
-    return None
 
 
 def check_value(value: Any) -> str | None:
@@ -217,7 +144,7 @@ def validate_points(data: Any, *, field_name: str = "data") -> PointBatch:
         )
     batch = PointBatch()
     errors: list[dict[str, Any]] = []
-    parse_time = _TimeParser()
+    parse_time = TimeParser()
     metric_ok, tags_ok = CHECKED.metrics, CHECKED.tag_sets
     times, metrics, values, tag_keys = batch.times, batch.metrics, batch.values, batch.tags
     for i, point in enumerate(data):

@@ -4,7 +4,7 @@ The usual rollup answer reads coverage first (watermark, series, invalidations: 
 statement), then the rows (another, built for what coverage found). Here both go in one
 statement: the rows as if every selected series were materialized and valid over the whole
 level buckets in range (the edges before the first and after the last read from raw points),
-beside a flag that says whether they are — the conditions rollup_reads.coverage checks, read
+beside a flag that says whether they are — the conditions rollup_coverage.coverage checks, read
 in the same snapshot. A false flag means the guess was wrong and the caller takes the usual
 path: nothing read here is used.
 
@@ -42,8 +42,8 @@ from tsapi.store.buckets import TS, BucketQuery
 from tsapi.store.engine import StorageInfo
 from tsapi.store.prepared import PreparedStatement
 from tsapi.store.queries import group_columns
+from tsapi.store.rollup_coverage import Coverage
 from tsapi.store.rollup_reads import (
-    Coverage,
     json_select,
     level_wide,
     rollup_statement,

@@ -8,9 +8,9 @@ from tsapi.api.names import NAME, name_errors
 from tsapi.formats import aggregations
 from tsapi.formats.fill import FILL_MODES
 from tsapi.formats.intervals import IntervalError, parse_interval
+from tsapi.formats.point_times import submicro_error
 from tsapi.formats.rendering import MIMETYPES
 from tsapi.formats.timezones import timezone_problem
-from tsapi.formats.validation import submicro_error
 from tsapi.services.query import QueryRequest
 
 MAX_METRICS = 20
