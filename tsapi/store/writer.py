@@ -22,6 +22,7 @@ from tsapi.store.catalog import (
 )
 from tsapi.store.large_batch import store_large_batch
 from tsapi.store.small_batch import SMALL_BATCH, store_small_batch
+from tsapi.store.statement_alone import begin_alone, end_alone
 
 __all__ = ["SMALL_BATCH", "WriteResult", "write_batch"]
 
@@ -55,7 +56,7 @@ def write_batch(engine: Engine, batch: PointBatch, cache: SeriesCache,
                                                            log_for_rollups)
                     conn.commit()
                 finally:
-                    _end_autocommit(conn)
+                    end_alone(conn)
             # Committed: these ids now exist for everyone.
             cache.update(new_series)
             if looked_up:
@@ -85,16 +86,6 @@ def write_batch(engine: Engine, batch: PointBatch, cache: SeriesCache,
     raise AssertionError("unreachable")
 
 
-def _end_autocommit(conn: Connection) -> None:
-    """Give the pool its connection back in transaction mode (an invalidated one is
-    discarded anyway)."""
-    if conn.invalidated:
-        return
-    dbapi = conn.connection.dbapi_connection
-    if dbapi is not None and not dbapi.closed and dbapi.autocommit:
-        dbapi.autocommit = False
-
-
 def _write(
     conn: Connection, batch: PointBatch, cache: SeriesCache, metric_cache: MetricCache,
     log_for_rollups: bool = True,
@@ -116,15 +107,9 @@ def _write(
     if sid_of is not None:
         # Every id came from the caches: the batch is the one statement of store_small_batch,
         # atomic by itself. Run alone (autocommit), it commits in its own round trip instead
-        # of needing a COMMIT after it, and is as durable. psycopg2's own autocommit switch is
-        # set on the client alone; SQLAlchemy's isolation_level="AUTOCOMMIT" costs a round
-        # trip to set it and another to reset it when the connection goes back to the pool.
-        # So does psycopg2's switch while an isolation level is set on the connection
-        # (SQLAlchemy's reset sets one): it then SETs the session's defaults on the server.
-        dbapi = conn.connection.dbapi_connection
-        if dbapi.isolation_level is not None:
-            dbapi.set_session(isolation_level="DEFAULT")  # client side: no transaction is open
-        dbapi.autocommit = True
+        # of needing a COMMIT after it, and is as durable (the switch costs no round trip:
+        # tsapi.store.statement_alone).
+        begin_alone(conn)
     else:
         known = looked_up = lock_metrics(
             conn, {n: STRING if t else NUMBER for n, t in first_is_text.items()}
