@@ -16,6 +16,14 @@ from tsapi.store.rollup_refresh import refresh
 DAY = 86400
 
 
+def _rolled_up(make_app, store, pool_size: int = 1):
+    """The test series, rolled up, and an app without response cache over a pool of
+    `pool_size` sessions."""
+    series_data(store)
+    refresh(store.engine, store.storage, timedelta(0), now=at(9 * 3600))
+    return make_app(REDIS_URL=None, TSAPI_MAX_CACHED_BYTES=0, TSAPI_DB_POOL_SIZE=pool_size)
+
+
 def _plans(app) -> dict[str, int]:
     """Generic plans made per prepared statement, in the app's one pooled session (a pool of
     one: the test client sends one request at a time)."""
@@ -29,9 +37,7 @@ def test_a_kept_plan_sees_chunks_made_after_it(make_app, uncached_paths, monkeyp
     into new chunks of points and of the rollup table, and the same statement reads them."""
     monkeypatch.setattr(rollup_aligned, "PREPARED_BUCKETS", 10**6)  # a year is prepared too
     _, raw, store = uncached_paths
-    series_data(store)
-    refresh(store.engine, store.storage, timedelta(0), now=at(9 * 3600))
-    app = make_app(REDIS_URL=None, TSAPI_MAX_CACHED_BYTES=0, TSAPI_DB_POOL_SIZE=1)
+    app = _rolled_up(make_app, store)
     client = app.test_client()
     later = 400 * DAY
     body = body_for(0, later + 8 * 3600, interval="1d", tags={"device": "a"})
@@ -48,9 +54,7 @@ def test_a_kept_plan_sees_chunks_made_after_it(make_app, uncached_paths, monkeyp
 
 def test_a_session_that_lost_its_prepared_statements_answers(make_app, uncached_paths):
     _, raw, store = uncached_paths
-    series_data(store)
-    refresh(store.engine, store.storage, timedelta(0), now=at(9 * 3600))
-    app = make_app(REDIS_URL=None, TSAPI_MAX_CACHED_BYTES=0, TSAPI_DB_POOL_SIZE=1)
+    app = _rolled_up(make_app, store)
     client = app.test_client()
     body = body_for(3600, 7 * 3600, tags={"device": "b"})
     for _ in range(3):
@@ -68,9 +72,7 @@ def test_a_session_holds_a_bounded_number_of_prepared_statements(make_app, uncac
                                                                  monkeypatch):
     monkeypatch.setattr(prepared, "MAX_PER_SESSION", 3)
     _, raw, store = uncached_paths
-    series_data(store)
-    refresh(store.engine, store.storage, timedelta(0), now=at(9 * 3600))
-    app = make_app(REDIS_URL=None, TSAPI_MAX_CACHED_BYTES=0, TSAPI_DB_POOL_SIZE=1)
+    app = _rolled_up(make_app, store)
     client = app.test_client()
     for _ in range(2):
         for aggregation in ("count", "min", "max", "first", "last", "sum", "avg"):
@@ -83,9 +85,7 @@ def test_a_session_that_lost_them_answers_inside_a_transaction_too(make_app, unc
     """A time zone keeps the request in one REPEATABLE READ transaction: the failed EXECUTE
     undoes it, so the request starts again on a session that prepares anew."""
     _, raw, store = uncached_paths
-    series_data(store)
-    refresh(store.engine, store.storage, timedelta(0), now=at(9 * 3600))
-    app = make_app(REDIS_URL=None, TSAPI_MAX_CACHED_BYTES=0, TSAPI_DB_POOL_SIZE=1)
+    app = _rolled_up(make_app, store)
     client = app.test_client()
     body = body_for(3600, 7 * 3600, tags={"device": "b"}, timezone="Asia/Kolkata",
                     interval="1d")
@@ -125,9 +125,7 @@ def test_every_pooled_session_that_lost_them_still_answers_in_a_transaction(make
     """The request started again after a lost statement may get another pooled session that
     lost its statements too: it must answer, not 500."""
     _, raw, store = uncached_paths
-    series_data(store)
-    refresh(store.engine, store.storage, timedelta(0), now=at(9 * 3600))
-    app = make_app(REDIS_URL=None, TSAPI_MAX_CACHED_BYTES=0, TSAPI_DB_POOL_SIZE=2)
+    app = _rolled_up(make_app, store, pool_size=2)
     client = app.test_client()
     engine = app.extensions["tsapi"].db.engine
     with engine.connect(), engine.connect():
@@ -146,9 +144,7 @@ def test_a_session_at_its_bound_that_lost_them_answers(make_app, uncached_paths,
     if it lost them meanwhile (DEALLOCATE ALL), that must not be a 500."""
     monkeypatch.setattr(prepared, "MAX_PER_SESSION", 3)
     _, raw, store = uncached_paths
-    series_data(store)
-    refresh(store.engine, store.storage, timedelta(0), now=at(9 * 3600))
-    app = make_app(REDIS_URL=None, TSAPI_MAX_CACHED_BYTES=0, TSAPI_DB_POOL_SIZE=1)
+    app = _rolled_up(make_app, store)
     client = app.test_client()
     aggregations = ("count", "min", "max", "first", "last", "sum", "avg")
     for aggregation in aggregations:
