@@ -72,6 +72,15 @@ def test_a_time_zone_or_fill_still_reads_in_one_snapshot(rolled_app):
         assert any(status != TRANSACTION_STATUS_IDLE for _, status in seen), seen
 
 
+def _remembered_then_deleted(client, raw, store, *bodies) -> None:
+    """The rolled-up app answers `bodies` (so its worker remembers the metric), then another
+    connection deletes the metric."""
+    for body in bodies:
+        assert same_answer(client, raw, body) == "rollup-1h"
+    with store.engine.begin() as conn:
+        assert delete_metric(conn, "temp")
+
+
 def test_a_metric_made_anew_elsewhere_is_answered_from_its_new_points(rolled_app):
     """Another worker deletes the metric and points arrive under the same name (a new id):
     this worker's remembered id finds no series and the name is looked up again."""
@@ -79,10 +88,7 @@ def test_a_metric_made_anew_elsewhere_is_answered_from_its_new_points(rolled_app
     client = app.test_client()
     bodies = [body_for(3600, 7 * 3600, **extra)
               for extra in ({}, {"tags": {"device": "a"}}, {"group_by": ["device"]})]
-    for body in bodies:
-        assert same_answer(client, raw, body) == "rollup-1h"
-    with store.engine.begin() as conn:
-        assert delete_metric(conn, "temp")
+    _remembered_then_deleted(client, raw, store, *bodies)
     write_tagged(store, [(at(h * 1800 + 1), "temp", float(h), {"device": "a"})
                          for h in range(14)])
     for body in bodies:
@@ -94,9 +100,7 @@ def test_a_metric_deleted_elsewhere_is_not_found(rolled_app):
     app, raw, store = rolled_app
     client = app.test_client()
     body = body_for(3600, 7 * 3600)
-    assert same_answer(client, raw, body) == "rollup-1h"
-    with store.engine.begin() as conn:
-        assert delete_metric(conn, "temp")
+    _remembered_then_deleted(client, raw, store, body)
     assert client.post("/query", json=body).status_code == 404
     assert client.post("/query", json=body).status_code == 404
 
@@ -106,9 +110,7 @@ def test_a_metric_made_anew_with_strings_refuses_a_mean(rolled_app):
     app, raw, store = rolled_app
     client = app.test_client()
     body = body_for(3600, 7 * 3600)
-    assert same_answer(client, raw, body) == "rollup-1h"
-    with store.engine.begin() as conn:
-        assert delete_metric(conn, "temp")
+    _remembered_then_deleted(client, raw, store, body)
     write_tagged(store, [(at(3600 + 5), "temp", "warm", {"device": "a"})])
     answer = client.post("/query", json=body)
     assert answer.status_code == 400, answer.get_data()
