@@ -121,3 +121,23 @@ def test_a_cache_entry_is_reread_after_its_maximum_age(make_app):
     revoke_in_database_only(app, "sensor")
     clock.advance(api_keys.MAX_AGE_SECONDS)
     assert status(client, token) == 401
+
+
+def test_a_revocation_after_redis_restarted_empty_is_not_taken_for_the_generation_before(
+        make_app, own_redis):
+    first, first_client, _ = secured(make_app, REDIS_URL=own_redis.url())
+    second, second_client, second_clock = secured(make_app, REDIS_URL=own_redis.url())
+    token = new_key(first, "sensor")
+    new_key(first, "other")
+    revoke_in_database_only(first, "other")
+    first.extensions["tsapi"].keys.revoked()  # the generation moves once
+    assert status(second_client, token) == 200  # cached under that generation
+    # Redis restarts and keeps nothing; the next revocation must not bring back the very
+    # generation the entry was read under, or the revoked key would be served for a minute.
+    own_redis.stop()
+    own_redis.start()
+    revoke_in_database_only(first, "sensor")
+    first.extensions["tsapi"].keys.revoked()
+    second_clock.advance(api_keys.GENERATION_REFRESH_SECONDS + 0.01)
+    assert status(second_client, token) == 401
+    assert status(first_client, token) == 401

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -39,6 +40,16 @@ SHORT_LIFE_SECONDS = 0.5  # without a generation: ≤ 2 lookups a second per key
 MAX_AGE_SECONDS = 60.0  # even with Redis: a key is re-read now and then
 LAST_USED_FLUSH_SECONDS = 10.0
 MAX_ENTRIES = 10_000
+
+# A revocation moves the generation by one, but a Redis that restarted empty (it keeps nothing
+# on disk here) would count again from 1, and a worker holding an entry read under an old 1
+# would trust it again for up to MAX_AGE_SECONDS. So a generation that is missing starts at a
+# random value: the generations of two Redis lifetimes meet with odds of about 1 in 2^48.
+# Still an integer that INCR moves, so workers of an older release can revoke beside these.
+_BUMP = """
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[1]) end
+return redis.call('INCR', KEYS[1])
+"""
 
 
 @dataclass(frozen=True)
@@ -135,7 +146,7 @@ class KeyCache:
         self._entries.clear()
         self._generation_read_at = float("-inf")
         if self.client is not None:
-            self.client.incr(GENERATION_KEY)
+            self.client.eval(_BUMP, 1, GENERATION_KEY, secrets.randbits(48))
 
     # -- last_used ------------------------------------------------------------------------
     def _note_use(self, key_id: int) -> None:
