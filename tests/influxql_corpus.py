@@ -263,6 +263,19 @@ def statements() -> list[str]:
         f'SELECT mean("usage_user") FROM "cpu" WHERE {g} GROUP BY time(1000000d)',
         f'SELECT mean("usage_user") FROM "cpu" WHERE {g} GROUP BY time(9223372036854775808ns)',
         'SELECT mean("usage_user") FROM "cpu" WHERE time > now() - 2562048h',
+        # Integers past int64 and uint64, in fill() and beside time
+        f'SELECT mean("usage_user") FROM "cpu" WHERE {g} GROUP BY time(1m) '
+        "fill(9223372036854775807)",
+        f'SELECT mean("usage_user") FROM "cpu" WHERE {g} GROUP BY time(1m) '
+        "fill(-9223372036854775808)",
+        f'SELECT mean("usage_user") FROM "cpu" WHERE {g} GROUP BY time(1m) '
+        "fill(9223372036854775808)",
+        f'SELECT mean("usage_user") FROM "cpu" WHERE {g} GROUP BY time(1m) '
+        "fill(-9223372036854775809)",
+        f'SELECT mean("usage_user") FROM "cpu" WHERE {g} GROUP BY time(1m) '
+        "fill(99999999999999999999999)",
+        'SELECT "usage_user" FROM "cpu" WHERE time > 9223372036854775808',
+        'SELECT "usage_user" FROM "cpu" WHERE "usage_user" > 18446744073709551616',
     ]
     errors = [
         "SELEC * FROM cpu",

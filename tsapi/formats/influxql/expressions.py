@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tsapi.formats.influxql import ast
 from tsapi.formats.influxql.cursor import TokenCursor
-from tsapi.formats.influxql.tokens import ParseError
+from tsapi.formats.influxql.tokens import ParseError, integer_value
 
 COMPARISONS = ("=", "!=", "<>", "<", "<=", ">", ">=", "=~", "!~")
 
@@ -42,7 +42,10 @@ class ExpressionParser(TokenCursor):
 
     def unary(self):
         token = self.tok
-        if token.is_op("-") and self.peek().kind in ("INTEGER", "NUMBER", "DURATION"):
+        if token.is_op("-") and self.peek().kind == "INTEGER":
+            self.advance()
+            return ast.NumberLiteral(integer_value(self.advance(), negative=True))
+        if token.is_op("-") and self.peek().kind in ("NUMBER", "DURATION"):
             self.advance()
             value = self.primary()
             if isinstance(value, ast.DurationLiteral):
@@ -73,7 +76,9 @@ class ExpressionParser(TokenCursor):
                 else:
                     kind = self.ident("tag, field").lower()
             return ast.VarRef(token.value, kind)
-        if token.kind in ("INTEGER", "NUMBER"):
+        if token.kind == "INTEGER":
+            return ast.NumberLiteral(integer_value(self.advance()))
+        if token.kind == "NUMBER":
             self.advance()
             return ast.NumberLiteral(token.value)
         if token.kind == "STRING":

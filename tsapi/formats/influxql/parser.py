@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from tsapi.formats.influxql import ast
 from tsapi.formats.influxql.expressions import ExpressionParser
-from tsapi.formats.influxql.tokens import ParseError, tokenize
+from tsapi.formats.influxql.tokens import MAX_INT64, ParseError, integer_value, tokenize
 from tsapi.formats.timezones import timezone_problem
 
 MAX_STATEMENTS = 16
@@ -263,10 +263,18 @@ class _Parser(ExpressionParser):
         self.advance()
         self.expect_op("(")
         token = self.tok
-        if token.kind in ("INTEGER", "NUMBER"):
+        if token.kind == "INTEGER":
+            # An unsigned literal (past int64) is no fill value to InfluxDB.
+            if integer_value(self.advance()) > MAX_INT64:
+                raise ParseError("expected number argument in fill()")
+            fill = ast.Fill("value", token.value)
+        elif token.is_op("-") and self.peek().kind == "INTEGER":
+            self.advance()
+            fill = ast.Fill("value", integer_value(self.advance(), negative=True))
+        elif token.kind == "NUMBER":
             self.advance()
             fill = ast.Fill("value", token.value)
-        elif token.is_op("-") and self.peek().kind in ("INTEGER", "NUMBER"):
+        elif token.is_op("-") and self.peek().kind == "NUMBER":
             self.advance()
             fill = ast.Fill("value", -self.advance().value)
         elif token.kind == "IDENT" and token.value.lower() in ("null", "none", "previous",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tsapi.formats.influxql import ast
-from tsapi.formats.influxql.tokens import InfluxQLError
+from tsapi.formats.influxql.tokens import MAX_INT64, InfluxQLError
 
 # InfluxDB's own bounds of a timestamp (int64 nanoseconds, less a margin it reserves).
 MIN_TIME = -9223372036854775806
@@ -95,6 +95,9 @@ def time_value(expr, now_ns: int) -> int:
     if isinstance(expr, ast.NumberLiteral):
         if isinstance(expr.value, float):
             raise InfluxQLError("invalid time condition: a float is not a time")
+        if expr.value > MAX_INT64:  # InfluxDB's words for its unsigned literal here
+            raise InfluxQLError("invalid operation: time and *influxql.UnsignedLiteral are "
+                                "not compatible")
         return expr.value
     if isinstance(expr, ast.StringLiteral):
         return parse_time_string(expr.value)

@@ -14,6 +14,10 @@ MAX_REGEX_CHARS = 256
 # InfluxDB keeps durations in a signed 64-bit count of nanoseconds (about 292 years) and
 # refuses longer ones as it parses; so does tsapi, with InfluxDB's words.
 MAX_DURATION_NS = 2**63 - 1
+# InfluxDB reads an integer literal as int64, or failing that as uint64 (its "unsigned
+# literal"); past both it refuses the statement.
+MAX_INT64 = 2**63 - 1
+MAX_UINT64 = 2**64 - 1
 
 # Duration units and their length in nanoseconds; longer spellings are tried first.
 DURATION_UNITS = (("ns", 1), ("ms", 1_000_000), ("us", 1_000), ("u", 1_000), ("µ", 1_000),
@@ -194,7 +198,23 @@ def _number(text: str, start: int) -> tuple[Token, int]:
                     continue  # "5min": not a duration unit
                 return _duration(int(digits), size, text[start:end], start), end
         return Token("INTEGER", int(digits), start, digits), i
-    return Token("NUMBER", float(digits), start, digits), i
+    value = float(digits)
+    if value in (float("inf"), float("-inf")):  # an exponent past a double's range
+        raise ParseError("unable to parse number", start)
+    return Token("NUMBER", value, start, digits), i
+
+
+def integer_value(token: Token, negative: bool = False) -> int:
+    """An INTEGER token's value as InfluxDB reads it in an expression (minus sign applied):
+    past uint64 it cannot be read at all, and negated it must fit int64."""
+    if token.value > MAX_UINT64:
+        raise ParseError("unable to parse integer", token.pos)
+    if negative:
+        if token.value > MAX_INT64 + 1:
+            # As InfluxDB's, this message names no position.
+            raise ParseError(f"constant -{token.text} underflows int64")
+        return -token.value
+    return token.value
 
 
 def _duration(count: int, size: int, written: str, start: int) -> Token:
