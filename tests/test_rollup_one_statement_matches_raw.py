@@ -60,14 +60,9 @@ def test_one_shape_with_other_values_each_time(uncached_paths):
             same_answer(rolled, raw, body)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "-0.0 and 0.0 compare equal: min/max, and first/last among series tied on time, take "
-    "whichever the scan or the combination meets first, and the two paths meet them in other "
-    "orders. Needs one rule for signed zeros on every path (e.g. answers normalized by "
-    "adding 0.0, or -0.0 ordered below 0.0 in the tie-break)."))
 def test_signed_zeros_tied_across_series(uncached_paths):
     """-0.0 and 0.0 compare equal but are spelled apart: whichever a path meets first must
-    not decide the answer."""
+    not decide the answer (both paths answer a picked zero as 0.0)."""
     rolled, raw, store = uncached_paths
     points = []
     for metric, order in (("temp", (-0.0, 0.0)), ("hum", (0.0, -0.0))):

@@ -27,6 +27,7 @@ from tsapi.formats.aggregations import Aggregation
 from tsapi.formats.intervals import BucketInterval
 from tsapi.store.engine import StorageInfo
 from tsapi.store.queries import Selection, group_columns, latest_per_series, points_in_range
+from tsapi.store.rollup_combine import SIGNED_ZERO_FREE, unsigned_zero
 from tsapi.store.schema import points
 
 # time_bucket's default origin (a Monday); date_bin uses the same so that both kinds of
@@ -107,7 +108,10 @@ def bucket_statement(storage: StorageInfo, q: BucketQuery) -> Select:
     if q.aggregation.is_counter:
         return _counter_statement(storage, q, groups)
     src = _source(q, sel.value_column, groups)
-    return _grouped(storage, q, src, _aggregate(q, src.c.value, src.c.time, storage))
+    value = _aggregate(q, src.c.value, src.c.time, storage)
+    if q.aggregation.name in SIGNED_ZERO_FREE and sel.metric.value_type != "string":
+        value = unsigned_zero(value)  # as the rollup path's (tsapi.store.rollup_combine)
+    return _grouped(storage, q, src, value)
 
 
 def _source(q: BucketQuery, value: ColumnElement, groups: list[ColumnElement]):

@@ -3,12 +3,29 @@ the partials of an answer bucket (raw points and rollup rows alike)."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Double, case, cast, func
+from sqlalchemy import BigInteger, Double, case, cast, func, literal_column
 from sqlalchemy.dialects.postgresql import aggregate_order_by
+
+# The picked values (min, max, first, last) plus +0.0, which leaves every double as it is but
+# -0.0, made 0.0. The two zeros compare equal, so which of them a min, or a first among
+# series tied on time, returns is whichever the scan meets first: the raw path and the rollup
+# path meet them in other orders. One spelling for both keeps their answers byte for byte
+# alike (tsapi.store.buckets applies the same to the raw path's picks).
+SIGNED_ZERO_FREE = frozenset({"min", "max", "first", "last"})
+
+
+def unsigned_zero(value):
+    return value + literal_column("0.0", Double)
 
 
 def single_value(name: str, r):
     """combined_value's value for a bucket of one rollup row, by the same arithmetic."""
+    if name in SIGNED_ZERO_FREE:
+        return unsigned_zero(_single_value(name, r))
+    return _single_value(name, r)
+
+
+def _single_value(name: str, r):
     n = cast(r.count, Double)
     if name == "count":
         return r.count
@@ -32,6 +49,12 @@ def single_value(name: str, r):
 
 
 def combined_value(name: str, p):
+    if name in SIGNED_ZERO_FREE:
+        return unsigned_zero(_combined_value(name, p))
+    return _combined_value(name, p)
+
+
+def _combined_value(name: str, p):
     n = cast(func.sum(p.n), Double)
     if name == "count":
         return cast(func.sum(p.n), BigInteger)
