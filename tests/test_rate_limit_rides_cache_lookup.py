@@ -11,6 +11,7 @@ import redis
 from helpers import assert_problem, ingest, iso, point, query
 from redis.connection import AbstractConnection
 
+from tsapi.api.resources.query import influxql as influxql_routes
 from tsapi.services.query import use_case
 
 T0 = datetime(2024, 3, 10, tzinfo=UTC)
@@ -102,12 +103,29 @@ def test_invalid_queries_are_counted_and_over_the_limit_get_429(make_app):
     assert_problem(client.post("/query", json=AGG), 429)
 
 
-def test_influxql_posted_to_query_is_counted(make_app):
+def test_influxql_posted_to_query_over_the_limit_does_no_work(make_app, monkeypatch):
     client = limited(make_app, read="1/minute").test_client()
     form = {"q": "SHOW DATABASES"}
     assert client.post("/query", data=form).status_code == 200
-    refused = client.post("/query", data=form)
-    assert refused.status_code == 429
+    worked = []
+    real = influxql_routes.run_influxql
+    monkeypatch.setattr(influxql_routes, "run_influxql",
+                        lambda *a, **k: worked.append(1) or real(*a, **k))
+    assert client.post("/query", data=form).status_code == 429
+    assert worked == []
+
+
+def test_an_export_over_the_limit_does_no_work(make_app, monkeypatch):
+    client = limited(make_app, read="1/minute").test_client()
+    ingest(client, [point(iso(T0), "cpu", 1.0)])
+    export = {"metric": "cpu", "start_time": AGG["start_time"], "end_time": AGG["end_time"],
+              "format": "csv"}
+    assert client.post("/query", json=export).status_code == 200
+    worked = []
+    real = use_case._export
+    monkeypatch.setattr(use_case, "_export", lambda *a: worked.append(1) or real(*a))
+    assert_problem(client.post("/query", json=export), 429)
+    assert worked == []
 
 
 def test_counts_are_right_after_redis_forgets_the_script(make_app, redis_server):
@@ -117,3 +135,17 @@ def test_counts_are_right_after_redis_forgets_the_script(make_app, redis_server)
     redis.Redis.from_url(redis_server.url()).script_flush()
     assert client.post("/query", json=AGG).status_code == 200
     assert_problem(client.post("/query", json=AGG), 429)
+
+
+@pytest.mark.parametrize("backend", ["timescaledb"], indirect=True)
+def test_when_redis_goes_away_cached_queries_are_counted_in_memory(make_app, own_redis):
+    app = make_app(REDIS_URL=own_redis.url(), TSAPI_RATE_LIMITS="on",
+                   TSAPI_RATE_LIMIT_READ="4/minute", TSAPI_RATE_LIMIT_WRITE="100/minute")
+    client = app.test_client()
+    ingest(client, [point(iso(T0), "cpu", 1.0)])
+    assert query(client, **AGG) == query(client, **AGG)  # the lookup now rides one pipeline
+    own_redis.stop()
+    # The pipeline that carried the count fails: counted from zero in this worker's memory,
+    # then (the gate closed) alone, in memory too.
+    statuses = [client.post("/query", json=AGG).status_code for _ in range(5)]
+    assert statuses == [200, 200, 200, 200, 429]
