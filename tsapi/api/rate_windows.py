@@ -1,4 +1,5 @@
-"""Fixed-window request counters for the rate limits: in Redis, one round trip per request.
+"""Fixed-window request counters for the rate limits: in Redis, one round trip per request, or
+none of its own when the count rides the request's cache lookup (CountRider).
 
 A window starts with its first request and lasts the rate's seconds (the counter key expires
 then). `count` does two things in one script call: it reads counters that only gate the
@@ -114,6 +115,12 @@ class RateWindows:
             return self.after_failure(exc, peek, hit)
         return _counts(answer)
 
+    def queue(self, pipe, peek: Sequence[Counter], hit: Sequence[Counter]) -> None:
+        """count's script call, queued on a pipeline (CountRider reads its answer)."""
+        keys, args = _script_input(peek, hit)
+        # EVALSHA itself: a Script run on a pipeline costs a SCRIPT EXISTS round trip first.
+        pipe.evalsha(self._script.sha, len(keys), *keys, *args)
+
     def after_failure(self, exc: RedisError, peek: Sequence[Counter],
                       hit: Sequence[Counter]) -> Counts:
         if isinstance(exc, UNREACHABLE):  # also when the gate is closed
@@ -132,9 +139,7 @@ class CountRider:
         self.counts: Counts | None = None
 
     def queue(self, pipe) -> int:
-        keys, args = _script_input(self.peek, self.hit)
-        # EVALSHA itself: a Script run on a pipeline costs a SCRIPT EXISTS trip first.
-        pipe.evalsha(self.windows._script.sha, len(keys), *keys, *args)
+        self.windows.queue(pipe, self.peek, self.hit)
         return 1
 
     def read(self, answers: list | RedisError) -> None:

@@ -5,6 +5,9 @@ TSAPI_RATE_LIMIT_WRITE, shared by every write view; open views are not counted. 
 fixed windows in Redis (REDIS_URL), shared by every worker and node, or in memory without it;
 a request costs one Redis round trip, made by a before_request hook that runs after auth
 (tsapi.api.rate_windows, which also holds what happens when Redis fails: limits fail open).
+A view marked counted_with_cache_lookup (cached /query, GET /metrics) pays none of its own:
+the hook leaves the count to ride the response-cache lookup's pipeline, which its work waits
+for (tsapi.services.redis_riders); the after_request hook counts it if nothing took it.
 That round trip also reads the client address's 401 count when authenticate found the key
 in memory and left the count unread (tsapi.api.auth_failures).
 Over a limit: a 429 problem with Retry-After. Counted responses carry X-RateLimit-Limit,
