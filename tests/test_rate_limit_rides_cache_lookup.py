@@ -12,7 +12,6 @@ from helpers import assert_problem, ingest, iso, point, query
 from redis.connection import AbstractConnection
 
 from tsapi.api.resources.query import influxql as influxql_routes
-from tsapi.services.query import use_case
 
 T0 = datetime(2024, 3, 10, tzinfo=UTC)
 AGG = {"metric": "cpu", "aggregation": "sum", "interval": "1 hour",
@@ -22,6 +21,15 @@ AGG = {"metric": "cpu", "aggregation": "sum", "interval": "1 hour",
 def limited(make_app, read="1000/minute"):
     return make_app(TSAPI_RATE_LIMITS="on", TSAPI_RATE_LIMIT_READ=read,
                     TSAPI_RATE_LIMIT_WRITE="1000/minute", TSAPI_RATE_LIMIT_ADMIN="1000/minute")
+
+
+def reads_of(app, monkeypatch) -> list:
+    """Every database read the app starts from now on (a query's work) leaves an entry."""
+    db = app.extensions["tsapi"].db
+    real = db.reader
+    reads = []
+    monkeypatch.setattr(db, "reader", lambda *a, **k: reads.append(1) or real(*a, **k))
+    return reads
 
 
 @pytest.fixture
@@ -64,32 +72,25 @@ def test_a_repeated_metric_list_costs_one_round_trip_with_rate_limits_on(make_ap
     assert [r.headers["X-RateLimit-Remaining"] for r in responses] == ["997", "996", "995"]
 
 
-def test_a_cached_query_over_the_limit_is_refused_and_not_served(make_app, monkeypatch):
+def test_a_cached_query_over_the_limit_is_refused_and_not_served(make_app):
     client = limited(make_app, read="3/minute").test_client()
     ingest(client, [point(iso(T0), "cpu", 1.0)])
     assert [client.post("/query", json=AGG).status_code for _ in range(3)] == [200] * 3
-    worked = []
-    real = use_case._answer
-    monkeypatch.setattr(use_case, "_answer",
-                        lambda *a: worked.append(1) or real(*a))
     refused = client.post("/query", json=AGG)
     assert_problem(refused, 429)
     assert refused.headers["X-RateLimit-Remaining"] == "0"
     assert 0 < int(refused.headers["Retry-After"]) <= 60
-    assert worked == []
 
 
 def test_an_uncached_query_over_the_limit_does_no_work(make_app, monkeypatch):
-    client = limited(make_app, read="1/minute").test_client()
+    app = limited(make_app, read="1/minute")
+    client = app.test_client()
     ingest(client, [point(iso(T0), "cpu", 1.0)])
     future = {**AGG, "end_time": iso(datetime.now(UTC) + timedelta(days=1))}  # never cached
     assert client.post("/query", json=future).status_code == 200
-    worked = []
-    real = use_case._answer
-    monkeypatch.setattr(use_case, "_answer",
-                        lambda *a: worked.append(1) or real(*a))
+    reads = reads_of(app, monkeypatch)
     assert_problem(client.post("/query", json=future), 429)
-    assert worked == []
+    assert reads == []
 
 
 def test_invalid_queries_are_counted_and_over_the_limit_get_429(make_app):
@@ -116,16 +117,15 @@ def test_influxql_posted_to_query_over_the_limit_does_no_work(make_app, monkeypa
 
 
 def test_an_export_over_the_limit_does_no_work(make_app, monkeypatch):
-    client = limited(make_app, read="1/minute").test_client()
+    app = limited(make_app, read="1/minute")
+    client = app.test_client()
     ingest(client, [point(iso(T0), "cpu", 1.0)])
     export = {"metric": "cpu", "start_time": AGG["start_time"], "end_time": AGG["end_time"],
               "format": "csv"}
     assert client.post("/query", json=export).status_code == 200
-    worked = []
-    real = use_case._export
-    monkeypatch.setattr(use_case, "_export", lambda *a: worked.append(1) or real(*a))
+    reads = reads_of(app, monkeypatch)
     assert_problem(client.post("/query", json=export), 429)
-    assert worked == []
+    assert reads == []
 
 
 def test_counts_are_right_after_redis_forgets_the_script(make_app, redis_server):
