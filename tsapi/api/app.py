@@ -27,6 +27,7 @@ from tsapi.formats.rendering import CSV_SAFE
 from tsapi.services.api_keys import KeyCache
 from tsapi.services.consistency import RedisWatermark
 from tsapi.services.redis_gate import RedisGate, end_request, start_request
+from tsapi.services.redis_riders import drop as drop_riders
 from tsapi.services.response_cache import KEY_PREFIX, ResponseCache
 from tsapi.services.runtime import Limits, LineProtocolNaming, Runtime
 from tsapi.store.engine import Database
@@ -59,7 +60,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     redis_client = redis.Redis.from_url(url, **REDIS_TIMEOUTS) if url else None
     gate = RedisGate()
     app.before_request(start_request)  # before auth and rate limits, which call Redis
-    app.teardown_request(lambda _exc: end_request())
+    app.teardown_request(_end_request)
     install_runtime(app, Runtime(
         db=db,
         cache=_response_cache(app, redis_client, gate),
@@ -79,6 +80,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     init_path_checks(app)  # after auth: an anonymous caller learns nothing from a path
     register_resources(init_api(app, __version__))
     return app
+
+
+def _end_request(_exc: BaseException | None) -> None:
+    end_request()
+    drop_riders()  # settled by the rate limiter's after_request hook; none may leak on
 
 
 def _csv_safe_mode(app: Flask, safe: bool) -> None:

@@ -10,6 +10,7 @@ forgotten declaration fails closed.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from flask import Flask, current_app, g, request
 
@@ -90,15 +91,24 @@ def view_scope() -> str | None:
         return None
     if request.method == "OPTIONS":
         return None  # Flask's automatic answer: the allowed methods, no data
+    return view_attribute(SCOPE_ATTRIBUTE, "admin")
+
+
+def view_attribute(name: str, default: Any = None) -> Any:
+    """An attribute a decorator set on the function that answers the current request (a
+    MethodView's method for its HTTP method); default when it has none or nothing does."""
+    endpoint = request.endpoint
+    if endpoint is None:
+        return default
     view = current_app.view_functions[endpoint]
     view_class = getattr(view, "view_class", None)
     if view_class is None:
-        return getattr(view, SCOPE_ATTRIBUTE, "admin")
+        return getattr(view, name, default)
     # MethodView answers HEAD with get when it has no head method.
-    name = request.method.lower()
-    method = getattr(view_class, name, None) or (
-        getattr(view_class, "get", None) if name == "head" else None)
-    return getattr(method, SCOPE_ATTRIBUTE, "admin")
+    method_name = request.method.lower()
+    method = getattr(view_class, method_name, None) or (
+        getattr(view_class, "get", None) if method_name == "head" else None)
+    return getattr(method, name, default)
 
 
 def header_token() -> str | None:

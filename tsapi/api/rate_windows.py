@@ -1,4 +1,5 @@
-"""Fixed-window request counters for the rate limits: in Redis, one round trip per request.
+"""Fixed-window request counters for the rate limits: in Redis, one round trip per request, or
+none of its own when the count rides the request's cache lookup (CountRider).
 
 A window starts with its first request and lasts the rate's seconds (the counter key expires
 then). `count` does two things in one script call: it reads counters that only gate the
@@ -20,11 +21,11 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from redis import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from tsapi.config import Rate
 from tsapi.services.redis_gate import UNREACHABLE, RedisGate
@@ -99,25 +100,82 @@ class RateWindows:
         self._gate = gate
         self.memory = MemoryWindows()
 
+    @property
+    def shared(self) -> bool:
+        """Counted in Redis (a count may then ride another round trip: CountRider)."""
+        return self._script is not None
+
     def count(self, peek: Sequence[Counter] = (), hit: Sequence[Counter] = ()) -> Counts:
         if self._script is None:
             return self.memory.count(peek, hit)
-        counters = (*peek, *hit)
-        args = [len(peek)]
-        for _, rate in counters:
-            args += (rate.amount, rate.seconds)
+        keys, args = _script_input(peek, hit)
         try:
-            answer = self._gate.call(
-                lambda: self._script(keys=[c.key for c in counters], args=args))
-        except UNREACHABLE:  # also when the gate is closed
-            return self.memory.count(peek, hit)
+            answer = self._gate.call(lambda: self._script(keys=keys, args=args))
         except RedisError as exc:
-            log.warning("rate limit counters failed, request not counted: %s", exc)
-            return NOTHING
-        if answer[0]:
-            return Counts(answer[0] - 1, max(int(answer[1]), 0), [])
-        return Counts(None, 0, [(answer[i], max(answer[i + 1], 0))
-                                for i in range(1, len(answer), 2)])
+            return self.after_failure(exc, peek, hit)
+        return _counts(answer)
+
+    def queue(self, pipe, peek: Sequence[Counter], hit: Sequence[Counter]) -> None:
+        """count's script call, queued on a pipeline (CountRider reads its answer)."""
+        keys, args = _script_input(peek, hit)
+        # EVALSHA itself: a Script run on a pipeline costs a SCRIPT EXISTS round trip first.
+        pipe.evalsha(self._script.sha, len(keys), *keys, *args)
+
+    def after_failure(self, exc: RedisError, peek: Sequence[Counter],
+                      hit: Sequence[Counter]) -> Counts:
+        if isinstance(exc, UNREACHABLE):  # also when the gate is closed
+            return self.memory.count(peek, hit)
+        log.warning("rate limit counters failed, request not counted: %s", exc)
+        return NOTHING
+
+
+class CountRider:
+    """RateWindows.count sent with another pipeline of the request (tsapi.services.
+    redis_riders), then handed to `then`, which may refuse the request by raising."""
+
+    def __init__(self, windows: RateWindows, peek: Sequence[Counter], hit: Sequence[Counter],
+                 then: Callable[[Counts], None]):
+        self.windows, self.peek, self.hit, self.then = windows, peek, hit, then
+        self.counts: Counts | None = None
+
+    def queue(self, pipe) -> int:
+        self.windows.queue(pipe, self.peek, self.hit)
+        return 1
+
+    def read(self, answers: list | RedisError) -> None:
+        if not isinstance(answers, RedisError):
+            answer = answers[0]
+            if isinstance(answer, NoScriptError):
+                return  # Redis lost the script (restarted, flushed): finish sends it alone
+            if not isinstance(answer, RedisError):
+                self.counts = _counts(answer)
+                return
+            answers = answer
+        self.counts = self.windows.after_failure(answers, self.peek, self.hit)
+
+    def finish(self) -> None:
+        if self.counts is None:
+            self.alone()
+        else:
+            self.then(self.counts)
+
+    def alone(self) -> None:
+        self.then(self.windows.count(self.peek, self.hit))
+
+
+def _script_input(peek: Sequence[Counter], hit: Sequence[Counter]) -> tuple[list, list]:
+    counters = (*peek, *hit)
+    args = [len(peek)]
+    for _, rate in counters:
+        args += (rate.amount, rate.seconds)
+    return [c.key for c in counters], args
+
+
+def _counts(answer: list) -> Counts:
+    if answer[0]:
+        return Counts(answer[0] - 1, max(int(answer[1]), 0), [])
+    return Counts(None, 0, [(answer[i], max(answer[i + 1], 0))
+                            for i in range(1, len(answer), 2)])
 
 
 class MemoryWindows:

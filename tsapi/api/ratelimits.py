@@ -5,6 +5,9 @@ TSAPI_RATE_LIMIT_WRITE, shared by every write view; open views are not counted. 
 fixed windows in Redis (REDIS_URL), shared by every worker and node, or in memory without it;
 a request costs one Redis round trip, made by a before_request hook that runs after auth
 (tsapi.api.rate_windows, which also holds what happens when Redis fails: limits fail open).
+A view marked counted_with_cache_lookup (cached /query, GET /metrics) pays none of its own:
+the hook leaves the count to ride the response-cache lookup's pipeline, which its work waits
+for (tsapi.services.redis_riders); the after_request hook counts it if nothing took it.
 That round trip also reads the client address's 401 count when authenticate found the key
 in memory and left the count unread (tsapi.api.auth_failures).
 Over a limit: a 429 problem with Retry-After. Counted responses carry X-RateLimit-Limit,
@@ -15,14 +18,18 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 
-from tsapi.api.auth import TooManyFailures, current_key, required_scope
+from tsapi.api.auth import TooManyFailures, current_key, required_scope, view_attribute
 from tsapi.api.auth_failures import AuthFailures
 from tsapi.api.problems import HttpError
-from tsapi.api.rate_windows import Counter, RateWindows, counter_key
+from tsapi.api.rate_windows import Counter, CountRider, Counts, RateWindows, counter_key
 from tsapi.config import RATE_LIMIT_CLASSES, Rate, parse_rates
+from tsapi.services.redis_riders import carry, settle, waiting
+
+RIDES_ATTRIBUTE = "_tsapi_count_rides"
 
 
 class RateLimited(HttpError):
@@ -52,8 +59,20 @@ class ClassLimits:
             return
         key = current_key()
         identity = f"key:{key.id}" if key is not None else f"ip:{request.remote_addr}"
-        counts = self.windows.count(
-            peek, [Counter(counter_key(scope, identity, rate), rate) for rate in rates])
+        hit = [Counter(counter_key(scope, identity, rate), rate) for rate in rates]
+
+        def judge(counts: Counts) -> None:
+            self._judge(counts, rates)
+
+        if self.windows.shared and view_attribute(RIDES_ATTRIBUTE):
+            # Counted in the view's first Redis round trip, before its work
+            # (tsapi.services.redis_riders); add_headers settles it at the latest.
+            carry(CountRider(self.windows, peek, hit, judge))
+            return
+        judge(self.windows.count(peek, hit))
+
+    @staticmethod
+    def _judge(counts: Counts, rates: tuple[Rate, ...]) -> None:
         if counts.refused_by is not None:
             raise TooManyFailures(max(counts.ttl, 1))  # ttl is rounded up already
         hits = counts.hits
@@ -74,10 +93,24 @@ class ClassLimits:
 
     @staticmethod
     def add_headers(response: Response) -> Response:
+        if waiting():
+            # The view answered before any round trip took the count (a 4xx from its
+            # arguments, say): counted now, and over the limit the answer is the 429.
+            try:
+                settle()
+            except HttpError as exc:
+                response = current_app.make_response(current_app.handle_user_exception(exc))
         headers = g.pop("rate_limit_headers", None)
         if headers is not None:
             response.headers.update(headers)
         return response
+
+
+def counted_with_cache_lookup(view: Callable) -> Callable:
+    """Mark a view whose work starts after a response-cache lookup (ResponseCache.lookup):
+    its rate-limit count rides the lookup's Redis round trip instead of one of its own."""
+    setattr(view, RIDES_ATTRIBUTE, True)
+    return view
 
 
 def init_rate_limits(app: Flask, windows: RateWindows) -> None:

@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 from tsapi.services.cache_generations import GenerationCounters, Generations
 from tsapi.services.instruments import CACHE_LOOKUPS
 from tsapi.services.redis_gate import UNREACHABLE, RedisGate
+from tsapi.services.redis_riders import Trip, settle
 
 log = logging.getLogger(__name__)
 
@@ -103,22 +104,33 @@ class ResponseCache:
         generations stay what this worker last saw for these names, one does: the value is
         read for the key those gave, in the pipeline that reads the generations, and used
         only if they still match.
+
+        What waits to ride the request's next round trip (tsapi.services.redis_riders: the
+        rate limit's count) rides that pipeline, or is sent alone: when this returns it has
+        been settled, and its refusal (an exception of the rider's) is raised from here.
         """
         guess = self._last_seen.get(tuple(names)) if self.uses_redis else None
         if guess is None or self.generations.owed:
+            settle()  # what waits to ride goes alone, before this lookup's own trips
             generations = self.generations.current(names)
             if generations is None:
                 return None, None
             key = key_for(generations)
             value = self.get(key)
         else:
+            # Commands waiting to ride the request's next round trip (the rate limit's count:
+            # tsapi.services.redis_riders) go in the same pipeline.
+            trip = Trip()
+
             def fetch() -> list:
                 pipe = self.client.pipeline(transaction=False)
                 pipe.get(KEY_PREFIX + key_for(guess))
                 self.generations.queue_read(pipe, names)
-                return pipe.execute()
+                return trip.execute(pipe)
 
             found = self._guard(fetch)
+            trip.finish()  # may refuse the request (over its rate limit): nothing is served
+            settle()  # the gate did not let the pipeline through: the riders go alone
             generations = self.generations.decode(None if found is None else found[1])
             if generations is None:
                 return None, None

@@ -22,6 +22,7 @@ from tsapi.services.query.planner import (
     streams,
 )
 from tsapi.services.query.request import QueryRequest
+from tsapi.services.redis_riders import settle
 from tsapi.services.runtime import Runtime
 from tsapi.store.prepared import PreparedStatementLost
 
@@ -31,8 +32,10 @@ def run_query(rt: Runtime, request: QueryRequest, fmt: str) -> Rendered | Iterat
     for a streamed export."""
     check_bucket_count(request, rt.limits.max_query_buckets)
     if streams(request, fmt):
+        settle()  # before the work, what rides Redis (the rate limit) is sent
         return _export(rt, request, fmt)
     key, hit = cached_answer(request, fmt, rt.cache)
+    settle()  # sent with the cache lookup, or now when there was none (tsapi.services.redis_riders)
     if hit is not None:
         return Rendered(*hit)
     rendered = _answer(rt, request, fmt)

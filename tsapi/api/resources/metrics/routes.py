@@ -7,6 +7,7 @@ from flask.views import MethodView
 from tsapi.api.arguments import Blueprint
 from tsapi.api.auth import requires
 from tsapi.api.openapi import problem_doc
+from tsapi.api.ratelimits import counted_with_cache_lookup
 from tsapi.api.resources.metrics.schemas import (
     LatestArgs,
     LatestPointSchema,
@@ -28,6 +29,7 @@ NAME_ROUTE = {"merge_slashes": False}
 
 @blp.route("/metrics")
 class Metrics(MethodView):
+    @counted_with_cache_lookup
     @requires(blp, "read")
     @blp.arguments(MetricListArgs, location="query")
     @blp.response(200, MetricSchema(many=True))

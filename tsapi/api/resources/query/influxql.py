@@ -18,6 +18,7 @@ from tsapi.errors import InvalidInput
 from tsapi.formats.influxql import ParseError
 from tsapi.formats.influxql.results import EPOCH_UNITS
 from tsapi.services.influxql import run_influxql
+from tsapi.services.redis_riders import settle
 
 _SCHEMA = QueryRequestSchema()
 TRUE = frozenset({"true", "1", "t", "yes"})
@@ -58,6 +59,8 @@ def influxql_unless_json(view: Callable) -> Callable:
     @wraps(view)
     def dispatch(*args, **kwargs):
         if is_influxql_request():
+            # No cache lookup on this path: the rate limit's count goes alone, before the work.
+            settle()
             return influxql_response()
         return view(*args, **kwargs)
 

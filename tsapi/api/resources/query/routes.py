@@ -7,6 +7,7 @@ from flask.views import MethodView
 from tsapi.api.arguments import Blueprint
 from tsapi.api.auth import requires
 from tsapi.api.openapi import problem_doc
+from tsapi.api.ratelimits import counted_with_cache_lookup
 from tsapi.api.resources.query.influxql import influxql_response, influxql_unless_json
 from tsapi.api.resources.query.schemas import (
     InfluxQLErrorSchema,
@@ -64,6 +65,7 @@ class Query(MethodView):
         """
         return influxql_response()
 
+    @counted_with_cache_lookup
     @requires(blp, "read")
     @influxql_unless_json
     @blp.arguments(QueryRequestSchema)
