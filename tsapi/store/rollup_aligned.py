@@ -30,21 +30,27 @@ from sqlalchemy import (
     Text,
     and_,
     bindparam,
+    case,
+    cast,
     exists,
     func,
+    literal,
     literal_column,
     select,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
 from tsapi.config import RollupLevel
+from tsapi.formats.regular_rows import fits_grid, regular_rows
 from tsapi.store.buckets import TS, BucketQuery
 from tsapi.store.engine import StorageInfo
 from tsapi.store.prepared import PreparedStatement
 from tsapi.store.queries import group_columns
+from tsapi.store.rollup_combine import single_value
 from tsapi.store.rollup_coverage import Coverage
 from tsapi.store.rollup_reads import (
     json_select,
+    json_value,
     level_wide,
     rollup_statement,
 )
@@ -90,7 +96,10 @@ def aligned_json(conn: Connection, storage: StorageInfo, q: BucketQuery, level: 
         # Edges read points: a generic plan would hold every chunk of the points table
         # (a year of daily chunks: ~40 ms to plan, per session and shape), so such a
         # statement is planned with its values each time.
-        kept = _STATEMENTS[shape] = (stmt, None if edged else PreparedStatement(stmt, conn))
+        listed = (_listed_statement(storage, q, level) if single_rows and listable(q, level)
+                  and metric is None else None)
+        kept = _STATEMENTS[shape] = (stmt, None if edged else PreparedStatement(stmt, conn),
+                                     listed)
     params = {"al_metric": q.selection.metric.id, "al_tags": dict(q.selection.tags),
               "al_lo": q.start, "al_a": a, "al_b": b, "al_hi": q.end,
               "bucket_width": str(q.interval), "al_label": metric}
@@ -98,12 +107,16 @@ def aligned_json(conn: Connection, storage: StorageInfo, q: BucketQuery, level: 
         params["bucket_tz"] = q.timezone
     if q.interval.is_monthly:
         params["bucket_months"] = q.interval.months
-    stmt, prepared = kept
+    stmt, prepared, listed = kept
+    width = timedelta(seconds=level.seconds)
     # A long range is planned with its own values: planning is a small part of its time,
     # and a plan kept from short ranges reads the rollup table through its index where a
     # scan is cheaper (a year of hours: ~1 ms more). So the kept plan sees short ranges only.
-    if prepared is not None and (b - a) <= PREPARED_BUCKETS * timedelta(seconds=level.seconds):
+    if prepared is not None and (b - a) <= PREPARED_BUCKETS * width:
         run = prepared.execute(conn, params)
+    elif listed is not None:
+        return _listed_json(conn.execute(listed, {**params, "al_n": (b - a) // width}).one(),
+                            a, level.seconds)
     else:
         run = conn.execute(stmt, params)
     body, small, covered = run.one()
@@ -112,17 +125,42 @@ def aligned_json(conn: Connection, storage: StorageInfo, q: BucketQuery, level: 
     return None if small is False else (body or "")
 
 
+def _listed_json(found, a, width: int):
+    """aligned_json's answer from the listed statement's row."""
+    values, count, small, starts, covered = found
+    if not covered:
+        return GUESS_WRONG
+    if small is False:
+        return None
+    if not count:
+        return ""
+    # The buckets' starts come only when some buckets are missing.
+    return regular_rows(a, width, values.split(","),
+                        None if starts is None else [int(s) for s in starts.split(",")])
+
+
 # Built statements by shape. Every value of `q` that reaches one is a named parameter that
 # aligned_json sets on each execution; the first request's values are only placeholders.
-_STATEMENTS: dict[tuple, tuple[Select, PreparedStatement | None]] = {}
+_STATEMENTS: dict[tuple, tuple[Select, PreparedStatement | None, Select | None]] = {}
 
 
-def _statement(storage: StorageInfo, q: BucketQuery, level: RollupLevel, labelled: bool,
-               single_rows: bool, edged: bool) -> Select:
+def listable(q: BucketQuery, level: RollupLevel) -> bool:
+    """Whether a range of single rollup rows can be answered by the listed statement: one
+    series, no group_by, buckets in UTC whose times repeat daily (regular_rows spells them)."""
+    return not q.group_by and q.timezone is None and fits_grid(level.seconds)
+
+
+def _selected(q: BucketQuery) -> Select:
     selected = select(series.c.id).where(
         series.c.metric_id == bindparam("al_metric", type_=BigInteger))
     if q.selection.tags:
         selected = selected.where(series.c.tags.contains(bindparam("al_tags", type_=JSONB)))
+    return selected
+
+
+def _statement(storage: StorageInfo, q: BucketQuery, level: RollupLevel, labelled: bool,
+               single_rows: bool, edged: bool) -> Select:
+    selected = _selected(q)
     lo, a = bindparam("al_lo", type_=TS), bindparam("al_a", type_=TS)
     b, hi = bindparam("al_b", type_=TS), bindparam("al_hi", type_=TS)
     # An edge that is empty (the range starts or ends on a boundary) reads no point.
@@ -132,6 +170,47 @@ def _statement(storage: StorageInfo, q: BucketQuery, level: RollupLevel, labelle
     label = bindparam("al_label", type_=Text) if labelled else None
     body = json_select(storage, q, rows, label).subquery("body")
     return select(*body.c, _covered(level, selected, a, b, single_rows, q.group_by))
+
+
+def _listed_statement(storage: StorageInfo, q: BucketQuery, level: RollupLevel) -> Select:
+    """A long range of single rollup rows as (values as JSON joined by commas, how many,
+    whether all were small, the buckets' starts in Unix seconds joined by commas or NULL,
+    covered), for regular_rows to spell the rows.
+
+    json_select's statement spent most of a year of hours spelling times and sorting the
+    spelled rows again for string_agg's ORDER BY (PostgreSQL 15 sorts there even when the
+    rows come sorted). Here the rows come in bucket order from a subquery that keeps its
+    ORDER BY (PostgreSQL aggregates a sorted subquery's rows in their order, and does not
+    merge such a subquery into the query around it), and only their values are spelled.
+    Their starts are read, in a second pass, only when the range misses some buckets: the
+    count differs from al_n, the buckets the range holds (CASE evaluates that subquery only
+    then)."""
+    selected = _selected(q)
+    a, b = bindparam("al_a", type_=TS), bindparam("al_b", type_=TS)
+    answer = _single_rows(q, level, selected, a, b).subquery("answer")
+    # Rollup rows hold only values within MATERIALIZABLE: all small.
+    listed = select(func.string_agg(json_value(q, answer.c.value), literal(",")).label("vals"),
+                    func.count().label("n")).subquery("listed")
+    again = _single_rows(q, level, selected, a, b).subquery("again")
+    epoch = cast(cast(func.date_part("epoch", again.c.bucket), BigInteger), Text)
+    starts = select(func.string_agg(epoch, literal(","))).scalar_subquery()
+    missing = listed.c.n != bindparam("al_n", type_=BigInteger)
+    return select(listed.c.vals, listed.c.n, literal(True).label("small"),
+                  case((missing, starts), else_=None).label("starts"),
+                  _covered(level, selected, a, b, True, ()))
+
+
+def _single_rows(q: BucketQuery, level: RollupLevel, selected: Select, a, b) -> Select:
+    """(bucket, value) of the one selected series' rollup rows in [a, b), in bucket order.
+    The series is compared as one value (the smallest id: more than one, and the statement's
+    covered flag is false): the rows then come in order from the table's primary key, where
+    a series given as a set is joined and its rows sorted."""
+    r = rollup_tables[level.name]
+    one = selected.with_only_columns(func.min(series.c.id)).scalar_subquery()
+    return (select(r.c.bucket, single_value(q.aggregation.name, r.c).label("value"))
+            .where(r.c.series_id == one, r.c.bucket >= a, r.c.bucket < b,
+                   r.c.count != literal_column(str(UNMATERIALIZED)))
+            .order_by(r.c.bucket))
 
 
 def _covered(level: RollupLevel, selected: Select, lo, hi, single_rows: bool,

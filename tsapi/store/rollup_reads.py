@@ -15,6 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    ColumnElement,
     Connection,
     Double,
     Select,
@@ -88,11 +89,7 @@ def json_select(storage: StorageInfo, q: BucketQuery, statement: Select, metric)
     """(the rows of `statement` as JSON objects joined by commas, whether every value was
     small enough to combine); `metric`, an expression, names the metric in each row."""
     answer = statement.order_by(None).subquery("answer")
-    value = answer.c.value
-    if q.aggregation.name == "count":
-        value_text = cast(value, Text)
-    else:
-        value_text = func.coalesce(json_float(value), literal("null"))
+    value_text = json_value(q, answer.c.value)
     # Interval buckets start on whole minutes, which to_json spells as Python does.
     time = (json_time(answer.c.bucket) if q.interval is None
             else cast(func.to_json(answer.c.bucket), Text))
@@ -107,6 +104,13 @@ def json_select(storage: StorageInfo, q: BucketQuery, statement: Select, metric)
     ok = func.bool_and(answer.c.small) if q.aggregation.name in ARITHMETIC else literal(True)
     return select(func.string_agg(
         text + literal("}"), aggregate_order_by(literal(","), *order, answer.c.bucket)), ok)
+
+
+def json_value(q: BucketQuery, value) -> ColumnElement:
+    """An answer's value as JSON text, spelled as the JSON encoder spells it."""
+    if q.aggregation.name == "count":
+        return cast(value, Text)
+    return func.coalesce(json_float(value), literal("null"))
 
 
 PARTIAL = ("tkey", "sid", "n", "s", "mn", "mx", "ft", "fv", "lt", "lv", "mean", "m2")
