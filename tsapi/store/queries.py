@@ -177,6 +177,11 @@ def json_float(v) -> ColumnElement:
     magnitude = func.abs(v)
     plain = cast(cast(text, Numeric), Text)
     return case(
+        # Most values first: a fraction where both spell no exponent, as PostgreSQL does (the
+        # else branch's replace would find nothing to change). Tested before the others, it
+        # spares each such value four comparisons and the replace (a year of hourly rows:
+        # ~0.4 ms of ~6).
+        ((magnitude >= 1e-4) & (magnitude < 1e15) & (v != func.trunc(v)), text),
         ((v == func.trunc(v)) & (magnitude < 1e15), text + literal(".0")),
         ((magnitude >= 1e15) & (magnitude < 1e16),
          case((v == func.trunc(v), plain + literal(".0")), else_=plain)),

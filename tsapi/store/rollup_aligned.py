@@ -93,11 +93,13 @@ def aligned_json(conn: Connection, storage: StorageInfo, q: BucketQuery, level: 
         if len(_STATEMENTS) >= SHAPES:
             _STATEMENTS.clear()
         stmt = _statement(storage, q, level, metric is not None, single_rows, edged)
+        # Long ranges of single rows: prepared for every range, its plan reading the primary
+        # key in order whatever the range (no sort to skip by scanning instead).
+        listed = (PreparedStatement(_listed_statement(storage, q, level), conn)
+                  if single_rows and listable(q, level) and metric is None else None)
         # Edges read points: a generic plan would hold every chunk of the points table
         # (a year of daily chunks: ~40 ms to plan, per session and shape), so such a
         # statement is planned with its values each time.
-        listed = (_listed_statement(storage, q, level) if single_rows and listable(q, level)
-                  and metric is None else None)
         kept = _STATEMENTS[shape] = (stmt, None if edged else PreparedStatement(stmt, conn),
                                      listed)
     params = {"al_metric": q.selection.metric.id, "al_tags": dict(q.selection.tags),
@@ -111,11 +113,12 @@ def aligned_json(conn: Connection, storage: StorageInfo, q: BucketQuery, level: 
     width = timedelta(seconds=level.seconds)
     # A long range is planned with its own values: planning is a small part of its time,
     # and a plan kept from short ranges reads the rollup table through its index where a
-    # scan is cheaper (a year of hours: ~1 ms more). So the kept plan sees short ranges only.
+    # scan is cheaper (a year of hours: ~1 ms more). So the kept plan sees short ranges only;
+    # a long range of single rows goes to the listed statement, which spells no time.
     if prepared is not None and (b - a) <= PREPARED_BUCKETS * width:
         run = prepared.execute(conn, params)
     elif listed is not None:
-        return _listed_json(conn.execute(listed, {**params, "al_n": (b - a) // width}).one(),
+        return _listed_json(listed.execute(conn, {**params, "al_n": (b - a) // width}).one(),
                             a, level.seconds)
     else:
         run = conn.execute(stmt, params)
@@ -141,7 +144,8 @@ def _listed_json(found, a, width: int):
 
 # Built statements by shape. Every value of `q` that reaches one is a named parameter that
 # aligned_json sets on each execution; the first request's values are only placeholders.
-_STATEMENTS: dict[tuple, tuple[Select, PreparedStatement | None, Select | None]] = {}
+_STATEMENTS: dict[tuple, tuple[Select, PreparedStatement | None,
+                                PreparedStatement | None]] = {}
 
 
 def listable(q: BucketQuery, level: RollupLevel) -> bool:
