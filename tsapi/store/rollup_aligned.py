@@ -17,6 +17,11 @@ building. Without edges it is also prepared on the server once per session
 costs, and TimescaleDB excludes the rollup table's chunks outside the range as the plan
 starts. With edges it reads points, whose chunks (one a day) a kept plan would all hold:
 psycopg2 sends its values inline and TimescaleDB plans only the chunks they overlap.
+
+A long range of one series' level buckets (a year of hours: 8,760 rows) is read by a third
+statement, the listed one: only the values, their times being known from the range
+(formats.regular_rows spells them); spelling 8,760 times with to_json and sorting the
+spelled rows again took most of the statement's time.
 """
 
 from __future__ import annotations
@@ -95,7 +100,7 @@ def aligned_json(conn: Connection, storage: StorageInfo, q: BucketQuery, level: 
         stmt = _statement(storage, q, level, metric is not None, single_rows, edged)
         # Long ranges of single rows: prepared for every range, its plan reading the primary
         # key in order whatever the range (no sort to skip by scanning instead).
-        listed = (PreparedStatement(_listed_statement(storage, q, level), conn)
+        listed = (PreparedStatement(_listed_statement(q, level), conn)
                   if single_rows and listable(q, level) and metric is None else None)
         # Edges read points: a generic plan would hold every chunk of the points table
         # (a year of daily chunks: ~40 ms to plan, per session and shape), so such a
@@ -129,12 +134,11 @@ def aligned_json(conn: Connection, storage: StorageInfo, q: BucketQuery, level: 
 
 
 def _listed_json(found, a, width: int):
-    """aligned_json's answer from the listed statement's row."""
-    values, count, small, starts, covered = found
+    """aligned_json's answer from the listed statement's row (never None: rollup rows hold
+    only values within MATERIALIZABLE, small enough for any aggregation)."""
+    values, count, starts, covered = found
     if not covered:
         return GUESS_WRONG
-    if small is False:
-        return None
     if not count:
         return ""
     # The buckets' starts come only when some buckets are missing.
@@ -176,10 +180,10 @@ def _statement(storage: StorageInfo, q: BucketQuery, level: RollupLevel, labelle
     return select(*body.c, _covered(level, selected, a, b, single_rows, q.group_by))
 
 
-def _listed_statement(storage: StorageInfo, q: BucketQuery, level: RollupLevel) -> Select:
+def _listed_statement(q: BucketQuery, level: RollupLevel) -> Select:
     """A long range of single rollup rows as (values as JSON joined by commas, how many,
-    whether all were small, the buckets' starts in Unix seconds joined by commas or NULL,
-    covered), for regular_rows to spell the rows.
+    the buckets' starts in Unix seconds joined by commas or NULL, covered), for
+    regular_rows to spell the rows.
 
     json_select's statement spent most of a year of hours spelling times and sorting the
     spelled rows again for string_agg's ORDER BY (PostgreSQL 15 sorts there even when the
@@ -192,15 +196,13 @@ def _listed_statement(storage: StorageInfo, q: BucketQuery, level: RollupLevel) 
     selected = _selected(q)
     a, b = bindparam("al_a", type_=TS), bindparam("al_b", type_=TS)
     answer = _single_rows(q, level, selected, a, b).subquery("answer")
-    # Rollup rows hold only values within MATERIALIZABLE: all small.
     listed = select(func.string_agg(json_value(q, answer.c.value), literal(",")).label("vals"),
                     func.count().label("n")).subquery("listed")
     again = _single_rows(q, level, selected, a, b).subquery("again")
     epoch = cast(cast(func.date_part("epoch", again.c.bucket), BigInteger), Text)
     starts = select(func.string_agg(epoch, literal(","))).scalar_subquery()
     missing = listed.c.n != bindparam("al_n", type_=BigInteger)
-    return select(listed.c.vals, listed.c.n, literal(True).label("small"),
-                  case((missing, starts), else_=None).label("starts"),
+    return select(listed.c.vals, listed.c.n, case((missing, starts), else_=None).label("starts"),
                   _covered(level, selected, a, b, True, ()))
 
 
