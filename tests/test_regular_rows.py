@@ -38,6 +38,13 @@ def test_buckets_with_gaps_are_spelled_at_their_starts():
     assert regular_rows(first, 3600, values, seconds) == _one_by_one(starts, values)
 
 
+def test_one_bucket_after_a_gap_is_spelled_at_its_start():
+    first = datetime(2021, 6, 30, 21, 0, tzinfo=UTC)
+    start = first + timedelta(hours=30)
+    assert regular_rows(first, 3600, ["2.5"], [int(start.timestamp())]) == _one_by_one(
+        [start], ["2.5"])
+
+
 def test_a_time_in_another_offset_is_spelled_in_utc():
     first = datetime(2021, 1, 1, 1, 0, tzinfo=UTC).astimezone(
         datetime.fromisoformat("2021-01-01T00:00:00+05:30").tzinfo)
