@@ -133,15 +133,16 @@ class DeadlineThreadWorker(ThreadWorker):
     waiting after ACCEPT_WAIT (the other worker may be busy or stuck). Kept-alive
     connections stay where they land, so where they land decides which GIL serves them."""
 
-    _counts: ConnectionCounts | None = None  # made in the arbiter, before the first fork
+    # Made in the arbiter, before its first fork: every worker shares it.
+    connection_counts: ConnectionCounts | None = None
 
     def __init__(self, *args: Any, **kwargs: Any):
         self._slot: int | None = None
         self._paused_until = 0.0
         self._waiting_since: float | None = None
         super().__init__(*args, **kwargs)  # sets worker_connections (the property below)
-        if DeadlineThreadWorker._counts is None:
-            DeadlineThreadWorker._counts = ConnectionCounts(4 * self.cfg.workers + 8)
+        if DeadlineThreadWorker.connection_counts is None:
+            DeadlineThreadWorker.connection_counts = ConnectionCounts(4 * self.cfg.workers + 8)
 
     @property
     def worker_connections(self) -> int:
@@ -154,8 +155,12 @@ class DeadlineThreadWorker(ThreadWorker):
 
     def init_process(self) -> None:
         self.read_timeout = read_timeout()
-        self._slot = self._counts.claim(os.getpid()) if self._counts else None
+        self.take_counts_slot()
         super().init_process()
+
+    def take_counts_slot(self) -> None:
+        """Show this process's connection count to the other workers from now on."""
+        self._slot = self.connection_counts.claim(os.getpid())
 
     def run(self) -> None:
         try:
@@ -169,7 +174,7 @@ class DeadlineThreadWorker(ThreadWorker):
 
     def _release(self) -> None:
         if self._slot is not None:
-            self._counts.release(self._slot, os.getpid())
+            self.connection_counts.release(self._slot, os.getpid())
             self._slot = None
 
     def accept(self, listener: socket.socket) -> None:
@@ -179,14 +184,17 @@ class DeadlineThreadWorker(ThreadWorker):
         self._publish()
 
     def wait_for_and_dispatch_events(self, timeout: float) -> None:
-        if self._paused_until:
-            timeout = min(timeout, max(self._paused_until - time.monotonic(), 0.0))
+        # Paused: wake when the pause ends, to listen again. Only while it lasts: a pause
+        # long over (another worker took the connection) must not make every wait a poll.
+        remaining = self._paused_until - time.monotonic()
+        if remaining > 0:
+            timeout = min(timeout, remaining)
         super().wait_for_and_dispatch_events(timeout)
         self._publish()  # connections closed meanwhile
 
     def _publish(self) -> None:
         if self._slot is not None:
-            self._counts.publish(self._slot, self.nr_conns)
+            self.connection_counts.publish(self._slot, self.nr_conns)
 
     def _leave_to_another(self) -> bool:
         """Whether to stop listening a moment, so that a worker holding fewer connections
@@ -194,10 +202,11 @@ class DeadlineThreadWorker(ThreadWorker):
         if self._slot is None:
             return False
         now = time.monotonic()
-        if self._waiting_since is None or now - self._paused_until > ACCEPT_PAUSE:
-            # A new wait: the last one ended with another worker taking the connection.
+        if self._waiting_since is None or now - self._paused_until > ACCEPT_WAIT:
+            # A new wait: the last one ended long ago with another worker taking the
+            # connection. (A loop woken late after a pause goes on with the same wait.)
             self._waiting_since = now
-        fewest = self._counts.fewest_elsewhere(self._slot)
+        fewest = self.connection_counts.fewest_elsewhere(self._slot)
         if fewest is None or self.nr_conns <= fewest or now - self._waiting_since >= ACCEPT_WAIT:
             self._waiting_since = None
             self._paused_until = 0.0
