@@ -3,10 +3,24 @@
 Worker model: gthread, one process per core with 4 threads each. Small requests mostly wait:
 on the commit's WAL flush (acknowledged means durable), on Redis, on the client; a waiting
 thread releases the GIL, and commits from several threads share one flush. Fewer, wider
-processes because a kept-alive connection stays with the process that accepted it, and a
-gthread worker accepts whatever arrives, busy or not: with two processes per core, the fleet's
-64 connections sat 25/18/14/7 and 18/17/16/13 on the four workers mid-run, and the busiest
-one's 2 threads and one GIL set the tail; with one per core, 32/32 and 33/31, 4 threads each.
+processes because a kept-alive connection stays with the process that accepted it, and
+gunicorn's gthread worker accepts whatever arrives, busy or not: with two processes per core,
+the fleet's 64 connections sat 25/18/14/7 and 18/17/16/13 on the four workers mid-run, and the
+busiest one's 2 threads and one GIL set the tail; with one per core, 32/32 and 33/31.
+tsapi's worker (tsapi.api.worker) also leaves a new connection to the worker holding the
+fewest (tsapi.api.connection_counts): two clients sending 5,000-point batches landed on one
+worker in about half the runs, whose GIL then parsed both batches in turn (same-run ratio to
+fe03d71's sync workers 0.66x-1.18x as the dice fell; gunicorn's gthread 2 x 4 had both
+connections on one worker in 3 of 4 rounds of one run). Spread, the fleet sits 32/32 (16 x 4
+on 4 x 2; gunicorn's gthread 41/23, 39/25, 34/30, 37/27 in the same runs), and 5,000-point
+batches from 2 clients ran 1.04x-1.76x fe03d71, median 1.15x, in 9 of 9 alternated rounds
+over 3 runs at load 4 (with COPY in binary, tsapi.store.large_batch: server CPU per batch
+36-43 ms against fe03d71's 40-49). The fleet's tail did not move beyond its spread (tools/
+bench_workers.py, fleet only, load 3.4-7.2, p99 ms, tsapi 2 x 4 / gunicorn gthread 2 x 4 /
+tsapi 4 x 2: 207/242/44, 478/46/48, 59/33/688, 17.6/13.8/32.9, each run sent all, no errors,
+every point stored once): the load the machine's other work puts on the 2 cores sets it, and
+4 x 2 spread evenly is no steady gain either (mixed traffic lower: 279 against 364 requests/s
+with the query computed, 473 against 605 cached, medians of 2), so the model stays.
 Measured with tools/bench_workers.py (the models served side by side, runs alternated in one
 process; auth and rate limits on, durable PostgreSQL) on a 2-core machine shared with other
 benchmarks, load average 2-12 (the tail follows the load more than anything here):

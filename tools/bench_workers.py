@@ -8,7 +8,8 @@ Every model is served at once (same code, database, Redis and settings as tools/
 production settings, durable PostgreSQL, gunicorn.conf.py), and each round runs section (5)
 (mixed traffic) then (6) (the fleet) of bench_small on every model in turn, in an order that
 rotates each round, so drift and other work on the machine hit each alike. A model is
-`sync:W` (gunicorn's sync worker, W processes) or `gthread:WxT` (W processes, T threads each),
+`sync:W` (gunicorn's sync worker, W processes), `gthread:WxT` (gunicorn's gthread worker, W
+processes, T threads each) or `tsapi:WxT` (gunicorn.conf.py's worker, tsapi.api.worker's),
 then any of `/si=SECONDS` (the workers' GIL switch interval, sys.setswitchinterval: 5 ms by
 default, how long a thread that wants the GIL waits before the holder is asked to let go),
 `/wc=N` (gunicorn's worker_connections: connections a gthread worker holds at once, kept-alive
@@ -47,7 +48,10 @@ import bench_small as bs  # noqa: E402
 from bench_servers import App, make_key, print_server_errors, stop_servers  # noqa: E402
 from services import PostgresServer, RedisServer  # noqa: E402
 
-DEFAULT_MODELS = ("sync:4", "gthread:4x1", "gthread:4x2", "gthread:4x2/si=0.0005")
+DEFAULT_MODELS = ("tsapi:2x4", "gthread:2x4", "tsapi:4x2")
+# Threaded models: gunicorn's gthread worker, or tsapi's (gunicorn.conf.py's: read deadlines,
+# and a new connection left to the worker holding the fewest).
+WORKER_CLASSES = {"gthread": "gthread", "tsapi": "tsapi.api.worker.DeadlineThreadWorker"}
 
 
 SETTINGS = {"si": "GIL switch interval, seconds", "wc": "worker_connections",
@@ -66,20 +70,20 @@ def parse_model(text: str) -> dict:
             extra[name] = float(value) if name == "si" else int(value)
         if kind == "sync":
             return {"worker_class": "sync", "workers": int(shape), "threads": 1, **extra}
-        if kind == "gthread":
+        if kind in WORKER_CLASSES:
             workers, _, threads = shape.partition("x")
-            return {"worker_class": "gthread", "workers": int(workers), "threads": int(threads),
-                    **extra}
+            return {"worker_class": WORKER_CLASSES[kind], "workers": int(workers),
+                    "threads": int(threads), "kind": kind, **extra}
     except ValueError:
         pass
     raise argparse.ArgumentTypeError(
-        f"a model is sync:W or gthread:WxT, then /NAME=VALUE for any of {SETTINGS}; "
+        f"a model is sync:W, gthread:WxT or tsapi:WxT, then /NAME=VALUE for any of {SETTINGS}; "
         f"got {text!r}")
 
 
 def label(model: dict) -> str:
     shape = (f"sync {model['workers']}" if model["worker_class"] == "sync"
-             else f"gthread {model['workers']}x{model['threads']}")
+             else f"{model['kind']} {model['workers']}x{model['threads']}")
     return shape + "".join(f" {k}={model[k]:g}" for k in SETTINGS if k in model)
 
 
@@ -188,7 +192,8 @@ def spread(values: list[float]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", action="append", type=parse_model,
-                        help=f"sync:W or gthread:WxT (repeatable; default {DEFAULT_MODELS})")
+                        help=f"sync:W, gthread:WxT or tsapi:WxT (repeatable; default "
+                        f"{DEFAULT_MODELS})")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--mixed-seconds", type=float, default=10.0)
     parser.add_argument("--devices", type=int, default=2000)

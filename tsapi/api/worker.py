@@ -23,8 +23,14 @@ from gunicorn.http.errors import NoMoreData
 from gunicorn.workers.gthread import ThreadWorker
 from gunicorn.workers.sync import SyncWorker
 
+from tsapi.api.connection_counts import ConnectionCounts
+
 ENV_VAR = "GUNICORN_REQUEST_READ_TIMEOUT"
 DEFAULT_SECONDS = 30.0
+# A busy worker's main thread waits for the GIL (5 ms switch interval) before it can accept:
+# give the worker with fewer connections that long and more, then take the connection.
+ACCEPT_PAUSE = 0.002
+ACCEPT_WAIT = 0.025
 
 
 class ReadDeadlineExpired(NoMoreData, TimeoutError):
@@ -119,11 +125,94 @@ class DeadlineSyncWorker(SyncWorker):
 class DeadlineThreadWorker(ThreadWorker):
     """gunicorn's gthread worker with the same deadline for every request of a connection
     (kept-alive connections get it afresh per request): a slow client holds a thread for at
-    most GUNICORN_REQUEST_READ_TIMEOUT seconds, and other threads keep serving meanwhile."""
+    most GUNICORN_REQUEST_READ_TIMEOUT seconds, and other threads keep serving meanwhile.
+
+    It also leaves a new connection to a worker holding fewer (tsapi.api.connection_counts):
+    a worker holding more than the fewest another live worker holds stops listening for
+    ACCEPT_PAUSE seconds at a time, and takes the connection itself only if it is still
+    waiting after ACCEPT_WAIT (the other worker may be busy or stuck). Kept-alive
+    connections stay where they land, so where they land decides which GIL serves them."""
+
+    # Made in the arbiter, before its first fork: every worker shares it.
+    connection_counts: ConnectionCounts | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        self._slot: int | None = None
+        self._paused_until = 0.0
+        self._waiting_since: float | None = None
+        super().__init__(*args, **kwargs)  # sets worker_connections (the property below)
+        if DeadlineThreadWorker.connection_counts is None:
+            DeadlineThreadWorker.connection_counts = ConnectionCounts(4 * self.cfg.workers + 8)
+
+    @property
+    def worker_connections(self) -> int:
+        # gthread's loop listens while nr_conns < worker_connections: 0 stops it listening.
+        return 0 if time.monotonic() < self._paused_until else self._max_connections
+
+    @worker_connections.setter
+    def worker_connections(self, value: int) -> None:
+        self._max_connections = value
 
     def init_process(self) -> None:
         self.read_timeout = read_timeout()
+        self.take_counts_slot()
         super().init_process()
+
+    def take_counts_slot(self) -> None:
+        """Show this process's connection count to the other workers from now on."""
+        self._slot = self.connection_counts.claim(os.getpid())
+
+    def run(self) -> None:
+        try:
+            super().run()
+        finally:
+            self._release()
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        self._release()  # stopping: it takes no new connection, so it is nobody's peer
+        super().handle_exit(sig, frame)
+
+    def _release(self) -> None:
+        if self._slot is not None:
+            self.connection_counts.release(self._slot, os.getpid())
+            self._slot = None
+
+    def accept(self, listener: socket.socket) -> None:
+        if self._leave_to_another():
+            return
+        super().accept(listener)
+        self._publish()
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        # Paused: wake when the pause ends, to listen again. Only while it lasts: a pause
+        # long over (another worker took the connection) must not make every wait a poll.
+        remaining = self._paused_until - time.monotonic()
+        if remaining > 0:
+            timeout = min(timeout, remaining)
+        super().wait_for_and_dispatch_events(timeout)
+        self._publish()  # connections closed meanwhile
+
+    def _publish(self) -> None:
+        if self._slot is not None:
+            self.connection_counts.publish(self._slot, self.nr_conns)
+
+    def _leave_to_another(self) -> bool:
+        """Whether to stop listening a moment, so that a worker holding fewer connections
+        accepts the one waiting."""
+        if self._slot is None:
+            return False
+        now = time.monotonic()
+        if self._waiting_since is None or now - self._paused_until > ACCEPT_WAIT:
+            # A new wait: the last one ended long ago with another worker taking the
+            # connection. (A loop woken late after a pause goes on with the same wait.)
+            self._waiting_since = now
+        fewest = self.connection_counts.fewest_elsewhere(self._slot)
+        if fewest is None or self.nr_conns <= fewest or now - self._waiting_since >= ACCEPT_WAIT:
+            self._waiting_since = None
+            self._paused_until = 0.0
+            return False
+        self._paused_until = now + ACCEPT_PAUSE
+        return True
 
     def handle(self, conn: Any) -> Any:
         if isinstance(conn.sock, DeadlineSocket):

@@ -1,0 +1,137 @@
+"""A gthread worker leaves a new connection to a worker holding fewer (kept-alive connections
+stay where they land, and two busy ones on one worker share its GIL), but never for long."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import socket
+import subprocess
+import time
+
+import pytest
+from gunicorn.config import Config
+
+from tsapi.api.connection_counts import ConnectionCounts
+from tsapi.api.worker import ACCEPT_PAUSE, ACCEPT_WAIT, DeadlineThreadWorker
+
+
+class RecordingSelector(selectors.DefaultSelector):
+    """The worker's poller, remembering how long each wait was allowed to last."""
+
+    def __init__(self):
+        super().__init__()
+        self.timeouts: list[float | None] = []
+
+    def select(self, timeout=None):
+        self.timeouts.append(timeout)
+        return super().select(timeout)
+
+
+@pytest.fixture
+def listener():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    sock.setblocking(False)
+    yield sock
+    sock.close()
+
+
+@pytest.fixture
+def other_worker():
+    """A live process holding a slot in the shared counts, as another worker would."""
+    process = subprocess.Popen(["sleep", "60"])
+    DeadlineThreadWorker.connection_counts = ConnectionCounts(8)
+    slot = DeadlineThreadWorker.connection_counts.claim(process.pid)
+    yield process, slot
+    process.kill()
+    process.wait()
+    DeadlineThreadWorker.connection_counts = None
+
+
+def worker_holding(connections: int, listener: socket.socket) -> tuple[DeadlineThreadWorker,
+                                                                       list]:
+    """A worker (not started: only its accepting is exercised) holding that many
+    connections; returns it and the list the connections it accepts go to."""
+    cfg = Config()
+    cfg.set("workers", 2)
+    worker = DeadlineThreadWorker(1, os.getpid(), [listener], None, 30, cfg, None)
+    worker.take_counts_slot()
+    worker.poller = RecordingSelector()
+    accepted: list = []
+    worker.enqueue_req = accepted.append
+    worker.nr_conns = connections
+    worker.wait_for_and_dispatch_events(0)  # shows its count to the others
+    return worker, accepted
+
+
+def connect(listener: socket.socket) -> socket.socket:
+    return socket.create_connection(listener.getsockname())
+
+
+def test_a_worker_holding_more_leaves_the_connection_to_one_holding_fewer(listener,
+                                                                            other_worker):
+    worker, accepted = worker_holding(1, listener)
+    with connect(listener):
+        worker.accept(listener)
+        assert accepted == []
+        assert worker.worker_connections == 0  # not listening for now
+        taken, _ = listener.accept()  # still waiting: the other worker can take it
+        taken.close()
+
+
+def test_a_worker_holding_no_more_than_the_others_accepts_at_once(listener, other_worker):
+    _, slot = other_worker
+    DeadlineThreadWorker.connection_counts.publish(slot, 1)
+    worker, accepted = worker_holding(1, listener)
+    with connect(listener):
+        worker.accept(listener)
+        assert len(accepted) == 1
+    accepted[0].sock.close()
+
+
+def test_a_connection_nobody_else_takes_is_accepted_after_the_wait(listener, other_worker):
+    worker, accepted = worker_holding(3, listener)
+    started = time.monotonic()
+    with connect(listener):
+        while not accepted and time.monotonic() - started < 30:
+            worker.accept(listener)
+            time.sleep(ACCEPT_PAUSE)
+        assert len(accepted) == 1
+    assert time.monotonic() - started >= ACCEPT_WAIT
+    accepted[0].sock.close()
+
+
+def test_after_another_worker_took_the_connection_waits_last_as_long_as_asked(listener,
+                                                                             other_worker):
+    worker, _ = worker_holding(1, listener)
+    with connect(listener):
+        worker.accept(listener)
+        taken, _ = listener.accept()  # the other worker took it
+        taken.close()
+    time.sleep(2 * ACCEPT_PAUSE)  # the pause is over
+    worker.poller.timeouts.clear()
+    worker.wait_for_and_dispatch_events(0.05)
+    assert worker.poller.timeouts == [0.05]  # not 0: a loop that polls would spin
+    assert worker.worker_connections > 0  # listening again
+
+
+def test_a_worker_that_exited_is_not_waited_for(listener, other_worker):
+    process, _ = other_worker
+    process.kill()
+    process.wait()
+    worker, accepted = worker_holding(5, listener)
+    with connect(listener):
+        worker.accept(listener)
+        assert len(accepted) == 1
+    accepted[0].sock.close()
+
+
+def test_the_slot_of_a_process_gone_is_claimed_again():
+    counts = ConnectionCounts(1)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    assert counts.claim(gone.pid) == 0
+    assert counts.claim(os.getpid()) == 0
+    assert counts.fewest_elsewhere(0) is None

@@ -1,0 +1,79 @@
+"""How many connections each gunicorn worker holds, in memory its forks share.
+
+A kept-alive connection stays with the worker that accepted it, and gthread workers accept
+whatever arrives, busy or not: two clients sending 5,000-point batches could both land on
+one worker, whose GIL then parsed both batches in turn while the other core idled (same-run
+ratio to fe03d71's sync workers 0.66x-1.18x, depending only on where the two connections
+landed). tsapi.api.worker's DeadlineThreadWorker reads these counts to let the worker
+holding the fewest connections take the next one.
+
+The table is made by the arbiter before it forks any worker (an anonymous shared mapping:
+every fork sees the same pages); each worker claims a slot, writes only its own count, and
+frees the slot when it stops. A slot whose process is gone is free again, so a worker killed
+without cleaning up costs nothing but its slot until the next worker claims it.
+"""
+
+from __future__ import annotations
+
+import mmap
+import multiprocessing
+import os
+
+FREE = 0
+
+
+class ConnectionCounts:
+    """Slots of (pid, connections held), one per live worker."""
+
+    def __init__(self, slots: int):
+        self._slots = slots
+        self._memory = mmap.mmap(-1, slots * 16)  # shared with the forks, zeroed
+        self._cells = memoryview(self._memory).cast("q")
+        self._claiming = multiprocessing.Lock()
+
+    def claim(self, pid: int) -> int | None:
+        """A slot for this worker, its count zero; None if every slot is taken."""
+        # A worker killed while holding the lock would block the others' claims: wait a
+        # little, then go without a slot (that worker only loses the balancing).
+        if not self._claiming.acquire(timeout=1.0):
+            return None
+        try:
+            for slot in range(self._slots):
+                held_by = self._cells[2 * slot]
+                if held_by in (FREE, pid) or not _alive(held_by):
+                    self._cells[2 * slot + 1] = 0
+                    self._cells[2 * slot] = pid
+                    return slot
+            return None
+        finally:
+            self._claiming.release()
+
+    def release(self, slot: int, pid: int) -> None:
+        if self._cells[2 * slot] == pid:
+            self._cells[2 * slot] = FREE
+
+    def publish(self, slot: int, connections: int) -> None:
+        # One aligned 8-byte store: a reader sees the old count or the new, never a mix.
+        self._cells[2 * slot + 1] = connections
+
+    def fewest_elsewhere(self, slot: int) -> int | None:
+        """The fewest connections any other live worker holds; None if there is none."""
+        fewest = None
+        for other in range(self._slots):
+            pid = self._cells[2 * other]
+            if other == slot or pid == FREE:
+                continue
+            count = self._cells[2 * other + 1]
+            if (fewest is None or count < fewest) and _alive(pid):
+                fewest = count
+        return fewest
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # the pid is someone else's now: not a worker of ours
+        return False
+    return True
