@@ -141,3 +141,20 @@ def test_a_revocation_after_redis_restarted_empty_is_not_taken_for_the_generatio
     second_clock.advance(api_keys.GENERATION_REFRESH_SECONDS + 0.01)
     assert status(second_client, token) == 401
     assert status(first_client, token) == 401
+
+
+def test_a_revocation_lost_with_redis_does_not_revive_an_entry_read_before_any_revocation(
+        make_app, own_redis):
+    first, first_client, _ = secured(make_app, REDIS_URL=own_redis.url())
+    second, second_client, second_clock = secured(make_app, REDIS_URL=own_redis.url())
+    token = new_key(first, "sensor")
+    # Read while Redis holds no generation yet (none was ever revoked in its lifetime).
+    assert status(second_client, token) == 200
+    revoke_in_database_only(first, "sensor")
+    first.extensions["tsapi"].keys.revoked()
+    # Redis restarts empty before the second app re-reads the generation (it reads it only
+    # when a request comes): the generation it finds must not be the one its entry holds.
+    own_redis.stop()
+    own_redis.start()
+    second_clock.advance(api_keys.GENERATION_REFRESH_SECONDS + 0.01)
+    assert status(second_client, token) == 401

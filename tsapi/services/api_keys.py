@@ -128,7 +128,7 @@ class KeyCache:
         if now - self._generation_read_at < GENERATION_REFRESH_SECONDS:
             return self._generation
         try:
-            value = self.gate.call(lambda: self.client.get(GENERATION_KEY))
+            value = self.gate.call(self._read_generation)
         except RedisError as exc:
             if self._generation is not None:
                 log.warning("redis unavailable: API keys are re-checked every %.1f s: %s",
@@ -139,6 +139,19 @@ class KeyCache:
         self._generation = int(value or 0)
         self._generation_read_at = now
         return self._generation
+
+    def _read_generation(self):
+        value = self.client.get(GENERATION_KEY)
+        if value is None:
+            # A Redis that lost the generation (restarted empty) must not answer the value
+            # an entry was read under before a revocation it also lost: a missing generation
+            # read as 0 would be the one of a lifetime that never had a revocation. So the
+            # first reader starts it at a random value too (_BUMP's reason).
+            pipe = self.client.pipeline(transaction=False)
+            pipe.set(GENERATION_KEY, secrets.randbits(48), nx=True)
+            pipe.get(GENERATION_KEY)
+            value = pipe.execute()[1]
+        return value
 
     def revoked(self) -> None:
         """Tell every worker that a key was revoked (after the revocation committed).
