@@ -107,6 +107,11 @@ def _engine(url: str, pool_size: int, statement_timeout_ms: int, connect_timeout
                        f"-c work_mem={WORK_MEM}",
             "connect_timeout": connect_timeout,
             "application_name": "tsapi",
+            # The connection speaks UTF-8 whatever the database's encoding: COPY's rows are
+            # UTF-8 bytes (tsapi.store.large_batch), and under the default (the database's
+            # encoding) a LATIN1 database stored them misread and an SQL_ASCII one had the
+            # driver refuse any non-ASCII string (a 500).
+            "client_encoding": "utf8",
         },
     )
     if not ping_every_checkout:
