@@ -128,4 +128,7 @@ def child_exit(server, worker):
 
     # Its counters stay in the totals; its live-gauge files are dropped.
     multiprocess.mark_process_dead(worker.pid)
+    counts = getattr(worker, "connection_counts", None)
+    if counts is not None:  # tsapi.api.worker: the slot of a worker killed holding it
+        counts.release_process(worker.pid)
 

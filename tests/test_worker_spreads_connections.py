@@ -135,3 +135,34 @@ def test_the_slot_of_a_process_gone_is_claimed_again():
     assert counts.claim(gone.pid) == 0
     assert counts.claim(os.getpid()) == 0
     assert counts.fewest_elsewhere(0) is None
+
+
+def test_a_slot_left_by_a_killed_worker_whose_pid_came_back_is_no_peer():
+    """A worker killed holding its slot (a timeout's SIGKILL, the OOM killer), its pid given
+    later to the next worker: that worker must not take its own old slot for another worker
+    holding nothing, or it would hold back every connection for ACCEPT_WAIT."""
+    counts = ConnectionCounts(2)
+    earlier = subprocess.Popen(["sleep", "60"])
+    assert counts.claim(earlier.pid) == 0
+    stale = counts.claim(os.getpid())  # this pid's earlier worker, killed before releasing
+    counts.publish(stale, 0)
+    earlier.kill()
+    earlier.wait()
+    slot = counts.claim(os.getpid())  # the worker that got the pid again
+    assert counts.fewest_elsewhere(slot) is None
+
+
+def test_the_slot_of_a_reaped_worker_is_freed_even_if_its_pid_is_taken_again():
+    """The arbiter frees a reaped worker's slot (child_exit): an unrelated process given the
+    pid later is not taken for a worker holding nothing."""
+    counts = ConnectionCounts(2)
+    reused = subprocess.Popen(["sleep", "60"])  # stands for the process that got the pid
+    try:
+        gone = counts.claim(reused.pid)  # the worker killed holding this slot
+        counts.publish(gone, 0)
+        counts.release_process(reused.pid)  # the arbiter reaped that worker
+        slot = counts.claim(os.getpid())
+        assert counts.fewest_elsewhere(slot) is None
+    finally:
+        reused.kill()
+        reused.wait()

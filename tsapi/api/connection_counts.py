@@ -38,9 +38,12 @@ class ConnectionCounts:
         if not self._claiming.acquire(timeout=1.0):
             return None
         try:
+            # An earlier worker given the same pid and killed before it released (a timeout's
+            # SIGKILL) left slots that would read as a live peer holding its last count.
+            self.release_process(pid)
             for slot in range(self._slots):
                 held_by = self._cells[2 * slot]
-                if held_by in (FREE, pid) or not _alive(held_by):
+                if held_by == FREE or not _alive(held_by):
                     self._cells[2 * slot + 1] = 0
                     self._cells[2 * slot] = pid
                     return slot
@@ -51,6 +54,14 @@ class ConnectionCounts:
     def release(self, slot: int, pid: int) -> None:
         if self._cells[2 * slot] == pid:
             self._cells[2 * slot] = FREE
+
+    def release_process(self, pid: int) -> None:
+        """Free every slot pid holds: the arbiter calls it as it reaps a worker (child_exit),
+        before the pid can go to another process, which would otherwise pass for a live
+        worker holding the dead one's last count."""
+        for slot in range(self._slots):
+            if self._cells[2 * slot] == pid:
+                self._cells[2 * slot] = FREE
 
     def publish(self, slot: int, connections: int) -> None:
         # One aligned 8-byte store: a reader sees the old count or the new, never a mix.
