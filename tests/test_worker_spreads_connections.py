@@ -166,3 +166,14 @@ def test_the_slot_of_a_reaped_worker_is_freed_even_if_its_pid_is_taken_again():
     finally:
         reused.kill()
         reused.wait()
+
+
+def test_a_worker_that_stopped_listening_to_drain_is_no_peer(listener, other_worker):
+    """A worker past max_requests stops accepting and drains (up to graceful_timeout, with a
+    long export in flight): the others must not hold back connections for it meanwhile."""
+    _, slot = other_worker
+    worker, _ = worker_holding(0, listener)
+    assert DeadlineThreadWorker.connection_counts.fewest_elsewhere(slot) == 0
+    worker.alive = False  # what gthread's handle_request does at max_requests
+    worker.wait_for_and_dispatch_events(0)  # a pass of its draining loop
+    assert DeadlineThreadWorker.connection_counts.fewest_elsewhere(slot) is None

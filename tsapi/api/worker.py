@@ -193,7 +193,11 @@ class DeadlineThreadWorker(ThreadWorker):
         self._publish()  # connections closed meanwhile
 
     def _publish(self) -> None:
-        if self._slot is not None:
+        if not self.alive:
+            # Draining (max_requests reached: no SIGTERM, so handle_exit did not run): it
+            # accepts nothing more, so no other worker should hold a connection back for it.
+            self._release()
+        elif self._slot is not None:
             self.connection_counts.publish(self._slot, self.nr_conns)
 
     def _leave_to_another(self) -> bool:
