@@ -4,7 +4,7 @@ the partials of an answer bucket (raw points and rollup rows alike)."""
 from __future__ import annotations
 
 from sqlalchemy import BigInteger, Double, case, cast, func, literal_column
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import aggregate_order_by, array
 
 # The picked values (min, max, first, last) plus +0.0, which leaves every double as it is but
 # -0.0, made 0.0. The two zeros compare equal, so which of them a min, or a first among
@@ -16,6 +16,13 @@ SIGNED_ZERO_FREE = frozenset({"min", "max", "first", "last"})
 
 def unsigned_zero(value):
     return value + literal_column("0.0", Double)
+
+
+def unchecked_mean(total, n):
+    """total / n as the raw path's avg divides (float8_avg, given its state {n, total, 0}):
+    the same IEEE quotient, but where the float8 operator `/` raises "value out of range:
+    underflow" for a subnormal total that rounds to zero, float8_avg answers that zero."""
+    return func.float8_avg(array([n, total, literal_column("0.0", Double)]))
 
 
 def single_value(name: str, r):
@@ -32,7 +39,7 @@ def _single_value(name: str, r):
     if name == "sum":
         return r.sum
     if name == "avg":
-        return r.sum / n
+        return unchecked_mean(r.sum, n)
     if name == "min":
         return r.min
     if name == "max":
@@ -61,7 +68,7 @@ def _combined_value(name: str, p):
     if name == "sum":
         return func.sum(p.s)
     if name == "avg":
-        return func.sum(p.s) / n
+        return unchecked_mean(func.sum(p.s), n)
     if name == "min":
         return func.min(p.mn)
     if name == "max":
