@@ -44,3 +44,19 @@ def test_strings_round_trip_in_a_database_not_in_utf8(encoded, path):
     rows = query(client, metric="s", start_time="2024-01-01T00:00:00Z",
                  end_time="2024-01-02T00:00:00Z")
     assert [r["value"] for r in rows] == values
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_string_the_database_encoding_cannot_hold_is_refused_and_nothing_stored(encoded,
+                                                                                  path):
+    client, values = encoded
+    if values != VALUES["LATIN1"]:
+        pytest.skip("SQL_ASCII stores any character")
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    filler = [point((t0 + timedelta(seconds=i)).isoformat(), "pad", 0.5)
+              for i in range(PATHS[path])]
+    response = client.post("/ingest", json={"data": [point(t0.isoformat(), "s", "5 €")]
+                                            + filler})
+    assert response.status_code == 422, response.get_json()
+    assert "encoding" in response.get_json()["detail"]
+    assert client.get("/metrics").get_json() == []

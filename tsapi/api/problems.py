@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 import psycopg2
+import psycopg2.errors
 from flask import Flask, Response, request
 from gunicorn.http.errors import NoMoreData, ParseException
 from redis.exceptions import RedisError
@@ -38,6 +39,9 @@ QUERY_CANCELED = "57014"  # statement_timeout fired
 # about availability: a 503 with Retry-After would make clients retry it forever.
 UNAVAILABLE_CLASSES = frozenset({"08", "53", "57", "58", "40", "55"})
 NUMERIC_OUT_OF_RANGE = "22003"
+# A character the database's encoding cannot hold (a LATIN1 database, say): the input's, so a
+# 4xx. COPY raises it from the raw cursor, the rest through SQLAlchemy.
+UNTRANSLATABLE_CHARACTER = "22P05"
 
 
 # Domain errors -> HTTP status: the one table. A subclass not listed takes its base's status.
@@ -196,10 +200,18 @@ def register_error_handlers(app: Flask) -> None:
             503, "The cache (Redis) is unavailable; retry shortly.", headers={"Retry-After": "5"}
         )
 
+    @app.errorhandler(psycopg2.errors.UntranslatableCharacter)
+    def _unstorable_character(exc: Exception) -> Response:
+        return problem_response(
+            422, "A string (a value, a tag, a metric name) holds a character the database's "
+            "encoding cannot store; nothing was stored.")
+
     @app.errorhandler(DBAPIError)
     def _database_error(exc: DBAPIError) -> Response:
         if exc.connection_invalidated:
             return _database_unavailable(exc)
+        if getattr(exc.orig, "pgcode", None) == UNTRANSLATABLE_CHARACTER:
+            return _unstorable_character(exc)
         if getattr(exc.orig, "pgcode", None) == NUMERIC_OUT_OF_RANGE:
             return problem_response(
                 422, "The result is outside the range of a double-precision number "
