@@ -8,6 +8,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 
+import orjson
 import pytest
 import redis
 import sqlalchemy as sa
@@ -89,6 +90,12 @@ def assert_problem(response, status: int) -> dict:
 
 def error_fields(problem: dict) -> list[str]:
     return [e["field"] for e in problem.get("errors") or []]
+
+
+def influxql(client, q: str, **params) -> tuple[int, object]:
+    """(status, parsed body) of an InfluxQL GET /query; params: db, epoch, …"""
+    response = client.get("/query", query_string={"q": q, **params})
+    return response.status_code, orjson.loads(response.data)
 
 
 def post_raw(client, path: str, raw: bytes | str):

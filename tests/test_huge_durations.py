@@ -9,9 +9,8 @@ live influxd)."""
 
 from __future__ import annotations
 
-import orjson
 import pytest
-from helpers import assert_problem
+from helpers import assert_problem, influxql
 
 LINES = "cpu,host=a usage=1 1000000000\ncpu,host=a usage=2 2000000000"
 FIRST_SECONDS = "WHERE time >= 0 AND time < 10s"
@@ -22,11 +21,6 @@ EVERYTHING = "WHERE time >= -9223372036854775806 AND time <= 9223372036854775806
 def loaded(client):
     assert client.post("/write?db=db", data=LINES).status_code == 204
     return client
-
-
-def influxql(client, q):
-    response = client.get("/query", query_string={"q": q, "db": "db"})
-    return response.status_code, orjson.loads(response.data)
 
 
 def overflowed(written: str) -> dict:
@@ -57,21 +51,21 @@ def overflowed(written: str) -> dict:
      overflowed("1000000000w")),
 ])
 def test_a_duration_past_292_years_is_refused_for_the_whole_request(loaded, statement, error):
-    assert influxql(loaded, f"SHOW DATABASES; {statement}") == (400, error)
+    assert influxql(loaded, f"SHOW DATABASES; {statement}", db="db") == (400, error)
 
 
 @pytest.mark.parametrize("group_by", ["time(15250w)", "time(106751d)", "time(2562047h)",
                                       "time(9223372036s)"])
 def test_the_longest_durations_influxdb_keeps_are_answered_as_it_does(loaded, group_by):
     status, body = influxql(loaded, f"SELECT mean(usage) FROM cpu {FIRST_SECONDS} "
-                                    f"GROUP BY {group_by}")
+                                    f"GROUP BY {group_by}", db="db")
     assert status == 200
     assert body["results"][0]["series"][0]["values"] == [["1970-01-01T00:00:00Z", 1.5]]
 
 
 def test_buckets_of_292_years_reaching_back_to_1677_are_answered_as_influxdb_does(loaded):
     status, body = influxql(loaded, "SELECT mean(usage) FROM cpu WHERE time > now() - 5200w "
-                                    "GROUP BY time(15250w)")
+                                    "GROUP BY time(15250w)", db="db")
     assert status == 200
     assert body["results"][0]["series"][0]["values"] == [["1677-09-23T00:00:00Z", None],
                                                          ["1970-01-01T00:00:00Z", 1.5]]
@@ -79,7 +73,7 @@ def test_buckets_of_292_years_reaching_back_to_1677_are_answered_as_influxdb_doe
 
 def test_an_offset_longer_than_the_interval_counts_modulo_the_interval(loaded):
     status, body = influxql(loaded, f"SELECT mean(usage) FROM cpu {FIRST_SECONDS} "
-                                    "GROUP BY time(1h, 90m)")
+                                    "GROUP BY time(1h, 90m)", db="db")
     assert status == 200
     assert body["results"][0]["series"][0]["values"] == [["1969-12-31T23:30:00Z", 1.5]]
 
@@ -88,7 +82,7 @@ def test_an_offset_in_parts_of_a_microsecond_is_refused_naming_the_offset(loaded
     # It was refused as "interval: must be greater than zero": the whole-microsecond buckets
     # /query was asked for shrank to nothing.
     status, body = influxql(loaded, f"SELECT mean(usage) FROM cpu {FIRST_SECONDS} "
-                                    "GROUP BY time(1h, 9223372036854775807ns)")
+                                    "GROUP BY time(1h, 9223372036854775807ns)", db="db")
     assert status == 200
     assert body["results"][0]["error"] == ("unsupported GROUP BY time() offset: use whole "
                                            "microseconds")
@@ -100,7 +94,7 @@ def test_an_offset_in_parts_of_a_microsecond_is_refused_naming_the_offset(loaded
 @pytest.mark.parametrize("tail", ["", " fill(linear) tz('Pacific/Kiritimati')"])
 def test_no_width_or_offset_within_range_is_a_server_error(loaded, width, offset, where, tail):
     status, body = influxql(loaded, f"SELECT mean(usage), max(usage) FROM cpu {where} "
-                                    f"GROUP BY time({width}{offset}){tail}")
+                                    f"GROUP BY time({width}{offset}){tail}", db="db")
     assert status in (200, 400), body
     for result in body.get("results", []):
         assert "interval:" not in result.get("error", ""), result

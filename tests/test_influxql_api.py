@@ -8,6 +8,7 @@ import time
 
 import orjson
 import pytest
+from helpers import influxql
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from influxdb import InfluxDBClient
@@ -33,11 +34,6 @@ GRAFANA = f'SELECT mean("usage") FROM "cpu" WHERE {RANGE} GROUP BY time(1m) fill
 def loaded(client):
     assert client.post("/write?db=telegraf", data=LINES).status_code == 204
     return client
-
-
-def influxql(client, q, **params):
-    response = client.get("/query", query_string={"q": q, **params})
-    return response.status_code, orjson.loads(response.data)
 
 
 def test_grafana_default_query_answers_in_influxdb_shape(loaded):

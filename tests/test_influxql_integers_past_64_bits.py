@@ -7,8 +7,8 @@ statements, but the last (the literal's position there is the same, its message 
 
 from __future__ import annotations
 
-import orjson
 import pytest
+from helpers import influxql
 
 LINES = "cpu,host=a usage=1 1000000000\ncpu,host=a usage=2 7300000000000"
 # 03:00 has points, the hours around it none: fill() has buckets to fill.
@@ -19,11 +19,6 @@ HOURS = "WHERE time >= 0 AND time < 4h GROUP BY time(1h)"
 def loaded(client):
     assert client.post("/write?db=db", data=LINES).status_code == 204
     return client
-
-
-def influxql(client, q):
-    response = client.get("/query", query_string={"q": q, "db": "db"})
-    return response.status_code, orjson.loads(response.data)
 
 
 def refused(message: str) -> tuple[int, dict]:
@@ -55,7 +50,7 @@ def refused(message: str) -> tuple[int, dict]:
 ])
 def test_an_integer_past_what_influxdb_reads_is_refused_in_its_words(loaded, statement,
                                                                      answer):
-    assert influxql(loaded, statement) == answer
+    assert influxql(loaded, statement, db="db") == answer
 
 
 @pytest.mark.parametrize(("fill", "value"), [
@@ -63,7 +58,7 @@ def test_an_integer_past_what_influxdb_reads_is_refused_in_its_words(loaded, sta
     ("-9223372036854775808", -9223372036854775808),
 ])
 def test_the_widest_integers_influxdb_reads_still_fill(loaded, fill, value):
-    status, body = influxql(loaded, f"SELECT mean(usage) FROM cpu {HOURS} fill({fill})")
+    status, body = influxql(loaded, f"SELECT mean(usage) FROM cpu {HOURS} fill({fill})", db="db")
     assert status == 200, body
     values = body["results"][0]["series"][0]["values"]
     assert [v for _, v in values] == [1, value, 2, value]

@@ -43,6 +43,14 @@ def revoke_in_database_only(app, name):
     engine.dispose()
 
 
+def sharing_own_redis(make_app, own_redis):
+    """Two apps on a Redis the test can restart: the first, its client, and the second's
+    client and clock."""
+    first, first_client, _ = secured(make_app, REDIS_URL=own_redis.url())
+    _, second_client, second_clock = secured(make_app, REDIS_URL=own_redis.url())
+    return first, first_client, second_client, second_clock
+
+
 def status(client, token):
     return client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).status_code
 
@@ -125,8 +133,7 @@ def test_a_cache_entry_is_reread_after_its_maximum_age(make_app):
 
 def test_a_revocation_after_redis_restarted_empty_is_not_taken_for_the_generation_before(
         make_app, own_redis):
-    first, first_client, _ = secured(make_app, REDIS_URL=own_redis.url())
-    second, second_client, second_clock = secured(make_app, REDIS_URL=own_redis.url())
+    first, first_client, second_client, second_clock = sharing_own_redis(make_app, own_redis)
     token = new_key(first, "sensor")
     new_key(first, "other")
     revoke_in_database_only(first, "other")
@@ -145,8 +152,7 @@ def test_a_revocation_after_redis_restarted_empty_is_not_taken_for_the_generatio
 
 def test_a_revocation_lost_with_redis_does_not_revive_an_entry_read_before_any_revocation(
         make_app, own_redis):
-    first, first_client, _ = secured(make_app, REDIS_URL=own_redis.url())
-    second, second_client, second_clock = secured(make_app, REDIS_URL=own_redis.url())
+    first, first_client, second_client, second_clock = sharing_own_redis(make_app, own_redis)
     token = new_key(first, "sensor")
     # Read while Redis holds no generation yet (none was ever revoked in its lifetime).
     assert status(second_client, token) == 200
