@@ -83,8 +83,6 @@ class ConnectionCounts:
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # the pid is someone else's now: not a worker of ours
+    except (ProcessLookupError, PermissionError):  # gone, or someone else's pid now
         return False
     return True

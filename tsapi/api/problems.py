@@ -210,9 +210,10 @@ def register_error_handlers(app: Flask) -> None:
     def _database_error(exc: DBAPIError) -> Response:
         if exc.connection_invalidated:
             return _database_unavailable(exc)
-        if getattr(exc.orig, "pgcode", None) == UNTRANSLATABLE_CHARACTER:
+        code = getattr(exc.orig, "pgcode", None)
+        if code == UNTRANSLATABLE_CHARACTER:
             return _unstorable_character(exc)
-        if getattr(exc.orig, "pgcode", None) == NUMERIC_OUT_OF_RANGE:
+        if code == NUMERIC_OUT_OF_RANGE:
             return problem_response(
                 422, "The result is outside the range of a double-precision number "
                 "(e.g. a sum that overflows); aggregate over a shorter range or interval.")

@@ -41,15 +41,15 @@ MAX_AGE_SECONDS = 60.0  # even with Redis: a key is re-read now and then
 LAST_USED_FLUSH_SECONDS = 10.0
 MAX_ENTRIES = 10_000
 
-# A revocation moves the generation by one, but a Redis that restarted empty (it keeps nothing
-# on disk here) would count again from 1, and a worker holding an entry read under an old 1
-# would trust it again for up to MAX_AGE_SECONDS. So a generation that is missing starts at a
-# random value: the generations of two Redis lifetimes meet with odds of about 1 in 2^48.
-# Still an integer that INCR moves, so workers of an older release can revoke beside these.
-_BUMP = """
-if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[1]) end
-return redis.call('INCR', KEYS[1])
-"""
+
+def _start_if_missing(pipe) -> None:
+    """Queue the start of a generation Redis does not hold, at a random value. A Redis that
+    restarted empty (it keeps nothing on disk here) would otherwise count again from 0 or 1,
+    and a worker holding an entry read under that same number before the restart would trust
+    it again for up to MAX_AGE_SECONDS, past a revocation Redis lost or made since. Two Redis
+    lifetimes' generations meet with odds of about 1 in 2^48; the value is still an integer
+    that INCR moves, so workers of an older release can revoke beside these."""
+    pipe.set(GENERATION_KEY, secrets.randbits(48), nx=True)
 
 
 @dataclass(frozen=True)
@@ -143,12 +143,10 @@ class KeyCache:
     def _read_generation(self):
         value = self.client.get(GENERATION_KEY)
         if value is None:
-            # A Redis that lost the generation (restarted empty) must not answer the value
-            # an entry was read under before a revocation it also lost: a missing generation
-            # read as 0 would be the one of a lifetime that never had a revocation. So the
-            # first reader starts it at a random value too (_BUMP's reason).
+            # Read as 0, a missing generation would be the one of a lifetime that never had
+            # a revocation: the first reader starts it instead.
             pipe = self.client.pipeline(transaction=False)
-            pipe.set(GENERATION_KEY, secrets.randbits(48), nx=True)
+            _start_if_missing(pipe)
             pipe.get(GENERATION_KEY)
             value = pipe.execute()[1]
         return value
@@ -159,7 +157,10 @@ class KeyCache:
         self._entries.clear()
         self._generation_read_at = float("-inf")
         if self.client is not None:
-            self.client.eval(_BUMP, 1, GENERATION_KEY, secrets.randbits(48))
+            pipe = self.client.pipeline(transaction=False)
+            _start_if_missing(pipe)
+            pipe.incr(GENERATION_KEY)
+            pipe.execute()
 
     # -- last_used ------------------------------------------------------------------------
     def _note_use(self, key_id: int) -> None:
