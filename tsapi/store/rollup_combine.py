@@ -3,7 +3,7 @@ the partials of an answer bucket (raw points and rollup rows alike)."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Double, case, cast, func, literal_column
+from sqlalchemy import BigInteger, Double, cast, func, literal_column
 from sqlalchemy.dialects.postgresql import aggregate_order_by, array
 
 # The picked values (min, max, first, last) plus +0.0, which leaves every double as it is but
@@ -49,10 +49,16 @@ def _single_value(name: str, r):
     if name == "last":
         return r.last_value
     if name == "stddev":
-        deviation = r.mean - r.sum / n
-        m2 = r.m2 + r.count * deviation * deviation
-        return case((n > 1, func.sqrt(m2 / (n - 1))), else_=None)
+        return func.float8_stddev_samp(_stddev_state(n, r.sum, r.m2))
     raise ValueError(f"{name} is not combinable")
+
+
+def _stddev_state(n, total, m2):
+    """A part as the state PostgreSQL's stddev_samp keeps: {count, sum, M2}. Its own combine
+    and final steps (migration 0006) then do the arithmetic: float8 operators would raise
+    "value out of range: underflow" on the products of subnormal deviations, where the raw
+    path's stddev_samp, with the same steps in C, answers."""
+    return array([n, total, m2])
 
 
 def combined_value(name: str, p):
@@ -78,9 +84,8 @@ def _combined_value(name: str, p):
     if name == "last":
         return func.array_agg(aggregate_order_by(p.lv, p.lt.desc(), p.lv.desc()))[1]
     if name == "stddev":
-        # Chan et al. for k parts: M2 = sum(M2_i) + sum(n_i * (mean_i - mean)^2).
-        m2 = func.sum(p.m2) + func.sum(p.n * (p.mean - p.gmean) * (p.mean - p.gmean))
-        return case((n > 1, func.sqrt(m2 / (n - 1))), else_=None)
+        # Chan et al.'s update, part by part, in PostgreSQL's float8_combine.
+        return func.tsapi_stddev_of_parts(_stddev_state(cast(p.n, Double), p.s, p.m2))
     raise ValueError(f"{name} is not combinable")  # the planner never asks for it
 
 

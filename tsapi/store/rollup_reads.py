@@ -3,7 +3,7 @@ the rollup table, everything else (the head past the watermark, invalidated buck
 that do not fill a level bucket) from raw points, combined in one statement.
 
 Both parts become partial aggregates of one shape (count, sum, min, max, first and last with
-their times, mean and M2): a raw point is a partial of one. The combination is exact for
+their times, and M2): a raw point is a partial of one. The combination is exact for
 count, min, max, first and last; sum, avg and stddev differ from the raw path's only in the
 order of float additions. Where points of different series share a time in one group,
 first/last take the smallest/largest value of them, as the raw path does (store.buckets).
@@ -113,7 +113,7 @@ def json_value(q: BucketQuery, value) -> ColumnElement:
     return func.coalesce(json_float(value), literal("null"))
 
 
-PARTIAL = ("tkey", "sid", "n", "s", "mn", "mx", "ft", "fv", "lt", "lv", "mean", "m2")
+PARTIAL = ("tkey", "sid", "n", "s", "mn", "mx", "ft", "fv", "lt", "lv", "m2")
 # Up to this many distinct raw time windows each become a branch with constant bounds; more
 # are read through one join over the windows' arrays, bounded by their overall span.
 MAX_WINDOW_BRANCHES = 8
@@ -143,7 +143,7 @@ def _point_partial():
     v, t = points.c.value_num, points.c.time
     return (t.label("tkey"), points.c.series_id.label("sid"), literal(1, BigInteger).label("n"),
             v.label("s"), v.label("mn"), v.label("mx"), t.label("ft"), v.label("fv"),
-            t.label("lt"), v.label("lv"), v.label("mean"), literal(0.0, Double).label("m2"))
+            t.label("lt"), v.label("lv"), literal(0.0, Double).label("m2"))
 
 
 def _guessed_raw_points(cover: Coverage):
@@ -154,11 +154,11 @@ def _guessed_raw_points(cover: Coverage):
 
 
 def _partials(q: BucketQuery, level: RollupLevel, cover: Coverage):
-    """(tkey, sid, n, s, mn, mx, ft, fv, lt, lv, mean, m2) from both sources."""
+    """(tkey, sid, n, s, mn, mx, ft, fv, lt, lv, m2) from both sources."""
     r = rollup_tables[level.name]
     from_rollups = select(*(c.label(name) for c, name in zip((
         r.c.bucket, r.c.series_id, r.c.count, r.c.sum, r.c.min, r.c.max, r.c.first_time,
-        r.c.first_value, r.c.last_time, r.c.last_value, r.c.mean, r.c.m2), PARTIAL, strict=True)),
+        r.c.first_value, r.c.last_time, r.c.last_value, r.c.m2), PARTIAL, strict=True)),
     ).where(
         _of_series(r, cover),
         r.c.bucket >= cover.covered_from,
@@ -189,14 +189,10 @@ def rollup_statement(storage: StorageInfo, q: BucketQuery, level: RollupLevel,
     arithmetic = q.aggregation.name in ARITHMETIC
     small = func.greatest(func.abs(parts.c.mn), func.abs(parts.c.mx)) <= MATERIALIZABLE
     sums = {c: case((small, parts.c[c]), else_=0.0) if arithmetic else parts.c[c]
-            for c in ("s", "mean", "m2")}
+            for c in ("s", "m2")}
     inner_cols = [bucket.label("bucket"), *groups, *[parts.c[c] for c in (
         "n", "mn", "mx", "ft", "fv", "lt", "lv")], *[v.label(c) for c, v in sums.items()],
         *([small.label("small")] if arithmetic else [])]
-    if q.aggregation.name == "stddev":
-        window = {"partition_by": [bucket, *groups]}
-        inner_cols.append((func.sum(sums["s"]).over(**window)
-                           / cast(func.sum(parts.c.n).over(**window), Double)).label("gmean"))
     inner = select(*inner_cols).select_from(source).subquery("partial")
     group_cols = [inner.c[f"g{i}"] for i in range(len(groups))]
     value = combined_value(q.aggregation.name, inner.c).label("value")
