@@ -8,9 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
+from flask import request
 from helpers import assert_problem, ingest, iso, point, query
 from redis.connection import AbstractConnection
 
+from tsapi.api.problems import problem_response
 from tsapi.api.resources.query import influxql as influxql_routes
 
 T0 = datetime(2024, 3, 10, tzinfo=UTC)
@@ -149,3 +151,68 @@ def test_when_redis_goes_away_cached_queries_are_counted_in_memory(make_app, own
     # then (the gate closed) alone, in memory too.
     statuses = [client.post("/query", json=AGG).status_code for _ in range(5)]
     assert statuses == [200, 200, 200, 200, 429]
+
+
+def with_a_header_on_every_response(app):
+    """An after_request hook added to the app, as a deployment adds CORS: it must see every
+    response, a 429 too."""
+
+    @app.after_request
+    def everywhere(response):
+        response.headers["X-Everywhere"] = "yes"
+        return response
+
+    return app
+
+
+def shape(response) -> tuple:
+    """What a client can tell apart: status, media type, header names, body keys."""
+    return (response.status_code, response.mimetype, sorted(response.headers.keys()),
+            sorted(response.get_json(force=True)))
+
+
+def test_a_429_for_an_invalid_query_is_answered_as_any_other_429(make_app):
+    """A 422 from the arguments leaves the count to be sent as the view ends; over the limit
+    its 429 carries every header every other 429 carries."""
+    client = with_a_header_on_every_response(limited(make_app, read="1/minute")).test_client()
+    bad = {**AGG, "aggregation": "nonsense"}
+    assert_problem(client.post("/query", json=bad), 422)
+    refused = client.post("/query", json=bad)
+    assert_problem(refused, 429)
+    assert refused.headers["X-Everywhere"] == "yes"
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
+    assert refused.headers["X-RateLimit-Remaining"] == "0"
+    counted_first = client.get("/metrics/cpu")  # counted before its view, by the hook
+    assert shape(refused) == shape(counted_first)
+    assert shape(client.get("/metrics", query_string={"limit": "-1"})) == shape(counted_first)
+
+
+def test_a_429_for_influxql_posted_to_query_is_answered_as_any_other_influxql_429(make_app):
+    client = with_a_header_on_every_response(limited(make_app, read="1/minute")).test_client()
+    assert client.post("/query", data={"q": "SHOW DATABASES"}).status_code == 200
+    refused = client.post("/query", data={"q": "SHOW DATABASES"})
+    assert refused.status_code == 429
+    assert refused.headers["X-Everywhere"] == "yes"
+    assert shape(refused) == shape(client.get("/query", query_string={"q": "SHOW DATABASES"}))
+
+
+def test_a_request_answered_before_its_view_is_counted_and_its_answer_kept(make_app):
+    """A before_request hook after the limiter's may answer a counted view's request: the count
+    is sent as the response goes out, and the answer keeps every header hooks added to it."""
+    app = with_a_header_on_every_response(limited(make_app, read="1/minute"))
+
+    @app.before_request
+    def closed_for_maintenance():
+        if request.path == "/metrics":
+            return problem_response(503, "Closed for maintenance")
+        return None
+
+    client = app.test_client()
+    remaining = []
+    for _ in range(2):
+        response = client.get("/metrics")
+        assert_problem(response, 503)
+        assert response.headers["X-Everywhere"] == "yes"
+        remaining.append(response.headers["X-RateLimit-Remaining"])
+    assert remaining == ["0", "0"]
+    assert_problem(client.post("/query", json=AGG), 429)  # the budget is spent

@@ -7,7 +7,8 @@ a request costs one Redis round trip, made by a before_request hook that runs af
 (tsapi.api.rate_windows, which also holds what happens when Redis fails: limits fail open).
 A view marked counted_with_cache_lookup (cached /query, GET /metrics) pays none of its own:
 the hook leaves the count to ride the response-cache lookup's pipeline, which its work waits
-for (tsapi.services.redis_riders); the after_request hook counts it if nothing took it.
+for (tsapi.services.redis_riders); the view sends it as it ends if nothing took it (a 422 from
+its arguments), so that a 429 then is raised inside the view like any other.
 That round trip also reads the client address's 401 count when authenticate found the key
 in memory and left the count unread (tsapi.api.auth_failures).
 Over a limit: a 429 problem with Retry-After. Counted responses carry X-RateLimit-Limit,
@@ -19,8 +20,10 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from contextlib import suppress
+from functools import wraps
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, g, request
 
 from tsapi.api.auth import TooManyFailures, current_key, required_scope, view_attribute
 from tsapi.api.auth_failures import AuthFailures
@@ -94,12 +97,11 @@ class ClassLimits:
     @staticmethod
     def add_headers(response: Response) -> Response:
         if waiting():
-            # The view answered before any round trip took the count (a 4xx from its
-            # arguments, say): counted now, and over the limit the answer is the 429.
-            try:
+            # Only a hook that answered before the view ran leaves the count waiting: no work
+            # was done, so it is counted and the answer stands. Replaced here by a 429, it
+            # would miss what the after_request hooks that ran before this one add.
+            with suppress(HttpError):
                 settle()
-            except HttpError as exc:
-                response = current_app.make_response(current_app.handle_user_exception(exc))
         headers = g.pop("rate_limit_headers", None)
         if headers is not None:
             response.headers.update(headers)
@@ -109,8 +111,18 @@ class ClassLimits:
 def counted_with_cache_lookup(view: Callable) -> Callable:
     """Mark a view whose work starts after a response-cache lookup (ResponseCache.lookup):
     its rate-limit count rides the lookup's Redis round trip instead of one of its own."""
-    setattr(view, RIDES_ATTRIBUTE, True)
-    return view
+
+    @wraps(view)
+    def counted(*args, **kwargs):
+        try:
+            return view(*args, **kwargs)
+        finally:
+            # Answered without a lookup (a 422 from its arguments): counted now, still inside
+            # the view, so a 429 goes through the error handler and every hook as any other.
+            settle()
+
+    setattr(counted, RIDES_ATTRIBUTE, True)
+    return counted
 
 
 def init_rate_limits(app: Flask, windows: RateWindows) -> None:
