@@ -177,3 +177,26 @@ def test_a_worker_that_stopped_listening_to_drain_is_no_peer(listener, other_wor
     worker.alive = False  # what gthread's handle_request does at max_requests
     worker.wait_for_and_dispatch_events(0)  # a pass of its draining loop
     assert DeadlineThreadWorker.connection_counts.fewest_elsewhere(slot) is None
+
+
+def test_workers_added_after_the_arbiter_started_get_a_slot_too(listener):
+    """The arbiter makes the table before its first fork, from `workers`; gunicorn adds
+    workers later (TTIN, a reload raising `workers`), which must find a slot as well."""
+    cfg = Config()
+    cfg.set("workers", 1)
+    DeadlineThreadWorker.connection_counts = None
+    DeadlineThreadWorker(1, os.getpid(), [listener], None, 30, cfg, None)  # the first spawn
+    counts = DeadlineThreadWorker.connection_counts
+    added = [subprocess.Popen(["sleep", "60"]) for _ in range(40)]  # 39 TTINs later
+    try:
+        slots = [counts.claim(process.pid) for process in added]
+        assert None not in slots and len(set(slots)) == len(added)
+        for n, slot in enumerate(slots):
+            counts.publish(slot, n + 1)
+        assert counts.fewest_elsewhere(slots[0]) == 2  # the others are all seen
+    finally:
+        for process in added:
+            process.kill()
+            process.wait()
+        DeadlineThreadWorker.connection_counts = None
+

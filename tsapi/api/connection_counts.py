@@ -10,7 +10,9 @@ holding the fewest connections take the next one.
 The table is made by the arbiter before it forks any worker (an anonymous shared mapping:
 every fork sees the same pages); each worker claims a slot, writes only its own count, and
 frees the slot when it stops. A slot whose process is gone is free again, so a worker killed
-without cleaning up costs nothing but its slot until the next worker claims it.
+without cleaning up costs nothing but its slot until the next worker claims it. The table
+cannot grow once forked, and gunicorn adds workers later (TTIN, a reload raising `workers`):
+it has room for SLOTS, and the scans stop at the highest slot ever claimed.
 """
 
 from __future__ import annotations
@@ -20,15 +22,18 @@ import multiprocessing
 import os
 
 FREE = 0
+SLOTS = 1024  # 16 KiB; a worker finding none left goes on without the balancing
 
 
 class ConnectionCounts:
     """Slots of (pid, connections held), one per live worker."""
 
-    def __init__(self, slots: int):
+    def __init__(self, slots: int = SLOTS):
         self._slots = slots
-        self._memory = mmap.mmap(-1, slots * 16)  # shared with the forks, zeroed
+        # Two cells per slot, then one: how many slots were ever claimed (the scans' end).
+        self._memory = mmap.mmap(-1, slots * 16 + 8)  # shared with the forks, zeroed
         self._cells = memoryview(self._memory).cast("q")
+        self._used = 2 * slots
         self._claiming = multiprocessing.Lock()
 
     def claim(self, pid: int) -> int | None:
@@ -41,15 +46,23 @@ class ConnectionCounts:
             # An earlier worker given the same pid and killed before it released (a timeout's
             # SIGKILL) left slots that would read as a live peer holding its last count.
             self.release_process(pid)
-            for slot in range(self._slots):
+            used = self._cells[self._used]
+            for slot in range(used):
                 held_by = self._cells[2 * slot]
                 if held_by == FREE or not _alive(held_by):
-                    self._cells[2 * slot + 1] = 0
-                    self._cells[2 * slot] = pid
-                    return slot
+                    return self._take(slot, pid)
+            if used < self._slots:
+                slot = self._take(used, pid)
+                self._cells[self._used] = used + 1  # after the pid: a scan sees it whole
+                return slot
             return None
         finally:
             self._claiming.release()
+
+    def _take(self, slot: int, pid: int) -> int:
+        self._cells[2 * slot + 1] = 0
+        self._cells[2 * slot] = pid
+        return slot
 
     def release(self, slot: int, pid: int) -> None:
         if self._cells[2 * slot] == pid:
@@ -59,7 +72,7 @@ class ConnectionCounts:
         """Free every slot pid holds: the arbiter calls it as it reaps a worker (child_exit),
         before the pid can go to another process, which would otherwise pass for a live
         worker holding the dead one's last count."""
-        for slot in range(self._slots):
+        for slot in range(self._cells[self._used]):
             if self._cells[2 * slot] == pid:
                 self._cells[2 * slot] = FREE
 
@@ -70,7 +83,7 @@ class ConnectionCounts:
     def fewest_elsewhere(self, slot: int) -> int | None:
         """The fewest connections any other live worker holds; None if there is none."""
         fewest = None
-        for other in range(self._slots):
+        for other in range(self._cells[self._used]):
             pid = self._cells[2 * other]
             if other == slot or pid == FREE:
                 continue

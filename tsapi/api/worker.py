@@ -23,7 +23,7 @@ from gunicorn.http.errors import NoMoreData
 from gunicorn.workers.gthread import ThreadWorker
 from gunicorn.workers.sync import SyncWorker
 
-from tsapi.api.connection_counts import ConnectionCounts
+from tsapi.api.connection_counts import SLOTS, ConnectionCounts
 
 ENV_VAR = "GUNICORN_REQUEST_READ_TIMEOUT"
 DEFAULT_SECONDS = 30.0
@@ -142,7 +142,9 @@ class DeadlineThreadWorker(ThreadWorker):
         self._waiting_since: float | None = None
         super().__init__(*args, **kwargs)  # sets worker_connections (the property below)
         if DeadlineThreadWorker.connection_counts is None:
-            DeadlineThreadWorker.connection_counts = ConnectionCounts(4 * self.cfg.workers + 8)
+            # Room for workers added later too (TTIN, a reload raising `workers`).
+            DeadlineThreadWorker.connection_counts = ConnectionCounts(
+                max(SLOTS, 4 * self.cfg.workers))
 
     @property
     def worker_connections(self) -> int:
