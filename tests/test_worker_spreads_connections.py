@@ -3,6 +3,7 @@ stay where they land, and two busy ones on one worker share its GIL), but never 
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import selectors
 import socket
@@ -200,3 +201,27 @@ def test_workers_added_after_the_arbiter_started_get_a_slot_too(listener):
             process.wait()
         DeadlineThreadWorker.connection_counts = None
 
+
+def test_a_worker_killed_while_claiming_a_slot_does_not_keep_others_from_theirs():
+    """SIGKILL (a timeout, the OOM killer) may hit a worker in the middle of its claim: the
+    workers started after it must still get slots."""
+    counts = ConnectionCounts(4)
+    fork = multiprocessing.get_context("fork")  # a fork shares the table, as a worker does
+    inside = fork.Event()
+    worker = fork.Process(target=_stop_for_good_while_claiming, args=(counts, inside))
+    worker.start()
+    try:
+        assert inside.wait(30)
+    finally:
+        worker.kill()
+        worker.join()
+    assert counts.claim(os.getpid()) is not None
+
+
+def _stop_for_good_while_claiming(counts: ConnectionCounts, inside) -> None:
+    def stuck(self, pid):
+        inside.set()
+        time.sleep(60)
+
+    ConnectionCounts.release_process = stuck  # in this process only: claim calls it
+    counts.claim(os.getpid())

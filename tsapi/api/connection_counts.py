@@ -17,12 +17,15 @@ it has room for SLOTS, and the scans stop at the highest slot ever claimed.
 
 from __future__ import annotations
 
+import fcntl
 import mmap
-import multiprocessing
 import os
+import tempfile
+import time
 
 FREE = 0
 SLOTS = 1024  # 16 KiB; a worker finding none left goes on without the balancing
+CLAIM_WAIT = 1.0
 
 
 class ConnectionCounts:
@@ -34,13 +37,18 @@ class ConnectionCounts:
         self._memory = mmap.mmap(-1, slots * 16 + 8)  # shared with the forks, zeroed
         self._cells = memoryview(self._memory).cast("q")
         self._used = 2 * slots
-        self._claiming = multiprocessing.Lock()
+        # Claims exclude each other with a POSIX record lock on this file (inherited by the
+        # forks): the kernel drops it when its holder dies, so a worker killed in the middle
+        # of its claim keeps no later worker from a slot. A lock is held by a process, not a
+        # thread: one claim at a time per process (a worker claims before its threads start).
+        self._claiming = tempfile.TemporaryFile()  # noqa: SIM115 - open as long as the arbiter
 
     def claim(self, pid: int) -> int | None:
         """A slot for this worker, its count zero; None if every slot is taken."""
-        # A worker killed while holding the lock would block the others' claims: wait a
-        # little, then go without a slot (that worker only loses the balancing).
-        if not self._claiming.acquire(timeout=1.0):
+        # A live worker stuck holding the lock (stopped, say) would block the others'
+        # claims: wait a little, then go without a slot (that worker only loses the
+        # balancing).
+        if not self._lock():
             return None
         try:
             # An earlier worker given the same pid and killed before it released (a timeout's
@@ -57,7 +65,18 @@ class ConnectionCounts:
                 return slot
             return None
         finally:
-            self._claiming.release()
+            fcntl.lockf(self._claiming, fcntl.LOCK_UN)
+
+    def _lock(self) -> bool:
+        deadline = time.monotonic() + CLAIM_WAIT
+        while True:
+            try:
+                fcntl.lockf(self._claiming, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except OSError:  # held by another live process
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.001)
 
     def _take(self, slot: int, pid: int) -> int:
         self._cells[2 * slot + 1] = 0
