@@ -21,6 +21,7 @@ from tsapi.formats.validation import (
     PointBatch,
     check_metric_name,
     check_tag,
+    check_tag_set,
     check_value,
 )
 from tsapi.services.ingest import naming_lines, store_batch
@@ -188,6 +189,9 @@ class _Converter:
                 problem = check_tag(key, value)
                 if problem:
                     raise ValueError(f"tag '{key[:64]}': {problem}")
+            problem = check_tag_set(merged)
+            if problem:
+                raise ValueError(f"the tag set {problem}")
             known = self.tag_sets[raw] = tuple(sorted(merged.items()))
         return known
 
