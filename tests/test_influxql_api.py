@@ -116,6 +116,17 @@ def test_a_zone_offset_in_seconds_is_written_to_the_minute_as_influxdb_does(load
     assert body["results"][0]["series"][0]["values"][0][0].endswith("T00:00:00+00:53")
 
 
+def test_a_sum_past_the_largest_double_is_the_statements_error(loaded):
+    # It was /query's 422 problem document, which InfluxDB clients cannot read, for the
+    # whole request: the other statements' answers were lost with it.
+    assert loaded.post("/write?db=telegraf", data=f"big v=1e308 {T0}000000000\n"
+                       f"big v=1e308 {T0 + 1}000000000").status_code == 204
+    status, body = influxql(loaded, f"SHOW DATABASES; SELECT sum(\"v\") FROM big WHERE {RANGE}")
+    assert status == 200
+    assert "series" in body["results"][0]
+    assert "double-precision" in body["results"][1]["error"]
+
+
 def test_pretty_indents_and_chunked_is_accepted(loaded):
     response = loaded.get("/query", query_string={"q": "SHOW DATABASES", "db": "telegraf",
                                                   "pretty": "true", "chunked": "true"})
