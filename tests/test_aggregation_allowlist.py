@@ -33,6 +33,15 @@ def test_an_unknown_name_is_refused_with_the_description(name):
         parse_aggregation(name)
 
 
+@pytest.mark.parametrize("name", ["p\u0665\u0660", "p\uff15", "p50\n", "p9\u0669.9"],
+                         ids=["arabic-indic", "fullwidth", "newline", "mixed"])
+def test_a_percentile_is_ascii_digits_and_nothing_after(name):
+    # `\d` matched any script's digits and `$` a final newline: p٥٠ ran as p50 under a
+    # name (and cache key) of its own. Numbers elsewhere are ASCII digits only.
+    with pytest.raises(ValueError, match=re.escape(aggregations.DESCRIPTION)):
+        parse_aggregation(name)
+
+
 def test_counters_are_the_rate_and_increase_aggregations():
     assert {n for n in aggregations.NAMES if parse_aggregation(n).is_counter} == {
         "rate", "increase"}

@@ -94,6 +94,39 @@ def test_epoch_units_and_rfc3339_times(loaded):
     assert status == 400 and "invalid epoch" in body["error"]
 
 
+# The earliest time the statement allows; its 30-day bucket starts before it, in 1677.
+FROM_1677 = ("SELECT count(\"usage\") FROM cpu WHERE time >= -9223372036854775806 "
+             f"AND time <= {T0}000ms GROUP BY time(30d)")
+
+
+def test_a_bucket_before_1677_in_epoch_ns_is_the_statements_error(loaded):
+    # Past 64 bits the answer could not be written (a 500); other units still hold it.
+    status, body = influxql(loaded, f"SHOW DATABASES; {FROM_1677}", epoch="ns")
+    assert status == 200
+    assert "series" in body["results"][0]
+    assert "epoch=ns" in body["results"][1]["error"]
+    status, body = influxql(loaded, FROM_1677, epoch="u")
+    assert body["results"][0]["series"][0]["values"][0][0] < -(2**63) // 1000
+
+
+def test_a_zone_offset_in_seconds_is_written_to_the_minute_as_influxdb_does(loaded):
+    # Berlin kept local mean time (+00:53:28) until 1893; RFC 3339 offsets have no seconds
+    # (it was written "+00:5328").
+    status, body = influxql(loaded, FROM_1677 + " tz('Europe/Berlin')")
+    assert body["results"][0]["series"][0]["values"][0][0].endswith("T00:00:00+00:53")
+
+
+def test_a_sum_past_the_largest_double_is_the_statements_error(loaded):
+    # It was /query's 422 problem document, which InfluxDB clients cannot read, for the
+    # whole request: the other statements' answers were lost with it.
+    assert loaded.post("/write?db=telegraf", data=f"big v=1e308 {T0}000000000\n"
+                       f"big v=1e308 {T0 + 1}000000000").status_code == 204
+    status, body = influxql(loaded, f"SHOW DATABASES; SELECT sum(\"v\") FROM big WHERE {RANGE}")
+    assert status == 200
+    assert "series" in body["results"][0]
+    assert "double-precision" in body["results"][1]["error"]
+
+
 def test_pretty_indents_and_chunked_is_accepted(loaded):
     response = loaded.get("/query", query_string={"q": "SHOW DATABASES", "db": "telegraf",
                                                   "pretty": "true", "chunked": "true"})

@@ -49,12 +49,30 @@ def test_a_lone_surrogate_escape_in_a_query_field_is_a_422_naming_it(client, fie
 # --- time zones PostgreSQL and Python read differently ---------------------------------------
 
 
-@pytest.mark.parametrize("zone", ["right/UTC", "right/Europe/Berlin", "posix/UTC"])
+# `localtime` is a link to /etc/localtime where tzdata installs one: each host's own zone (the
+# API's in Python, the database's in PostgreSQL), no IANA name.
+@pytest.mark.parametrize("zone", ["right/UTC", "right/Europe/Berlin", "posix/UTC", "localtime"])
 def test_a_leap_second_or_posix_zone_variant_is_a_422_naming_the_timezone(client, zone):
     ingest(client, [point("2024-01-01T01:00:00Z", "m", 1.0)])
     problem = assert_problem(client.post("/query", json={
         "metric": "m", "timezone": zone, **BUCKETS, **DAY}), 422)
     assert error_fields(problem) == ["timezone"]
+
+
+@pytest.mark.parametrize(("zone", "edge"), [("America/Caracas", "0001-01-01T00:00:00Z"),
+                                            ("Etc/GMT-14", "9999-12-31T23:00:00Z")])
+@pytest.mark.parametrize("body", [BUCKETS, {"aggregation": "avg"},
+                                  {**BUCKETS, "fill": "previous"}],
+                         ids=["buckets", "one-row", "filled"])
+def test_a_point_at_the_ends_of_time_does_not_break_local_time_queries(client, zone, edge,
+                                                                       body):
+    # Written in one batch with a point of the queried day, it made the batch's logged span
+    # (or the fill's seed) a time PostgreSQL rendered in the zone as year 0 or 10000, which
+    # the driver cannot read: a 500 on every local-time query of the series.
+    ingest(client, [point(edge, "m", 1.0), point("2024-01-01T01:00:00Z", "m", 2.0)])
+    rows = query(client, metric="m", timezone=zone, **body, **DAY)
+    values = [r["value"] for r in rows]
+    assert 2.0 in values and set(values) <= {1.0, 2.0, None}  # 1.0: the fill's seed
 
 
 def test_an_iana_zone_still_aligns_buckets_to_local_time(client):

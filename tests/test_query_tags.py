@@ -168,3 +168,20 @@ def test_group_by_combines_with_a_tag_filter(client, tagged):
     assert rows_by_group(rows, ["host"]) == grouped_expectation(chosen, ["host"], "sum",
                                                                  hour_of)
     assert {tuple(r["tags"].values()) for r in rows} == {("a",), ("b",)}
+
+
+@pytest.mark.parametrize("body", [
+    {"aggregation": "sum", "interval": "1 hour"},
+    {"aggregation": "sum", "interval": "1 hour", "fill": "null"},
+    {"aggregation": "count"},
+    {},
+], ids=["buckets", "filled", "one-row", "raw"])
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_a_group_by_key_given_twice_answers_as_given_once(client, tagged, body, fmt):
+    # Listed twice, a key made rows whose tags object held that key twice (JSON a parser
+    # may read either way) and CSV exports with two columns of one name.
+    once, twice = ({"metric": "temp", "group_by": keys, "format": fmt, **body, **RANGE}
+                   for keys in (["dc", "host"], ["dc", "host", "dc"]))
+    answers = [client.post("/query", json=b) for b in (once, twice)]
+    assert [a.status_code for a in answers] == [200, 200]
+    assert answers[1].data == answers[0].data

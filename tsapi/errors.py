@@ -35,6 +35,15 @@ class InvalidInput(TsapiError):
     """Readable, but some fields are wrong: `errors` names each one."""
 
 
+class ResultOutOfRange(InvalidInput):
+    """The database could not hold a result: a sum or mean past the largest double."""
+
+    def __init__(self) -> None:
+        super().__init__("The result is outside the range of a double-precision number "
+                         "(e.g. a sum that overflows); aggregate over a shorter range or "
+                         "interval.")
+
+
 class NotFound(TsapiError):
     """A named thing (a metric) does not exist."""
 

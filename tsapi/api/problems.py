@@ -23,10 +23,12 @@ from tsapi.errors import (
     InvalidInput,
     NotFound,
     PayloadTooLarge,
+    ResultOutOfRange,
     TsapiError,
     UnsupportedMediaType,
     field_error,
 )
+from tsapi.store.engine import numeric_overflow
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,6 @@ QUERY_CANCELED = "57014"  # statement_timeout fired
 # available). Anything else (54, program limits such as "stack depth limit exceeded") is not
 # about availability: a 503 with Retry-After would make clients retry it forever.
 UNAVAILABLE_CLASSES = frozenset({"08", "53", "57", "58", "40", "55"})
-NUMERIC_OUT_OF_RANGE = "22003"
 # A character the database's encoding cannot hold (a LATIN1 database, say): the input's, so a
 # 4xx. COPY raises it from the raw cursor, the rest through SQLAlchemy.
 UNTRANSLATABLE_CHARACTER = "22P05"
@@ -213,10 +214,8 @@ def register_error_handlers(app: Flask) -> None:
         code = getattr(exc.orig, "pgcode", None)
         if code == UNTRANSLATABLE_CHARACTER:
             return _unstorable_character(exc)
-        if code == NUMERIC_OUT_OF_RANGE:
-            return problem_response(
-                422, "The result is outside the range of a double-precision number "
-                "(e.g. a sum that overflows); aggregate over a shorter range or interval.")
+        if numeric_overflow(exc):  # outside a query's answer (an export as it streams)
+            return problem_response(422, ResultOutOfRange().detail)
         log.exception("database error")
         return problem_response(500, "Internal database error")
 

@@ -23,10 +23,12 @@ COUNTER = frozenset({"rate", "increase"})
 # Aggregates that are one of the values aggregated, or lie among them: a point's own value is
 # a fair stand-in (the seed of fill previous/linear). Counts, sums and rates are not.
 VALUE_LIKE = frozenset({"avg", "min", "max", "median", *FIRST_LAST})
-PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d{1,3})?)$")
+# ASCII digits only (`\d` also matches '٥٠', which float() reads as 50), and fullmatch: `$`
+# would also match before a final newline.
+PERCENTILE = re.compile(r"p([0-9]{1,2}(?:\.[0-9]{1,3})?)")
 PERCENTILE_WORDS = "pNN (any percentile, e.g. p90, p99, p99.9)"
 # The same allowlist as a regular expression, for the OpenAPI document.
-PATTERN = "^(" + "|".join(sorted(NAMES)) + r"|p\d{1,2}(\.\d{1,3})?)$"
+PATTERN = "^(" + "|".join(sorted(NAMES)) + r"|p[0-9]{1,2}(\.[0-9]{1,3})?)$"
 
 
 def _describe() -> str:
@@ -68,7 +70,7 @@ def parse_aggregation(raw: str) -> Aggregation:
     """An Aggregation for a known name; ValueError with the reason otherwise."""
     if raw in NAMES:
         return Aggregation(raw)
-    match = PERCENTILE.match(raw)
+    match = PERCENTILE.fullmatch(raw)
     if match:
         value = float(match.group(1))
         if 0 < value < 100:

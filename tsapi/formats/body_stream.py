@@ -40,20 +40,24 @@ def _capped(chunks: Iterable[bytes], limit: int) -> Iterator[bytes]:
 
 
 def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    # A gzip body may be several members back to back (RFC 1952, 2.2: `cat a.gz b.gz`, or a
+    # compressor that flushes members): each is inflated in turn, as gzip itself does, so no
+    # point in a later one is acknowledged and dropped. Bytes after a member that do not
+    # start another are no gzip: refused like a damaged stream, not ignored.
     inflater = zlib.decompressobj(wbits=31)
     for chunk in chunks:
         data = chunk
-        # Never more than CHUNK_BYTES out per call: the output of a bomb is as small as ours.
-        while data and not inflater.eof:
+        while data:
+            if inflater.eof:
+                inflater = zlib.decompressobj(wbits=31)
+            # Never more than CHUNK_BYTES out per call: the output of a bomb is as small as ours.
             try:
                 out = inflater.decompress(data, CHUNK_BYTES)
             except zlib.error as exc:
                 raise BadRequest(f"Request body is not valid gzip: {exc}") from None
-            data = inflater.unconsumed_tail
+            data = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
             if out:
                 yield out
-        if inflater.eof:
-            break
     if not inflater.eof:
         raise BadRequest("Request body is truncated gzip")
 

@@ -52,8 +52,11 @@ def _fill_one(buckets, known, mode, seed) -> list:
                 current = known[b]
             values.append(current)
         return values
-    # linear: interpolate between the neighbouring known points (bucket start, value).
-    anchors = ([seed] if seed else []) + [(b, known[b]) for b in buckets if b in known]
+    # linear: interpolate between the neighbouring known points (bucket start, value). A
+    # bucket whose aggregate is null (the stddev or rate of a lone point) keeps its null but
+    # is no anchor: there is no value to interpolate from.
+    anchors = ([seed] if seed else []) + [(b, known[b]) for b in buckets
+                                          if known.get(b) is not None]
     values = []
     j = 0
     for b in buckets:

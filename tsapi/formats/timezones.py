@@ -16,7 +16,9 @@ from tsapi.formats.names import name_problem
 
 @cache
 def _zone_names() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+    # `localtime`, where tzdata installs it, links to /etc/localtime: whatever zone each host
+    # runs in, read by Python on the API's host and by PostgreSQL on the database's.
+    return frozenset(zoneinfo.available_timezones()) - {"localtime"}
 
 
 def timezone_problem(name: str) -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     INTEGER,
@@ -181,10 +181,14 @@ def bucket_starts(conn: Connection, storage: StorageInfo, q: BucketQuery) -> lis
 
 def last_before(conn: Connection, q: BucketQuery) -> dict[tuple, tuple[datetime, float]]:
     """Per group, the latest point before the range: the seed of previous/linear fill."""
-    stmt = latest_per_series(q.selection, *group_columns(q.group_by), before=q.start)
+    latest = latest_per_series(q.selection, *group_columns(q.group_by),
+                               before=q.start).subquery("latest_before")
+    # Read as UTC wall-clock time: rendered in the query's zone, a seed of year 1 (or 9999)
+    # could be year 0 (or 10000), which the driver cannot read.
+    stmt = select(func.timezone("UTC", latest.c.time), *list(latest.c)[1:])
     seeds: dict[tuple, tuple[datetime, float]] = {}
     for row in conn.execute(stmt):
-        key = tuple(row[2:])
-        if key not in seeds or row[0] > seeds[key][0]:
-            seeds[key] = (row[0], row[1])
+        key, time = tuple(row[2:]), row[0].replace(tzinfo=UTC)
+        if key not in seeds or time > seeds[key][0]:
+            seeds[key] = (time, row[1])
     return seeds

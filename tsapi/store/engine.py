@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import InvalidatePoolError
+from sqlalchemy.exc import DBAPIError, InvalidatePoolError
 
 from tsapi.config import normalize_database_url
 from tsapi.store.catalog import MetricCache, SeriesCache
@@ -174,3 +174,11 @@ def ping(engine: Engine) -> None:
     """Raise if the database cannot answer a trivial query."""
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
+
+
+NUMERIC_OUT_OF_RANGE = "22003"  # SQLSTATE: a float8 result overflowed
+
+
+def numeric_overflow(exc: DBAPIError) -> bool:
+    """Whether the database refused a statement because a number left float8's range."""
+    return getattr(exc.orig, "pgcode", None) == NUMERIC_OUT_OF_RANGE

@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Connection,
     cast,
+    func,
     literal,
     literal_column,
     null,
@@ -93,8 +94,11 @@ def _coverage_inputs(q: BucketQuery, level: RollupLevel, a: datetime, end: datet
         .where(wm.c.level == level.name),
         select(literal(1), series.c.id, no_time, no_time)
         .where(series.c.id.in_(q.selection.series_ids())),
-        select(literal(2), log.c.series_id, floor_sql(log.c.lo, level),
-               floor_sql(log.c.hi, level)).distinct()
+        # Clamped to [a, end] (level_windows clips to it anyway): a batch that held a point
+        # of year 1 or 9999 logs a span whose ends, rendered in the query's time zone, could
+        # be years 0 or 10000, which the driver cannot read.
+        select(literal(2), log.c.series_id, func.greatest(floor_sql(log.c.lo, level), a),
+               func.least(floor_sql(log.c.hi, level), end)).distinct()
         .where(log.c.series_id.in_(q.selection.series_ids()), log.c.hi >= a, log.c.lo < end),
         select(literal(2), r.c.series_id, r.c.bucket, r.c.bucket).where(
             r.c.series_id.in_(q.selection.series_ids()), r.c.bucket >= a, r.c.bucket < end,

@@ -35,6 +35,7 @@ from tsapi.store.rollup_windows import (
     TS,
     ceil_to,
     floor_to,
+    later,
     level_windows,
     window_arrays,
 )
@@ -171,7 +172,7 @@ def _advance(conn: Connection, storage: StorageInfo, level: RollupLevel,
         # one step rather than a day per transaction.
         nxt = _next_point_time(conn, mark)
         mark = target if nxt is None else max(mark, min(floor_to(nxt, level), target))
-    new_mark = min(target, max(mark, ceil_to(mark + budget.span, level)))
+    new_mark = min(target, max(mark, ceil_to(later(mark, budget.span), level)))
     if new_mark > mark:
         _rematerialize(conn, storage, level, _all_numeric_series(mark, new_mark))
     conn.execute(update(rollup_watermarks).where(rollup_watermarks.c.level == level.name)
@@ -250,7 +251,7 @@ def rebuild_metric(engine: Engine, storage: StorageInfo, metric_id: int,
                     start = floor_to(first, level)
                 if start >= mark:
                     break
-                stop = min(mark, ceil_to(start + budget.span, level))
+                stop = min(mark, ceil_to(later(start, budget.span), level))
                 if stop > last:
                     stop = mark
                 _rematerialize(conn, storage, level, _all_numeric_series(start, stop, metric_id))

@@ -14,6 +14,9 @@ TS = DateTime(timezone=True)
 # Minute and hour buckets start at the same instants counted from here as from time_bucket's
 # origin (2000-01-03, a midnight).
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The last instant Python represents. Only the last level bucket of year 9999 would end past
+# it: such a bucket or window ends here instead (no watermark ever reaches it).
+END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 Window = tuple[int, datetime, datetime]  # series id, [lo, hi)
 
 
@@ -27,9 +30,14 @@ def floor_sql(column, level: RollupLevel):
     return func.date_bin(timedelta(seconds=level.seconds), column, cast(EPOCH, TS))
 
 
+def later(t: datetime, span: timedelta) -> datetime:
+    """t + span, or END_OF_TIME where that would leave year 9999."""
+    return t + span if t <= END_OF_TIME - span else END_OF_TIME
+
+
 def ceil_to(t: datetime, level: RollupLevel) -> datetime:
     low = floor_to(t, level)
-    return low if low == t else low + timedelta(seconds=level.seconds)
+    return low if low == t else later(low, timedelta(seconds=level.seconds))
 
 
 def window_arrays(windows: Iterable[tuple[int, datetime, datetime]], name: str = "win"):
@@ -61,7 +69,7 @@ def level_windows(spans, level: RollupLevel, lo_bound: datetime | None,
     width = timedelta(seconds=level.seconds)
     out = []
     for sid, lo, hi in spans:
-        a, b = floor_to(lo, level), floor_to(hi, level) + width
+        a, b = floor_to(lo, level), later(floor_to(hi, level), width)
         if lo_bound is not None:
             a = max(a, lo_bound)
         if hi_bound is not None:

@@ -25,6 +25,11 @@ def from_ns(ns: int) -> datetime:
 def render_time(ns: int, epoch: str | None, zone: ZoneInfo | None):
     """An epoch integer in the requested unit, or RFC 3339 with trailing zeros trimmed."""
     if epoch:
+        if EPOCH_UNITS[epoch] == 1 and not -(2**63) <= ns < 2**63:
+            # tsapi keeps years 1 to 9999; nanoseconds in 64 bits reach 1677 to 2262 (a
+            # bucket grid may start before its range), and JSON readers expect an int64.
+            raise InfluxQLError(f"time {render_time(ns, None, None)} is outside the range "
+                                f"of epoch={epoch} (years 1677 to 2262): use epoch=u")
         return int(ns / EPOCH_UNITS[epoch]) if ns < 0 else ns // EPOCH_UNITS[epoch]
     moment = from_ns(ns)
     if zone is not None:
@@ -36,7 +41,9 @@ def render_time(ns: int, epoch: str | None, zone: ZoneInfo | None):
     if zone is None:
         return base + "Z"
     offset = moment.strftime("%z")
-    return base + ("Z" if offset == "+0000" else f"{offset[:3]}:{offset[3:]}")
+    # To the minute, as InfluxDB (Go) writes RFC 3339: local mean times before standard zones
+    # have offsets in seconds (Berlin: +005328), which RFC 3339 cannot say.
+    return base + ("Z" if offset == "+0000" else f"{offset[:3]}:{offset[3:5]}")
 
 
 def bucket_start(ns: int, interval: int, offset: int, zone: ZoneInfo | None) -> int:

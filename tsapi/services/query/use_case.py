@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from sqlalchemy.exc import DBAPIError
+
+from tsapi.errors import ResultOutOfRange
 from tsapi.formats.rendering import Rendered
 from tsapi.services.query.cache_keys import cached_answer
 from tsapi.services.query.execute import (
@@ -24,6 +27,7 @@ from tsapi.services.query.planner import (
 from tsapi.services.query.request import QueryRequest
 from tsapi.services.redis_riders import settle
 from tsapi.services.runtime import Runtime
+from tsapi.store.engine import numeric_overflow
 from tsapi.store.prepared import PreparedStatementLost
 
 
@@ -46,11 +50,18 @@ def run_query(rt: Runtime, request: QueryRequest, fmt: str) -> Rendered | Iterat
 
 def _answer(rt: Runtime, request: QueryRequest, fmt: str) -> Rendered:
     try:
-        return _answer_once(rt, request, fmt)
-    except PreparedStatementLost:
-        # Its session lost what it had prepared (DISCARD ALL, DEALLOCATE): the transaction
-        # is undone and the session knows to prepare again; nothing was answered yet.
-        return _answer_once(rt, request, fmt)
+        try:
+            return _answer_once(rt, request, fmt)
+        except PreparedStatementLost:
+            # Its session lost what it had prepared (DISCARD ALL, DEALLOCATE): the
+            # transaction is undone and the session knows to prepare again; nothing was
+            # answered yet.
+            return _answer_once(rt, request, fmt)
+    except DBAPIError as exc:
+        if numeric_overflow(exc):
+            # A domain error, so that InfluxQL reports it as its statement's error.
+            raise ResultOutOfRange() from None
+        raise
 
 
 def _answer_once(rt: Runtime, request: QueryRequest, fmt: str) -> Rendered:

@@ -199,7 +199,8 @@ class QueryRequestSchema(ma.Schema):
             interval=data.get("interval"),
             timezone=data.get("timezone"),
             tags=data.get("tags") or {},
-            group_by=tuple(data.get("group_by") or ()),
+            # A key listed twice groups as once (rows would carry it twice).
+            group_by=tuple(dict.fromkeys(data.get("group_by") or ())),
             fill=data.get("fill", "none"),
             descending=data.get("order") == "desc",
             limit=data.get("limit"),
