@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import orjson
 from flask import Flask, Response, g, has_request_context, request
+from gunicorn.glogging import Logger as GunicornBaseLogger
 
 from tsapi.api.timing import request_seconds
 
@@ -43,6 +44,16 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str).decode()
+
+
+class GunicornLogger(GunicornBaseLogger):
+    """gunicorn's logger (gunicorn.conf.py's logger_class), building no access line when
+    there is no access log: with a logconfig_dict (for the JSON lines) gunicorn would format
+    one per request, ~30 µs, for a logger that has no handler."""
+
+    def access(self, resp, req, environ, request_time) -> None:
+        if self.cfg.accesslog:
+            super().access(resp, req, environ, request_time)
 
 
 def configure_logging(app: Flask) -> None:

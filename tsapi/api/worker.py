@@ -31,6 +31,12 @@ DEFAULT_SECONDS = 30.0
 # give the worker with fewer connections that long and more, then take the connection.
 ACCEPT_PAUSE = 0.002
 ACCEPT_WAIT = 0.025
+# The arbiter's heartbeat at most this often (gthread beats on every turn of its loop).
+HEARTBEAT_SECONDS = 1.0
+_NO_WAIT = socket.MSG_DONTWAIT
+# A held response head is joined to the body's first bytes up to this size (a copy); a
+# larger body goes out after the head instead.
+_JOINED_SEND_BYTES = 65536
 
 
 class ReadDeadlineExpired(NoMoreData, TimeoutError):
@@ -47,12 +53,20 @@ class ReadDeadlineExpired(NoMoreData, TimeoutError):
 
 class DeadlineSocket:
     """A client socket whose reads share one deadline and whose sends each have a timeout;
-    everything else is the socket's own."""
+    everything else is the socket's own.
+
+    Each read or send first tries without waiting (MSG_DONTWAIT): a request the worker was
+    handed has arrived already, and a small answer fits the socket's buffer, so the common
+    case is one system call instead of three (the timeout's ioctl, poll, then the call).
+    Only a call that would wait arms the timeout. A response's head can be held back to go
+    out with the first bytes of its body (hold_head): one send and one TCP segment for a
+    small answer, not two."""
 
     def __init__(self, sock: socket.socket, seconds: float):
         self._sock = sock
         self._seconds = seconds
         self._deadline = time.monotonic() + seconds
+        self._held: bytes | None = None  # None: nothing is held back
 
     def restart(self) -> None:
         """A new request on a kept-alive connection gets the whole time again."""
@@ -64,17 +78,36 @@ class DeadlineSocket:
             raise ReadDeadlineExpired(self._seconds)
         self._sock.settimeout(remaining)
 
+    def _may_try_at_once(self, flags: tuple) -> bool:
+        # Only on a socket that does not wait by itself (gthread makes it blocking for each
+        # request): on one with a timeout, Python would poll for up to that timeout first.
+        return not flags and not self._sock.gettimeout()
+
     def recv(self, size: int, *flags: int) -> bytes:
+        if time.monotonic() >= self._deadline:
+            raise ReadDeadlineExpired(self._seconds)
+        if self._may_try_at_once(flags):
+            try:
+                return self._sock.recv(size, _NO_WAIT)
+            except BlockingIOError:
+                pass  # nothing to read yet: wait for it, within the deadline
         self._arm()
         try:
             return self._sock.recv(size, *flags)
         except TimeoutError:
             raise ReadDeadlineExpired(self._seconds) from None
 
-    def recv_into(self, buffer: Any, *args: int) -> int:
+    def recv_into(self, buffer: Any, nbytes: int = 0, *flags: int) -> int:
+        if time.monotonic() >= self._deadline:
+            raise ReadDeadlineExpired(self._seconds)
+        if self._may_try_at_once(flags):
+            try:
+                return self._sock.recv_into(buffer, nbytes, _NO_WAIT)
+            except BlockingIOError:
+                pass
         self._arm()
         try:
-            return self._sock.recv_into(buffer, *args)
+            return self._sock.recv_into(buffer, nbytes, *flags)
         except TimeoutError:
             raise ReadDeadlineExpired(self._seconds) from None
 
@@ -87,13 +120,48 @@ class DeadlineSocket:
             raise BrokenPipeError(errno.EPIPE, "the client stopped reading the response"
                                   ) from None
 
+    def hold_head(self) -> None:
+        """Keep the next sendall (gunicorn's response head) until the one after it, or until
+        send_held: the head and the body's first bytes then leave in one send."""
+        self._held = b""
+
+    def send_held(self) -> None:
+        """Send what is still held (a response without a body), and hold nothing more."""
+        held, self._held = self._held, None
+        if held:
+            self.sendall(held)
+
+    def drop_held(self) -> None:
+        """The response failed: what is held is never sent."""
+        self._held = None
+
     def send(self, data: bytes, *flags: int) -> int:
+        self.send_held()
         return self._send("send", data, *flags)
 
     def sendall(self, data: bytes, *flags: int) -> None:
-        return self._send("sendall", data, *flags)
+        held = self._held
+        if held is not None:
+            if not held and data:
+                self._held = bytes(data)
+                return
+            self._held = None
+            if len(data) <= _JOINED_SEND_BYTES:
+                data = held + data
+            else:
+                self.sendall(held)
+        if self._may_try_at_once(flags):
+            try:
+                sent = self._sock.send(data, _NO_WAIT)
+            except BlockingIOError:
+                sent = 0
+            if sent == len(data):
+                return
+            data = memoryview(data)[sent:]
+        self._send("sendall", data, *flags)
 
     def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
+        self.send_held()
         return self._send("sendfile", file, offset, count)
 
     def __getattr__(self, name: str) -> Any:
@@ -140,6 +208,7 @@ class DeadlineThreadWorker(ThreadWorker):
         self._slot: int | None = None
         self._paused_until = 0.0
         self._waiting_since: float | None = None
+        self._notified_at = float("-inf")
         super().__init__(*args, **kwargs)  # sets worker_connections (the property below)
         if DeadlineThreadWorker.connection_counts is None:
             # Room for workers added later too (TTIN, a reload raising `workers`).
@@ -219,6 +288,31 @@ class DeadlineThreadWorker(ThreadWorker):
             return False
         self._paused_until = now + ACCEPT_PAUSE
         return True
+
+    def notify(self) -> None:
+        # gunicorn calls this on each turn of the loop, twice a request (its arrival wakes the
+        # loop, and so does its end), and each call is a utime() of the heartbeat file: a
+        # system call that also hands the GIL to the request's thread and takes it back. The
+        # arbiter needs one beat within its timeout (self.timeout is half of it).
+        now = time.monotonic()
+        if now - self._notified_at >= min(HEARTBEAT_SECONDS, self.timeout or HEARTBEAT_SECONDS):
+            self._notified_at = now
+            super().notify()
+
+    def handle_request(self, req: Any, conn: Any) -> Any:
+        # The response's head waits for the body's first bytes (DeadlineSocket.hold_head);
+        # a failed response sends nothing held (gunicorn then closes the connection).
+        sock = conn.sock
+        if not isinstance(sock, DeadlineSocket):
+            return super().handle_request(req, conn)
+        sock.hold_head()
+        try:
+            keep = super().handle_request(req, conn)
+        except BaseException:
+            sock.drop_held()
+            raise
+        sock.send_held()
+        return keep
 
     def handle(self, conn: Any) -> Any:
         if isinstance(conn.sock, DeadlineSocket):
