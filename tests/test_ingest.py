@@ -18,7 +18,7 @@ from helpers import (
     utc,
 )
 
-from tsapi.store.small_batch import _PREPARE, _PREPARED_NAME
+from tsapi.store.small_batch import STATEMENTS
 
 DAY_START = "2024-03-10T00:00:00Z"
 DAY_END = "2024-03-11T00:00:00Z"
@@ -78,9 +78,10 @@ def test_writes_go_on_when_sessions_forget_their_prepared_statement(app, client,
         sessions = [engine.connect() for _ in range(4)]  # more than the writer's attempts
         for conn in sessions:  # each prepared the statement, then forgot it
             conn.execution_options(isolation_level="AUTOCOMMIT")
-            if _PREPARED_NAME not in conn.connection.info:
-                conn.execute(_PREPARE)
-                conn.connection.info[_PREPARED_NAME] = True
+            for prepared in STATEMENTS:
+                if prepared.name not in conn.connection.info:
+                    conn.execute(prepared.prepare)
+                    conn.connection.info[prepared.name] = True
             conn.execute(sa.text(statement))
         for conn in sessions:
             conn.close()

@@ -1,10 +1,11 @@
-"""Batches of up to SMALL_BATCH points: one cached statement, one round trip."""
+"""Batches of up to SMALL_BATCH points: one prepared statement, one round trip."""
 
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, TextClause, text
 
 from tsapi.store.catalog import Metric, RetryableConflict
 
@@ -57,8 +58,44 @@ WITH locked AS (
 SELECT (SELECT count(*) FROM locked) AS locked, (SELECT count(*) FROM widened) AS widened
 """
 
-# The statement is prepared on the server once per connection (PREPARE) and then only
-# EXECUTEd: parsing, analysing and planning it took longer than running it (1-point batch,
+# A batch of one metric (a device's reading, a 1-point write: the usual small batch) in a
+# statement of the same parameters without what several metrics need: no lock order to
+# keep (one metrics row), so its row is locked by its own id and widened by a plain UPDATE
+# (which locks it FOR NO KEY UPDATE itself), with no span table, joins or sorts around it.
+# The same locks in the same order as the statement above, for ~30 % less of the database's
+# CPU (1 point: 390 against 545 us a statement, backend CPU, same run, load 6).
+_STORE_ONE_METRIC_SQL = """
+WITH locked AS (
+    SELECT id FROM metrics WHERE id = (CAST(:ids AS bigint[]))[1] FOR KEY SHARE
+), stored AS (
+    INSERT INTO points (time, series_id, value_num, value_text)
+    SELECT incoming.* FROM unnest(
+        CAST(:times AS timestamptz[]), CAST(:sids AS bigint[]),
+        CAST(:nums AS float8[]), CAST(:texts AS text[])
+    ) AS incoming(time, series_id, value_num, value_text)
+    WHERE EXISTS (SELECT FROM locked)
+    ORDER BY series_id, time  -- every batch takes the rows' locks in one order: no deadlock
+    ON CONFLICT (series_id, time) DO UPDATE
+        SET value_num = excluded.value_num, value_text = excluded.value_text
+), logged AS (
+    INSERT INTO rollup_invalidations (series_id, lo, hi)
+    SELECT * FROM unnest(CAST(:log_sids AS bigint[]), CAST(:log_los AS timestamptz[]),
+                         CAST(:log_his AS timestamptz[]))
+    WHERE EXISTS (SELECT FROM locked)
+), widened AS (
+    UPDATE metrics m
+    SET first_seen = least(m.first_seen, (CAST(:los AS timestamptz[]))[1]),
+        last_seen = greatest(m.last_seen, (CAST(:his AS timestamptz[]))[1])
+    WHERE m.id = (CAST(:ids AS bigint[]))[1] AND EXISTS (SELECT FROM locked)
+      AND (m.first_seen IS NULL OR (CAST(:los AS timestamptz[]))[1] < m.first_seen
+           OR (CAST(:his AS timestamptz[]))[1] > m.last_seen)
+    RETURNING m.id
+)
+SELECT (SELECT count(*) FROM locked) AS locked, (SELECT count(*) FROM widened) AS widened
+"""
+
+# The statements are prepared on the server once per connection (PREPARE) and then only
+# EXECUTEd: parsing, analysing and planning one took longer than running it (1-point batch,
 # in-process: 1.07 ms a statement as text, 0.29 ms prepared; 50 points 1.32 / 0.71 ms).
 # A prepared statement lives as long as its session, whatever the transaction does, and the
 # server re-plans it by itself after a schema change; the pool's per-connection `info` is
@@ -69,13 +106,27 @@ _PARAMETERS = {
     "texts": "text[]", "los": "timestamptz[]", "his": "timestamptz[]",
     "log_sids": "bigint[]", "log_los": "timestamptz[]", "log_his": "timestamptz[]",
 }
-_PREPARED_NAME = "tsapi_store_small_batch"
 _POSITION = {name: n for n, name in enumerate(_PARAMETERS, start=1)}
-_PREPARE = text(
-    f"PREPARE {_PREPARED_NAME} ({', '.join(_PARAMETERS.values())}) AS "
-    + re.sub(r"(?<![:\w]):(\w+)", lambda m: f"${_POSITION[m[1]]}", _STORE_SMALL_SQL)
-)
-_EXECUTE = text(f"EXECUTE {_PREPARED_NAME} ({', '.join(':' + n for n in _PARAMETERS)})")
+
+
+class PreparedBatchStatement(NamedTuple):
+    """A statement's name in the session, its PREPARE and its EXECUTE."""
+
+    name: str
+    prepare: TextClause
+    execute: TextClause
+
+
+def _prepared(name: str, sql: str) -> PreparedBatchStatement:
+    return PreparedBatchStatement(name, text(
+        f"PREPARE {name} ({', '.join(_PARAMETERS.values())}) AS "
+        + re.sub(r"(?<![:\w]):(\w+)", lambda m: f"${_POSITION[m[1]]}", sql)
+    ), text(f"EXECUTE {name} ({', '.join(':' + n for n in _PARAMETERS)})"))
+
+
+ANY_METRICS = _prepared("tsapi_store_small_batch", _STORE_SMALL_SQL)
+ONE_METRIC = _prepared("tsapi_store_one_metric", _STORE_ONE_METRIC_SQL)
+STATEMENTS = (ANY_METRICS, ONE_METRIC)
 
 
 def store_small_batch(conn: Connection, sids: list[int], times: list, values: list,
@@ -95,11 +146,12 @@ def store_small_batch(conn: Connection, sids: list[int], times: list, values: li
         nums = list(map(repr, values))
         texts = ["NULL"] * len(values)
     rows = sorted((known[n].id, lo, hi) for n, (lo, hi) in spans.items())
+    statement = ONE_METRIC if len(rows) == 1 else ANY_METRICS
     session = conn.connection.info
-    if _PREPARED_NAME not in session:
-        conn.execute(_PREPARE)
-        session[_PREPARED_NAME] = True
-    locked, widened = conn.execute(_EXECUTE, {
+    if statement.name not in session:
+        conn.execute(statement.prepare)
+        session[statement.name] = True
+    locked, widened = conn.execute(statement.execute, {
         "times": _array(map(stamp, times)),
         "sids": _array(map(str, sids)),
         "nums": _array(nums),

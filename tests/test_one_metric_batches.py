@@ -1,0 +1,70 @@
+"""A small batch of one metric (a 1-point write, one device's reading) is stored by a
+statement with only what one metrics row needs: no join or sort over metrics, no span table.
+It keeps every guarantee of the general statement (a metric deleted meanwhile stores nothing
+and the write is redone under the new row, first/last seen widen, the rollup log is
+written): tests/test_lifecycle.py and tests/test_ingest.py run both statements."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from helpers import ingest, point
+
+
+def executed_statements(app, points) -> list[tuple[str, dict]]:
+    """The EXECUTE statements (and their parameters) the writer sent to store `points`."""
+    engine = app.extensions["tsapi"].db.engine
+    sent: list[tuple[str, dict]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("EXECUTE tsapi_store"):
+            sent.append((statement, parameters))
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        ingest(app.test_client(), points)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    return sent
+
+
+def plan(app, statement: str, parameters: dict) -> str:
+    """The plan of an EXECUTE in the session that prepared it (the pool's only one here)."""
+    with app.extensions["tsapi"].db.engine.connect() as conn:
+        rows = conn.exec_driver_sql("EXPLAIN " + statement, parameters).scalars().all()
+        conn.rollback()
+    return "\n".join(rows)
+
+
+def test_a_batch_of_one_metric_is_stored_without_joining_or_sorting_metrics(app, client):
+    ingest(client, [point("2024-03-10T01:00:00Z", "solo", 1.0, device="a")])
+    sent = executed_statements(app, [point("2024-03-10T02:00:00Z", "solo", 2.0, device="a"),
+                                     point("2024-03-10T02:00:00Z", "solo", 3.0, device="b")])
+    assert len(sent) == 1
+    shape = plan(app, *sent[0])
+    assert "Hash" not in shape and "Seq Scan on metrics" not in shape, shape
+    assert shape.count("LockRows") == 1, shape  # one lock on the one metrics row
+
+
+def test_a_batch_of_several_metrics_keeps_the_ordered_locks(app, client):
+    points = [point("2024-03-10T01:00:00Z", name, 1.0) for name in ("one", "two")]
+    ingest(client, points)
+    sent = executed_statements(app, [point("2024-03-10T02:00:00Z", name, 2.0)
+                                     for name in ("one", "two")])
+    assert len(sent) == 1
+    assert plan(app, *sent[0]).count("LockRows") == 2  # KEY SHARE, then the widening's
+
+
+def test_one_metric_widens_first_and_last_seen_and_logs_for_the_rollups(app, client):
+    ingest(client, [point("2024-03-10T05:00:00Z", "span", 1.0)])
+    ingest(client, [point("2024-03-10T07:00:00Z", "span", 2.0)])  # ids from the caches
+    ingest(client, [point("2024-03-10T03:00:00Z", "span", 3.0)])
+    ingest(client, [point("2024-03-10T06:00:00Z", "span", 4.0)])  # inside: nothing widens
+    with app.extensions["tsapi"].db.engine.connect() as conn:
+        first, last = conn.execute(sa.text(
+            "SELECT first_seen, last_seen FROM metrics WHERE name = 'span'")).one()
+        logged = conn.execute(sa.text(
+            "SELECT count(*) FROM rollup_invalidations i JOIN series s ON s.id = i.series_id "
+            "JOIN metrics m ON m.id = s.metric_id WHERE m.name = 'span'")).scalar()
+    assert (first.isoformat(), last.isoformat()) == ("2024-03-10T03:00:00+00:00",
+                                                     "2024-03-10T07:00:00+00:00")
+    assert logged == 4  # each write logged its span
