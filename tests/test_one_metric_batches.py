@@ -10,14 +10,17 @@ import sqlalchemy as sa
 from helpers import ingest, point
 
 
-def executed_statements(app, points) -> list[tuple[str, dict]]:
-    """The EXECUTE statements (and their parameters) the writer sent to store `points`."""
+def executed_statements(app, points, compiled: list | None = None) -> list[tuple[str, dict]]:
+    """The EXECUTE statements (and their parameters) the writer sent to store `points`;
+    whether SQLAlchemy compiled each goes to `compiled`."""
     engine = app.extensions["tsapi"].db.engine
     sent: list[tuple[str, dict]] = []
 
     def record(conn, cursor, statement, parameters, context, executemany):
         if statement.startswith("EXECUTE tsapi_store"):
             sent.append((statement, parameters))
+            if compiled is not None:
+                compiled.append(context.compiled is not None)
 
     sa.event.listen(engine, "before_cursor_execute", record)
     try:
@@ -68,3 +71,12 @@ def test_one_metric_widens_first_and_last_seen_and_logs_for_the_rollups(app, cli
     assert (first.isoformat(), last.isoformat()) == ("2024-03-10T03:00:00+00:00",
                                                      "2024-03-10T07:00:00+00:00")
     assert logged == 4  # each write logged its span
+
+
+def test_the_small_batch_statement_goes_to_the_driver_as_it_is(app, client):
+    """No compiled-statement lookup or parameter processing by SQLAlchemy on the write path
+    (every parameter is a string the driver quotes)."""
+    ingest(client, [point("2024-03-10T01:00:00Z", "direct", 1.0)])
+    compiled: list[bool] = []
+    executed_statements(app, [point("2024-03-10T02:00:00Z", "direct", 2.0)], compiled)
+    assert compiled == [False]
