@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 
+import psycopg2.extensions
 import pytest
 import sqlalchemy as sa
 from helpers import ingest, point
@@ -42,18 +43,26 @@ def test_a_session_killed_before_the_prepared_statement_runs_stores_nothing(app,
     engine.dispose()  # a new session: PREPARE, then EXECUTE, which is killed first
     killed = []
 
-    def kill_before_execute(conn, cursor, statement, *_):
-        if statement.startswith("EXECUTE") and not killed:
-            killed.append(cursor.connection.info.backend_pid)
-            with admin.begin() as other:
-                other.execute(sa.text("SELECT pg_terminate_backend(:pid, 5000)"),
-                              {"pid": killed[0]})
+    class KillingCursor(psycopg2.extensions.cursor):
+        """The driver's cursor, whether SQLAlchemy's Connection runs the statement (a
+        transaction) or the writer does on the pooled connection itself (autocommit)."""
 
-    sa.event.listen(engine, "before_cursor_execute", kill_before_execute)
+        def execute(self, query, vars=None):
+            if isinstance(query, str) and query.startswith("EXECUTE") and not killed:
+                killed.append(self.connection.info.backend_pid)
+                with admin.begin() as other:
+                    other.execute(sa.text("SELECT pg_terminate_backend(:pid, 5000)"),
+                                  {"pid": killed[0]})
+            return super().execute(query, vars)
+
+    def use_killing_cursor(dbapi_connection, record, proxy):
+        dbapi_connection.cursor_factory = KillingCursor
+
+    sa.event.listen(engine, "checkout", use_killing_cursor)
     try:
         response = client.post("/ingest", json={"data": batch(3, cached)})
     finally:
-        sa.event.remove(engine, "before_cursor_execute", kill_before_execute)
+        sa.event.remove(engine, "checkout", use_killing_cursor)  # (it kills only once)
     assert killed and response.status_code == 503, response.get_json()
     assert stored_values(app, "killed") == [1.0, 2.0]
     ingest(client, batch(4, cached))

@@ -3,8 +3,9 @@
 A single statement sees one snapshot by itself: a transaction around a read adds two round
 trips (BEGIN before it, ROLLBACK when the connection goes back to the pool) and no
 consistency, and a write that is one statement commits by itself, without a COMMIT after it.
-psycopg2's own autocommit switch is set on the client alone (the writer's small batches and
-the one-statement rollup reads use it); SQLAlchemy's isolation_level="AUTOCOMMIT" would cost
+psycopg2's own autocommit switch is set on the client alone (the writer's small batches, on
+the pooled connection itself (tsapi.store.small_batch), and the one-statement rollup reads
+use it); SQLAlchemy's isolation_level="AUTOCOMMIT" would cost
 a round trip to set and another to reset, and so does psycopg2's switch while an isolation
 level is set on the connection (SQLAlchemy's reset after a REPEATABLE READ read sets one):
 psycopg2 then SETs the session's defaults on the server, so that level is dropped first,

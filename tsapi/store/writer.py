@@ -21,8 +21,7 @@ from tsapi.store.catalog import (
     resolve_series,
 )
 from tsapi.store.large_batch import store_large_batch
-from tsapi.store.small_batch import SMALL_BATCH, store_small_batch
-from tsapi.store.statement_alone import begin_alone, end_alone
+from tsapi.store.small_batch import SMALL_BATCH, store_small_batch, store_small_batch_alone
 
 __all__ = ["SMALL_BATCH", "WriteResult", "write_batch"]
 
@@ -50,13 +49,19 @@ def write_batch(engine: Engine, batch: PointBatch, cache: SeriesCache,
     metric_cache = metric_cache if metric_cache is not None else MetricCache(0)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
+            cached = _from_caches(batch, cache, metric_cache)
+            if cached is not None:
+                # Every id came from the caches: the batch is the one statement of
+                # store_small_batch, atomic by itself, run alone on its own connection.
+                known, sid_of = cached
+                rows, spans, series_spans, latest = _rows(batch, known, sid_of,
+                                                          log_for_rollups)
+                changed = store_small_batch_alone(engine, *rows, spans, known, series_spans)
+                return WriteResult(len(batch), len(latest), changed, tuple(sorted(known)))
             with engine.connect() as conn:
-                try:
-                    result, new_series, looked_up = _write(conn, batch, cache, metric_cache,
-                                                           log_for_rollups)
-                    conn.commit()
-                finally:
-                    end_alone(conn)
+                result, new_series, looked_up = _write(conn, batch, cache, metric_cache,
+                                                       log_for_rollups)
+                conn.commit()
             # Committed: these ids now exist for everyone.
             cache.update(new_series)
             if looked_up:
@@ -86,71 +91,76 @@ def write_batch(engine: Engine, batch: PointBatch, cache: SeriesCache,
     raise AssertionError("unreachable")
 
 
+def _from_caches(batch: PointBatch, cache: SeriesCache, metric_cache: MetricCache
+                 ) -> tuple[dict[str, Metric], dict] | None:
+    """The batch's metrics and series ids, if it is small and the caches hold them all."""
+    if len(batch) > SMALL_BATCH:
+        return None  # a COPY locks the metrics first, always
+    names, values = batch.metrics, batch.values
+    first_is_text, mixed = _metric_kinds(names, values)
+    # A small batch of known metrics takes their ids from the cache: its one statement locks
+    # them (and notices a deleted one). A type that differs from the cached one may mean the
+    # metric was deleted and made anew: the database, which alone can refuse a batch, is
+    # asked (as for a new series, whose metric is locked before the series row is made).
+    known = metric_cache.get_all(first_is_text)
+    if known is None or _suspects(first_is_text, mixed, known):
+        return None
+    sid_of = _cached_series(set(zip(names, batch.tags, strict=True)), known, cache)
+    return None if sid_of is None else (known, sid_of)
+
+
 def _write(
     conn: Connection, batch: PointBatch, cache: SeriesCache, metric_cache: MetricCache,
     log_for_rollups: bool = True,
 ) -> tuple[WriteResult, dict, dict[str, Metric]]:
-    names, values, times, tag_sets = batch.metrics, batch.values, batch.times, batch.tags
-    first_is_text, mixed, spans = _metric_kinds_and_spans(names, values, times)
-    # A small batch of known metrics takes their ids from the cache: its one statement locks
-    # them (and notices a deleted one). Otherwise, and always before a COPY, lock them now.
-    small = len(batch) <= SMALL_BATCH
-    known = metric_cache.get_all(first_is_text) if small else None
-    # A new series needs its metric locked before the series row is created; a type that
-    # differs from the cached one may mean the metric was deleted and made anew: ask the
-    # database, which alone can refuse a batch.
-    sid_of = None
-    if known is not None and not _suspects(first_is_text, mixed, known):
-        sid_of = _cached_series(set(zip(names, tag_sets, strict=True)), known, cache)
-    looked_up: dict[str, Metric] = {}
-    new_series: dict = {}
-    if sid_of is not None:
-        # Every id came from the caches: the batch is the one statement of store_small_batch,
-        # atomic by itself. Run alone (autocommit), it commits in its own round trip instead
-        # of needing a COMMIT after it, and is as durable (the switch costs no round trip:
-        # tsapi.store.statement_alone).
-        begin_alone(conn)
-    else:
-        known = looked_up = lock_metrics(
-            conn, {n: STRING if t else NUMBER for n, t in first_is_text.items()}
-        )
-        suspect = _suspects(first_is_text, mixed, known)
-        if suspect:
-            _check_types(batch, known, suspect)
-        pairs = set(zip(names, tag_sets, strict=True))
-        series_ids, new_series = resolve_series(conn, {(known[m].id, t) for m, t in pairs},
-                                                cache)
-        sid_of = {(m, t): series_ids[(known[m].id, t)] for m, t in pairs}
-    sids = list(map(sid_of.__getitem__, zip(names, tag_sets, strict=True)))
-    # Last value wins inside the batch too: a later duplicate replaces the earlier index
-    # (and keeps the first one's place).
-    latest = dict(zip(zip(sids, times, strict=True), range(len(sids)), strict=True))
-    # Rollups: each numeric series' changed span, logged in this transaction.
-    series_spans: dict[int, list] = {}
-    if log_for_rollups:
-        numeric = {sid for (m, _), sid in sid_of.items() if known[m].value_type == NUMBER}
-        series_spans = _spans(sids, times, numeric)
-    if small:
-        if len(latest) == len(sids):  # no duplicates: the batch's own columns, in order
-            rows = (sids, times, values)
-        else:
-            rows = ([sid for sid, _ in latest], [time for _, time in latest],
-                    [values[i] for i in latest.values()])
+    """The batch in `conn`'s transaction, its metrics locked and its series resolved first."""
+    names, tag_sets = batch.metrics, batch.tags
+    first_is_text, mixed = _metric_kinds(names, batch.values)
+    known = lock_metrics(conn, {n: STRING if t else NUMBER for n, t in first_is_text.items()})
+    suspect = _suspects(first_is_text, mixed, known)
+    if suspect:
+        _check_types(batch, known, suspect)
+    pairs = set(zip(names, tag_sets, strict=True))
+    series_ids, new_series = resolve_series(conn, {(known[m].id, t) for m, t in pairs}, cache)
+    sid_of = {(m, t): series_ids[(known[m].id, t)] for m, t in pairs}
+    rows, spans, series_spans, latest = _rows(batch, known, sid_of, log_for_rollups)
+    if len(batch) <= SMALL_BATCH:
         changed = store_small_batch(conn, *rows, spans, known, series_spans)
     else:
         changed = store_large_batch(conn, latest, batch, spans, known, series_spans)
     result = WriteResult(len(batch), len(latest), changed, tuple(sorted(known)))
-    return result, new_series, looked_up
+    return result, new_series, known
 
 
-def _metric_kinds_and_spans(names: list[str], values: list, times: list
-                            ) -> tuple[dict[str, bool], set[str], dict[str, list]]:
-    """Each metric's type as its first point gives it (that fixes a new metric's type),
-    which metrics mix types, and the time span each covers."""
-    spans = _spans(names, times)
+def _rows(batch: PointBatch, known: dict[str, Metric], sid_of: dict, log_for_rollups: bool
+          ) -> tuple[tuple[list, list, list], dict, dict[int, list], dict]:
+    """The points to store column-wise (series ids, times, values; the last of duplicates),
+    each metric's span, each numeric series' span (for the rollups' log) and the latest
+    index of each (series, time)."""
+    names, values, times = batch.metrics, batch.values, batch.times
+    sids = list(map(sid_of.__getitem__, zip(names, batch.tags, strict=True)))
+    # Last value wins inside the batch too: a later duplicate replaces the earlier index
+    # (and keeps the first one's place).
+    latest = dict(zip(zip(sids, times, strict=True), range(len(sids)), strict=True))
+    # Rollups: each numeric series' changed span, logged in the write's statement.
+    series_spans: dict[int, list] = {}
+    if log_for_rollups:
+        numeric = {sid for (m, _), sid in sid_of.items() if known[m].value_type == NUMBER}
+        series_spans = _spans(sids, times, numeric)
+    if len(latest) == len(sids):  # no duplicates: the batch's own columns, in order
+        rows = (sids, times, values)
+    else:
+        rows = ([sid for sid, _ in latest], [time for _, time in latest],
+                [values[i] for i in latest.values()])
+    return rows, _spans(names, times), series_spans, latest
+
+
+def _metric_kinds(names: list[str], values: list) -> tuple[dict[str, bool], set[str]]:
+    """Each metric's type as its first point gives it (that fixes a new metric's type), and
+    which metrics mix types."""
     texts = {name for name, value in zip(names, values, strict=True) if isinstance(value, str)}
     if not texts:  # the usual batch: numbers only
-        return dict.fromkeys(spans, False), set(), spans
+        return dict.fromkeys(names, False), set()
     first_is_text: dict[str, bool] = {}
     mixed: set[str] = set()
     for name, value in zip(names, values, strict=True):
@@ -158,7 +168,7 @@ def _metric_kinds_and_spans(names: list[str], values: list, times: list
         kind = first_is_text.setdefault(name, is_text)
         if kind is not is_text:
             mixed.add(name)
-    return first_is_text, mixed, spans
+    return first_is_text, mixed
 
 
 def _cached_series(pairs: set, known: dict[str, Metric], cache: SeriesCache) -> dict | None:
