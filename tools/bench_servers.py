@@ -39,7 +39,7 @@ class App:
                  auth: bool = True, limits: bool = True, workers: int | None = None,
                  worker_class: str | None = "sync", threads: int = 1, module: str = "wsgi:app",
                  conf_dir: Path | None = None, bin_dir: Path | None = None,
-                 reuse_port: bool = False):
+                 reuse_port: bool = False, tree: Path | None = None):
         self.label = label
         self.url = database_url
         self.port = free_port()
@@ -51,7 +51,10 @@ class App:
             "TSAPI_RATE_LIMITS": "on" if limits else "off",
             "TSAPI_RATE_LIMIT_WRITE": HIGH_LIMIT, "TSAPI_RATE_LIMIT_READ": HIGH_LIMIT,
             "TSAPI_RATE_LIMIT_ADMIN": HIGH_LIMIT,
-            "GUNICORN_LOG_LEVEL": "warning", "PYTHONPATH": str(app_dir),
+            "GUNICORN_LOG_LEVEL": "warning",
+            # The module's directory, then the tree whose tsapi it runs with (its worker class
+            # and logger): not whichever tsapi the virtualenv has installed.
+            "PYTHONPATH": os.pathsep.join(str(p) for p in (app_dir, tree) if p),
         })
         if worker_class:  # None: the worker model of that tree's gunicorn.conf.py
             env.update({"GUNICORN_WORKER_CLASS": worker_class, "GUNICORN_THREADS": str(threads)})
@@ -279,7 +282,7 @@ def framework_ceiling(label: str, **kind) -> App:
     """tools/bench_floor_app.py (one view: read the body, answer 204) under gunicorn with
     tsapi's gunicorn.conf.py and the same worker settings: no Flask service can do more."""
     return App(label, ROOT / "tools", "", "", module="bench_floor_app:app", conf_dir=ROOT,
-               **kind)
+               tree=ROOT, **kind)
 
 
 class CommitFloor:
