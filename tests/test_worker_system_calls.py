@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from gunicorn.config import Config
 
-from tsapi.api.worker import DeadlineSocket, DeadlineThreadWorker, ReadDeadlineExpired
+from tsapi.api.deadline_socket import DeadlineSocket, ReadDeadlineExpired
+from tsapi.api.worker import DeadlineThreadWorker
 
 ROOT = Path(__file__).resolve().parent.parent
 
