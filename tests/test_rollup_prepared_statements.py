@@ -154,3 +154,28 @@ def test_a_session_at_its_bound_that_lost_them_answers(make_app, uncached_paths,
     for aggregation in aggregations:
         assert same_answer(client, raw, body_for(3600, 7 * 3600, aggregation=aggregation,
                                                  tags={"device": "c"})) == "rollup-1h"
+
+
+def _plan_counts(app) -> dict[str, tuple[int, int]]:
+    """(generic, custom) plans made per prepared statement in the app's one pooled session."""
+    with app.extensions["tsapi"].db.engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT name, generic_plans, custom_plans FROM pg_prepared_statements"))
+        return {name: (generic, custom) for name, generic, custom in rows}
+
+
+def test_a_prepared_statement_is_planned_once_from_its_first_run(make_app, uncached_paths):
+    """PostgreSQL would plan it anew with each run's values five times per session before
+    keeping a generic plan: a server's first requests of each shape, on every session of its
+    pools, paid more for planning than for the answer."""
+    _, raw, store = uncached_paths
+    app = _rolled_up(make_app, store)
+    client = app.test_client()
+    for body in (body_for(3600, 7 * 3600, tags={"device": "b"}),
+                 body_for(0, 8 * 3600, interval="2h")):
+        for _ in range(3):
+            assert same_answer(client, raw, body) == "rollup-1h"
+    counts = _plan_counts(app)
+    assert len(counts) == 2
+    # Every run took the generic plan (made on the first): none was planned for its values.
+    assert all(custom == 0 and generic > 0 for generic, custom in counts.values()), counts
