@@ -108,6 +108,12 @@ def _engine(url: str, pool_size: int, statement_timeout_ms: int, connect_timeout
         normalize_database_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
+        # The session used last is the next one out: requests one after another (a
+        # dashboard's, a client's on a kept-alive connection) run on one warm session, whose
+        # catalog caches and prepared statements are ready, instead of taking the pool's
+        # sessions in turn and readying each (a first statement on a rollup level, or on a
+        # new day's chunk of points, planned in 10-15 ms against ~1 ms warm).
+        pool_use_lifo=True,
         pool_pre_ping=ping_every_checkout,
         connect_args={
             # work_mem: sorting a day of raw points (~50,000 rows) spills to disk at the
