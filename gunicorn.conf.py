@@ -90,6 +90,7 @@ max_requests_jitter = 2000
 # (e.g. the tests' servers) would fight over it, and nothing here uses it.
 control_socket_disable = True
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+logger_class = "tsapi.api.gunicorn_logger.GunicornLogger"  # builds that line only then
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 logconfig_dict = {
