@@ -67,7 +67,8 @@ def test_a_kept_alive_connection_its_client_closed_is_closed_in_the_loop(worker,
     worker.wait_for_and_dispatch_events(5)
     assert worker.handed == []
     assert worker.nr_conns == 0
-    assert not worker.keepalived_conns and not worker.poller.get_map()
+    assert not worker.keepalived_conns
+    assert all(key.fileobj is not conn.sock for key in worker.poller.get_map().values())
     assert conn.sock.fileno() == -1  # closed
 
 

@@ -196,6 +196,10 @@ class DeadlineThreadWorker(ThreadWorker):
         remaining = self._paused_until - time.monotonic()
         if remaining > 0:
             timeout = min(timeout, remaining)
+        elif not self._accepting and self.alive and self.nr_conns < self._max_connections:
+            # The pause ended between the loop's look at worker_connections (which stopped
+            # it listening) and now: listen again before this wait, not after it (a second).
+            self.set_accept_enabled(True)
         super().wait_for_and_dispatch_events(timeout)
         self._publish()  # connections closed meanwhile
 
