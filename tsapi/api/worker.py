@@ -31,6 +31,8 @@ DEFAULT_SECONDS = 30.0
 # give the worker with fewer connections that long and more, then take the connection.
 ACCEPT_PAUSE = 0.002
 ACCEPT_WAIT = 0.025
+# A response head goes with the body's first write up to this size (a copy), before it above.
+HEAD_WITH_BODY_UP_TO = 64 * 1024
 
 
 class ReadDeadlineExpired(NoMoreData, TimeoutError):
@@ -47,12 +49,15 @@ class ReadDeadlineExpired(NoMoreData, TimeoutError):
 
 class DeadlineSocket:
     """A client socket whose reads share one deadline and whose sends each have a timeout;
-    everything else is the socket's own."""
+    everything else is the socket's own. It can also hold a response's head (hold_head) to
+    send it with the first part of the body."""
 
     def __init__(self, sock: socket.socket, seconds: float):
         self._sock = sock
         self._seconds = seconds
         self._deadline = time.monotonic() + seconds
+        self._hold = False
+        self._held = b""
 
     @property
     def raw(self) -> socket.socket:
@@ -92,13 +97,40 @@ class DeadlineSocket:
             raise BrokenPipeError(errno.EPIPE, "the client stopped reading the response"
                                   ) from None
 
+    def hold_head(self) -> None:
+        """Keep the next response's head (its status line and headers, gunicorn's first
+        write) until the body's first write, and send them together. Written apart, they
+        left as two segments: the client woke for the head, parsed it, and slept again until
+        the body came (on busy cores, each wake-up a wait for a core). flush() sends a head
+        still held (a response without a body)."""
+        self._hold = True
+
+    def flush(self) -> None:
+        held, self._held = self._held, b""
+        if held:
+            self._send("sendall", held)
+
     def send(self, data: bytes, *flags: int) -> int:
+        self.flush()
         return self._send("send", data, *flags)
 
     def sendall(self, data: bytes, *flags: int) -> None:
+        if self._hold:
+            self._hold = False
+            # Not an interim response (100 Continue), which the client waits for.
+            if data[:7] == b"HTTP/1." and data[9:10] != b"1":
+                self._held = bytes(data)
+                return None
+        if self._held:
+            held, self._held = self._held, b""
+            if len(data) > HEAD_WITH_BODY_UP_TO:
+                self._send("sendall", held)  # rather than copying a large body
+            else:
+                data = held + data
         return self._send("sendall", data, *flags)
 
     def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
+        self.flush()
         return self._send("sendfile", file, offset, count)
 
     def __getattr__(self, name: str) -> Any:
@@ -237,7 +269,16 @@ class DeadlineThreadWorker(ThreadWorker):
             # gthread would make, wait on and close a selector of its own to learn that.
             conn.data_ready = conn.data_ready or _readable(conn.sock)
             conn.sock = DeadlineSocket(conn.sock, self.read_timeout)
-        return super().handle(conn)
+        sock = conn.sock if isinstance(conn.sock, DeadlineSocket) else None
+        if sock is None:
+            return super().handle(conn)
+        sock.hold_head()
+        keep = super().handle(conn)
+        try:
+            sock.flush()
+        except OSError:  # the client is gone: the connection with it
+            return False
+        return keep
 
     def on_client_socket_readable(self, conn: Any, client: Any) -> None:
         # A kept-alive connection its client closed (one request per connection, as scripts,
