@@ -69,3 +69,22 @@ def test_a_connection_just_back_in_the_pool_is_used_without_a_ping(make_app, mon
     monkeypatch.setattr(engine_module, "IDLE_PING_SECONDS", 0.0)
     assert _backend_pids(engine) == first
     assert len(pings) == 1
+
+
+def test_requests_one_after_another_run_on_the_session_used_last(make_app):
+    """A pool handing out its sessions in turn would have each of them plan and prepare the
+    same statements, and warm its catalog caches, before answering as fast as the first."""
+    app = make_app(TSAPI_DB_POOL_SIZE=3)
+    client = app.test_client()
+    engine = app.extensions["tsapi"].db.engine
+    held = [engine.connect() for _ in range(3)]  # three sessions in the pool
+    pids = [conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() for conn in held]
+    for conn in held:
+        conn.close()
+    used = set()
+    for n in range(6):
+        ingest(client, [point(T0, "kept", float(n))])
+        with engine.connect() as conn:
+            used.add(conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+    assert len(set(pids)) == 3
+    assert used == {pids[-1]}

@@ -120,6 +120,16 @@ def _deallocate_in_every_session(app, sessions: int) -> list[int]:
     return held
 
 
+def _the_session_that_prepared(engine):
+    """Of the pool's two sessions, the one holding prepared statements (or either), checked
+    out: the next requests run on the other."""
+    first, second = engine.connect(), engine.connect()
+    held = first.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar()
+    keep, free = (first, second) if held else (second, first)
+    free.close()
+    return keep
+
+
 def test_every_pooled_session_that_lost_them_still_answers_in_a_transaction(make_app,
                                                                            uncached_paths):
     """The request started again after a lost statement may get another pooled session that
@@ -128,12 +138,14 @@ def test_every_pooled_session_that_lost_them_still_answers_in_a_transaction(make
     app = _rolled_up(make_app, store, pool_size=2)
     client = app.test_client()
     engine = app.extensions["tsapi"].db.engine
-    with engine.connect(), engine.connect():
-        pass  # two sessions in the pool, used in turn by the requests below
     body = body_for(3600, 7 * 3600, tags={"device": "b"}, timezone="Asia/Kolkata",
                     interval="1d")
-    for _ in range(4):
-        same_answer(client, raw, body)
+    with engine.connect(), engine.connect():
+        pass  # two sessions in the pool
+    for _ in range(2):  # each prepares, the other one held meanwhile
+        with _the_session_that_prepared(engine):
+            for _ in range(2):
+                same_answer(client, raw, body)
     assert all(_deallocate_in_every_session(app, 2))
     same_answer(client, raw, body)
 
@@ -154,3 +166,28 @@ def test_a_session_at_its_bound_that_lost_them_answers(make_app, uncached_paths,
     for aggregation in aggregations:
         assert same_answer(client, raw, body_for(3600, 7 * 3600, aggregation=aggregation,
                                                  tags={"device": "c"})) == "rollup-1h"
+
+
+def _plan_counts(app) -> dict[str, tuple[int, int]]:
+    """(generic, custom) plans made per prepared statement in the app's one pooled session."""
+    with app.extensions["tsapi"].db.engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT name, generic_plans, custom_plans FROM pg_prepared_statements"))
+        return {name: (generic, custom) for name, generic, custom in rows}
+
+
+def test_a_prepared_statement_is_planned_once_from_its_first_run(make_app, uncached_paths):
+    """PostgreSQL would plan it anew with each run's values five times per session before
+    keeping a generic plan: a server's first requests of each shape, on every session of its
+    pools, paid more for planning than for the answer."""
+    _, raw, store = uncached_paths
+    app = _rolled_up(make_app, store)
+    client = app.test_client()
+    for body in (body_for(3600, 7 * 3600, tags={"device": "b"}),
+                 body_for(0, 8 * 3600, interval="2h")):
+        for _ in range(3):
+            assert same_answer(client, raw, body) == "rollup-1h"
+    counts = _plan_counts(app)
+    assert len(counts) == 2
+    # Every run took the generic plan (made on the first): none was planned for its values.
+    assert all(custom == 0 and generic > 0 for generic, custom in counts.values()), counts

@@ -225,3 +225,22 @@ def _stop_for_good_while_claiming(counts: ConnectionCounts, inside) -> None:
 
     ConnectionCounts.release_process = stuck  # in this process only: claim calls it
     counts.claim(os.getpid())
+
+
+def test_a_pause_over_before_the_loop_waits_does_not_keep_it_from_listening(listener,
+                                                                            other_worker):
+    """gthread's loop stops listening when it sees a pause on (worker_connections 0); if the
+    pause ends before the loop's next wait, that wait must listen, not time out first (up to
+    a second, with another worker holding more: nobody took the connection meanwhile)."""
+    _, slot = other_worker
+    DeadlineThreadWorker.connection_counts.publish(slot, 1)
+    worker, accepted = worker_holding(2, listener)
+    with connect(listener):
+        worker.accept(listener)  # holding more: it leaves the connection to the other
+        assert accepted == [] and worker.worker_connections == 0
+        worker.set_accept_enabled(False)  # the loop saw the pause
+        time.sleep(2 * ACCEPT_PAUSE)  # over before the loop waits
+        DeadlineThreadWorker.connection_counts.publish(slot, 5)  # the other got busier
+        worker.wait_for_and_dispatch_events(0.5)
+        assert len(accepted) == 1
+    accepted[0].sock.close()

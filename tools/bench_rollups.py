@@ -8,7 +8,11 @@ points) are stored through tsapi's writer and written to InfluxDB (Debian's `inf
 package, `influxd` started here on loopback ports) as line protocol. tsapi serves the same
 database twice under gunicorn with production settings (an API key on every request, rate
 limits on, set far above what is sent): TSAPI_ROLLUPS=off (the raw path) and on (after one
-`tsapi rollups refresh`). For each query it prints the p50 of uncached runs and the ratios.
+`tsapi rollups refresh`). For each query it prints the p50 of uncached runs and the ratios,
+each request on a new HTTP connection; beside them (--keep-alive, the default), the rollup
+server and InfluxDB timed again on one connection kept alive per query and server, as Grafana
+sends its queries (measured after all new-connection rounds, so that those see the servers
+as before).
 Then (tools/bench_rollups_ingest.py) ingest with and without invalidation logging (in
 process, the two interleaved batch by batch), the refresh time per 5,000-point batch of
 current data beside the time to ingest it, and the refresher's lag (`tsapi rollups run`)
@@ -20,6 +24,7 @@ Figures are only worth comparing on an otherwise idle machine.
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import shutil
 import statistics
@@ -144,9 +149,15 @@ class Influx:
             if status != 204:
                 raise SystemExit(f"influx write failed: {status} {data[:300]!r}")
 
-    def query(self, q: str) -> int:
+    def query(self, q: str, conn: http.client.HTTPConnection | None = None) -> int:
+        """Rows answered, on `conn` if given, else on a new connection."""
         path = "/query?" + urllib.parse.urlencode({"db": "bench", "q": q, "epoch": "ms"})
-        status, data = request(self.port, "POST", path)
+        if conn is None:
+            status, data = request(self.port, "POST", path)
+        else:
+            conn.request("POST", path, headers={"Content-Type": "application/json"})
+            response = conn.getresponse()
+            status, data = response.status, response.read()
         if status != 200 or b'"error"' in data:
             raise SystemExit(f"influx query failed: {status} {data[:300]!r}")
         series = orjson.loads(data)["results"][0].get("series", [])
@@ -158,26 +169,35 @@ class Influx:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def time_tsapi(port: int, token: str, body: dict, repeat: int) -> tuple[float, int, str]:
+def time_tsapi(port: int, token: str, body: dict, repeat: int,
+               keep_alive: bool = False) -> tuple[float, int, str]:
     payload = orjson.dumps(body)
     times, rows, source = [], 0, ""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300) if keep_alive else None
     for _ in range(repeat):
         started = time.perf_counter()
-        status, data, headers = call(port, "POST", "/query", payload, token)
+        status, data, headers = call(port, "POST", "/query", payload, token, conn)
         times.append(time.perf_counter() - started)
         if status != 200:
             raise SystemExit(f"/query failed: {status} {data[:300]!r}")
         rows = len(orjson.loads(data))
         source = headers.get("X-Tsapi-Answered-From", "?")
+    if conn is not None:
+        conn.close()
     return statistics.median(times), rows, source
 
 
-def time_influx(influx: Influx, q: str, repeat: int) -> tuple[float, int]:
+def time_influx(influx: Influx, q: str, repeat: int,
+                keep_alive: bool = False) -> tuple[float, int]:
     times, rows = [], 0
+    conn = (http.client.HTTPConnection("127.0.0.1", influx.port, timeout=300) if keep_alive
+            else None)
     for _ in range(repeat):
         started = time.perf_counter()
-        rows = influx.query(q)
+        rows = influx.query(q, conn)
         times.append(time.perf_counter() - started)
+    if conn is not None:
+        conn.close()
     return statistics.median(times), rows
 
 
@@ -214,24 +234,35 @@ def cases(year_days: int) -> list[tuple[str, dict, str]]:
     return out
 
 
-def print_round(n: int, results: list[tuple], args: argparse.Namespace) -> None:
+def print_round(n: int, results: list[tuple], args: argparse.Namespace,
+                kept: dict | None = None) -> None:
     print(f"\nround {n}; machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} now; "
-          f"p50 of {args.repeat} uncached runs, ms")
+          f"p50 of {args.repeat} uncached runs, ms; new connection per request"
+          + ("; kept: on one connection kept alive" if kept else ""))
     print(f"{'query':34} {'rows':>6} {'raw':>8} {'rollup':>8} {'from':>10} {'influx':>8} "
-          f"{'rollup/raw':>10} {'rollup/influx':>13}")
+          f"{'rollup/raw':>10} {'rollup/influx':>13}"
+          + (f" {'kept:rollup':>11} {'influx':>8} {'rollup/influx':>13}" if kept else ""))
     for label, rows, raw, rolled, source, flux, _ in results:
         vs_flux = f"{rolled / flux:13.2f}" if flux else f"{'-':>13}"
         flux_ms = f"{flux * 1000:8.1f}" if flux else f"{'-':>8}"
-        print(f"{label:34} {rows:>6} {raw * 1000:8.1f} {rolled * 1000:8.1f} {source:>10} "
-              f"{flux_ms} {rolled / raw:10.3f} {vs_flux}")
+        line = (f"{label:34} {rows:>6} {raw * 1000:8.1f} {rolled * 1000:8.1f} {source:>10} "
+                f"{flux_ms} {rolled / raw:10.3f} {vs_flux}")
+        if kept:
+            k_rolled, k_flux = kept[label]
+            line += (f" {k_rolled * 1000:11.1f} " + (f"{k_flux * 1000:8.1f} "
+                     f"{k_rolled / k_flux:13.2f}" if k_flux else f"{'-':>8} {'-':>13}"))
+        print(line)
     by_label = {label: (raw, rolled, flux) for label, _, raw, rolled, _, flux, _ in results}
     for interval in ("1h", "1d"):
-        one = by_label.get(f"1 d {interval} mean, one series")
-        longest = by_label.get(f"{args.year_days} d {interval} mean, one series")
+        one_label = f"1 d {interval} mean, one series"
+        longest_label = f"{args.year_days} d {interval} mean, one series"
+        one, longest = by_label.get(one_label), by_label.get(longest_label)
         if one and longest and args.year_days > 1:
             flux = (f", InfluxDB {longest[2] / one[2]:.1f}x" if one[2] else "")
             print(f"{args.year_days} d / 1 d, {interval} mean: rollup "
                   f"{longest[1] / one[1]:.1f}x (goal <= 3), raw {longest[0] / one[0]:.1f}x{flux}")
+            if kept:
+                print(f"  kept alive: rollup {kept[longest_label][0] / kept[one_label][0]:.1f}x")
 
 
 def main() -> int:
@@ -255,11 +286,14 @@ def main() -> int:
     parser.add_argument("--no-influx", action="store_true")
     parser.add_argument("--redis-url", default=None,
                         help="Redis for the servers' rate limit counters (default: in memory)")
+    parser.add_argument("--keep-alive", action=argparse.BooleanOptionalAction, default=True,
+                        help="also time the rollup server and InfluxDB on kept-alive "
+                             "connections, after the new-connection rounds")
     args = parser.parse_args()
 
     name = args.name
     url = create_database(args.database_url, name)
-    servers, influx, results = [], None, []
+    servers, influx, results, kept_results = [], None, [], []
     try:
         loaded = load(url, args.rows)
         year = year_points(args.year_days)
@@ -290,6 +324,15 @@ def main() -> int:
                 flux = time_influx(influx, influxql, args.repeat) if influx else (None, None)
                 results[-1].append((label, rows, raw, rolled, source, *flux))
             print(f"query round {len(results)} done, load {os.getloadavg()}", file=sys.stderr)
+        for _ in range(args.rounds if args.keep_alive else 0):
+            kept_results.append({})
+            for label, body, influxql in cases(args.year_days):
+                rolled = time_tsapi(args.port + 1, token, body, args.repeat, keep_alive=True)[0]
+                flux = (time_influx(influx, influxql, args.repeat, keep_alive=True)[0] if influx
+                        else None)
+                kept_results[-1][label] = (rolled, flux)
+            print(f"kept-alive round {len(kept_results)} done, load {os.getloadavg()}",
+                  file=sys.stderr)
         for server in servers:
             server.stop()
         servers = []
@@ -306,7 +349,7 @@ def main() -> int:
         drop_database(args.database_url, name)
 
     for n, round_results in enumerate(results, 1):
-        print_round(n, round_results, args)
+        print_round(n, round_results, args, kept_results[n - 1] if kept_results else None)
     print(ingest_report(args.ingest_batches, with_log, without_log, overheads))
     print(f"per 5,000-point batch of current data: ingest p50 {ingest_p50 * 1000:.0f} ms, "
           f"refresh after it p50 {refresh_p50 * 1000:.0f} ms")

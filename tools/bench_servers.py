@@ -39,7 +39,8 @@ class App:
                  auth: bool = True, limits: bool = True, workers: int | None = None,
                  worker_class: str | None = "sync", threads: int = 1, module: str = "wsgi:app",
                  conf_dir: Path | None = None, bin_dir: Path | None = None,
-                 reuse_port: bool = False, tree: Path | None = None):
+                 reuse_port: bool = False, tree: Path | None = None,
+                 settings: dict[str, str] | None = None):
         self.label = label
         self.url = database_url
         self.port = free_port()
@@ -62,6 +63,7 @@ class App:
             env["GUNICORN_WORKERS"] = str(workers)
         if reuse_port:
             env["GUNICORN_REUSE_PORT"] = "on"
+        env.update(settings or {})
         self.workers = workers or os.cpu_count() or 1
         gunicorn = (bin_dir or Path(sys.executable).parent) / "gunicorn"
         # Logs go to a file, not a terminal whose speed would be measured; shown on failure.

@@ -45,6 +45,11 @@ class DeadlineSocket:
         self._deadline = time.monotonic() + seconds
         self._held: bytes | None = None  # None: nothing is held back
 
+    @property
+    def raw(self) -> socket.socket:
+        """The socket itself, for a look that must not arm the deadline."""
+        return self._sock
+
     def restart(self) -> None:
         """A new request on a kept-alive connection gets the whole time again."""
         self._deadline = time.monotonic() + self._seconds

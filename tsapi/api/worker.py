@@ -129,6 +129,10 @@ class DeadlineThreadWorker(ThreadWorker):
         remaining = self._paused_until - time.monotonic()
         if remaining > 0:
             timeout = min(timeout, remaining)
+        elif not self._accepting and self.alive and self.nr_conns < self._max_connections:
+            # The pause ended between the loop's look at worker_connections (which stopped
+            # it listening) and now: listen again before this wait, not after it (a second).
+            self.set_accept_enabled(True)
         super().wait_for_and_dispatch_events(timeout)
         self._publish()  # connections closed meanwhile
 
@@ -187,5 +191,47 @@ class DeadlineThreadWorker(ThreadWorker):
         if isinstance(conn.sock, DeadlineSocket):
             conn.sock.restart()
         elif not conn.initialized:  # before the parser takes the socket
+            # A client sends its request as it connects: it is usually there already, and
+            # gthread would make, wait on and close a selector of its own to learn that.
+            conn.data_ready = conn.data_ready or _readable(conn.sock)
             conn.sock = DeadlineSocket(conn.sock, self.read_timeout)
         return super().handle(conn)
+
+    def on_client_socket_readable(self, conn: Any, client: Any) -> None:
+        # A kept-alive connection its client closed (one request per connection, as scripts,
+        # health checks and benchmarks send them) is closed here, in the loop: gthread hands
+        # it to a pool thread to read its end, which then wakes this loop again to close it,
+        # each of those thread switches a wait for the GIL and, on busy cores, for a core.
+        if not self.cfg.is_ssl and _closed_by_client(client):
+            self.poller.unregister(client)
+            self.keepalived_conns.remove(conn)
+            self.nr_conns -= 1
+            conn.close()
+            return
+        super().on_client_socket_readable(conn, client)
+
+
+def _peek(sock: Any) -> bytes | None:
+    """The first byte waiting on a plain socket (b"": the client closed it), without taking
+    it; None when nothing is there yet."""
+    raw = sock.raw if isinstance(sock, DeadlineSocket) else sock
+    try:
+        return raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return None
+
+
+def _readable(sock: Any) -> bool:
+    try:
+        return bool(_peek(sock))
+    except OSError:
+        return True  # reading it fails the same way, where gthread handles that
+
+
+def _closed_by_client(sock: Any) -> bool:
+    try:
+        return _peek(sock) == b""
+    except ConnectionError:  # reset
+        return True
+    except OSError:
+        return False  # left to gthread's own handling

@@ -1,8 +1,8 @@
 """Kept statements prepared on the server once per session, then only EXECUTEd.
 
 Parsing and planning a one-statement rollup answer costs the database ~0.7 ms; running it
-over a day of hourly rows ~0.1 ms. Prepared, the server plans it a few times with the values
-of each execution, then keeps a generic plan when it costs no more; TimescaleDB then
+over a day of hourly rows ~0.1 ms. Prepared, the server plans it once per session, a generic
+plan (the sessions' plan_cache_mode, tsapi.store.engine.PLAN_CACHE_MODE); TimescaleDB then
 excludes the hypertable's chunks outside the range when the plan starts (not while
 planning), and a chunk created later invalidates the plan (it changes the hypertable).
 

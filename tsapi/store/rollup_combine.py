@@ -3,7 +3,7 @@ the partials of an answer bucket (raw points and rollup rows alike)."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Double, cast, func, literal_column
+from sqlalchemy import BigInteger, Double, case, cast, func, literal_column
 from sqlalchemy.dialects.postgresql import aggregate_order_by, array
 
 # The picked values (min, max, first, last) plus +0.0, which leaves every double as it is but
@@ -18,11 +18,23 @@ def unsigned_zero(value):
     return value + literal_column("0.0", Double)
 
 
+# Below this, a total divided by a count (at most 2**63) might round to zero: from it up, the
+# quotient is at least 1e-309, which a double holds (as a subnormal, down to 5e-324).
+UNDERFLOW_FREE_TOTAL = 1e-290
+
+
 def unchecked_mean(total, n):
     """total / n as the raw path's avg divides (float8_avg, given its state {n, total, 0}):
     the same IEEE quotient, but where the float8 operator `/` raises "value out of range:
-    underflow" for a subnormal total that rounds to zero, float8_avg answers that zero."""
-    return func.float8_avg(array([n, total, literal_column("0.0", Double)]))
+    underflow" for a subnormal total that rounds to zero, float8_avg answers that zero.
+    Totals too large for that to happen divide with the operator, which gives the same
+    quotient without building float8_avg's array for each row (a year of hourly means:
+    ~0.35 ms of a ~4 ms statement); NaN and infinities too (NaN compares above any number)."""
+    zero = literal_column("0.0", Double)
+    return case(
+        ((func.abs(total) >= literal_column(repr(UNDERFLOW_FREE_TOTAL), Double)) & (n != zero),
+         total.op("/", return_type=Double)(n)),
+        else_=func.float8_avg(array([n, total, zero])))
 
 
 def single_value(name: str, r):
