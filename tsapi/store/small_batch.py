@@ -178,7 +178,9 @@ def store_small_batch_alone(engine: Engine, sids: list[int], times: list, values
         except psycopg2.Error as exc:
             lost = engine.dialect.is_disconnect(exc, driver, None)
             if lost:
-                pooled.invalidate(exc)
+                # As a Connection does on a disconnect: this session is replaced, and so is
+                # every session pooled before it (the same restart or failover lost those).
+                engine.pool._invalidate(pooled, exc)
             raise DBAPIError.instance(statement.execute, parameters, exc, psycopg2.Error,
                                       connection_invalidated=lost) from exc
         finally:
