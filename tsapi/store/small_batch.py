@@ -179,8 +179,11 @@ def store_small_batch_alone(engine: Engine, sids: list[int], times: list, values
             lost = engine.dialect.is_disconnect(exc, driver, None)
             if lost:
                 # As a Connection does on a disconnect: this session is replaced, and so is
-                # every session pooled before it (the same restart or failover lost those).
-                engine.pool._invalidate(pooled, exc)
+                # every session pooled before it (the same restart or failover lost those):
+                # the engine takes a new pool (public API; the sessions other requests hold
+                # now go back to the old pool, which nothing checks out from again).
+                pooled.invalidate(exc)
+                engine.dispose()
             raise DBAPIError.instance(statement.execute, parameters, exc, psycopg2.Error,
                                       connection_invalidated=lost) from exc
         finally:
