@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Engine, TextClause, text
 from sqlalchemy.exc import DBAPIError
 
 from tsapi.store.catalog import Metric, RetryableConflict
+from tsapi.store.statement_alone import begin_alone, end_alone
 
 # Up to this many points, one statement from arrays beats COPY: COPY's savepoint and its
 # fallback cost three extra round trips, which dominate a small batch.
@@ -165,9 +166,7 @@ def store_small_batch_alone(engine: Engine, sids: list[int], times: list, values
     pooled = engine.raw_connection()
     try:
         driver = pooled.dbapi_connection
-        if driver.isolation_level is not None:
-            driver.set_session(isolation_level="DEFAULT")  # client side (statement_alone)
-        driver.autocommit = True
+        begin_alone(driver)
         try:
             with driver.cursor() as cursor:
                 if statement.name not in pooled.info:
@@ -187,8 +186,7 @@ def store_small_batch_alone(engine: Engine, sids: list[int], times: list, values
             raise DBAPIError.instance(statement.execute, parameters, exc, psycopg2.Error,
                                       connection_invalidated=lost) from exc
         finally:
-            if not driver.closed:
-                driver.autocommit = False  # as the pool hands connections out
+            end_alone(driver)
     finally:
         pooled.close()
     return _outcome(locked, widened, metrics_count)
