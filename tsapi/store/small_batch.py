@@ -17,39 +17,53 @@ from tsapi.store.statement_alone import begin_alone, end_alone
 SMALL_BATCH = 1000
 
 
-# A small batch in one statement, one round trip: lock its metrics (FOR KEY SHARE, in id order,
-# as lock_metrics does; a metric deleted meanwhile is missing, and then nothing is stored),
-# upsert the points from four arrays unnested side by side, log each numeric series' span for
-# the rollups (as tsapi.store.rollup_log.LOG_SPANS does), then widen first/last seen,
-# locking the rows it widens in id order so that two batches cannot deadlock on them.
-# Plain SQL text with bound arrays: the same text for every batch, so SQLAlchemy caches it
-# (a Core INSERT … FROM SELECT … ON CONFLICT is recompiled on every execution: ~2 ms).
-_STORE_SMALL_SQL = """
-WITH locked AS (
-    SELECT id FROM metrics WHERE id = ANY(CAST(:ids AS bigint[]))
-    ORDER BY id FOR KEY SHARE
-), stored AS (
+# The two statements below store a batch's points and log its series' spans alike; only how
+# they lock and widen the metrics differs. What they share is written once here, so that
+# they cannot drift apart: the same upsert and, above all, the same lock order on the rows
+# (two batches, each run by either statement, cannot deadlock on them). Each statement puts
+# its own guard (its metrics all locked) after each fragment's FROM.
+# The points, from four arrays unnested side by side …
+_POINTS_FROM_ARRAYS = """
     INSERT INTO points (time, series_id, value_num, value_text)
     SELECT incoming.* FROM unnest(
         CAST(:times AS timestamptz[]), CAST(:sids AS bigint[]),
         CAST(:nums AS float8[]), CAST(:texts AS text[])
-    ) AS incoming(time, series_id, value_num, value_text)
-    WHERE (SELECT count(*) FROM locked) = cardinality(CAST(:ids AS bigint[]))
+    ) AS incoming(time, series_id, value_num, value_text)"""
+# … upserted in one order:
+_POINTS_UPSERTED_IN_ORDER = """
     ORDER BY series_id, time  -- every batch takes the rows' locks in one order: no deadlock
     ON CONFLICT (series_id, time) DO UPDATE
-        SET value_num = excluded.value_num, value_text = excluded.value_text
-), logged AS (
+        SET value_num = excluded.value_num, value_text = excluded.value_text"""
+# Each numeric series' span, logged for the rollups (as tsapi.store.rollup_log.LOG_SPANS does).
+_SPANS_LOGGED = """
     INSERT INTO rollup_invalidations (series_id, lo, hi)
     SELECT * FROM unnest(CAST(:log_sids AS bigint[]), CAST(:log_los AS timestamptz[]),
-                         CAST(:log_his AS timestamptz[]))
-    WHERE (SELECT count(*) FROM locked) = cardinality(CAST(:ids AS bigint[]))
+                         CAST(:log_his AS timestamptz[]))"""
+
+# A small batch in one statement, one round trip: lock its metrics (FOR KEY SHARE, in id order,
+# as lock_metrics does; a metric deleted meanwhile is missing, and then nothing is stored),
+# upsert the points, log the spans, then widen first/last seen, locking the rows it widens
+# in id order so that two batches cannot deadlock on them.
+# Plain SQL text with bound arrays: the same text for every batch, so SQLAlchemy caches it
+# (a Core INSERT … FROM SELECT … ON CONFLICT is recompiled on every execution: ~2 ms).
+# Composed at import of the constants here alone: static text, every value bound.
+# Its guard, in each part that writes: every metric of the batch was locked (none deleted).
+_ALL_LOCKED = "(SELECT count(*) FROM locked) = cardinality(CAST(:ids AS bigint[]))"
+_STORE_SMALL_SQL = f"""
+WITH locked AS (
+    SELECT id FROM metrics WHERE id = ANY(CAST(:ids AS bigint[]))
+    ORDER BY id FOR KEY SHARE
+), stored AS ({_POINTS_FROM_ARRAYS}
+    WHERE {_ALL_LOCKED}{_POINTS_UPSERTED_IN_ORDER}
+), logged AS ({_SPANS_LOGGED}
+    WHERE {_ALL_LOCKED}
 ), span AS (
     SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:los AS timestamptz[]),
                          CAST(:his AS timestamptz[])) AS span(id, lo, hi)
 ), widening AS (
     SELECT m.id FROM metrics m JOIN span ON span.id = m.id
     WHERE m.id IN (SELECT id FROM locked)
-      AND (SELECT count(*) FROM locked) = cardinality(CAST(:ids AS bigint[]))
+      AND {_ALL_LOCKED}
       AND (m.first_seen IS NULL OR span.lo < m.first_seen OR span.hi > m.last_seen)
     ORDER BY m.id FOR NO KEY UPDATE OF m
 ), widened AS (
@@ -67,23 +81,12 @@ SELECT (SELECT count(*) FROM locked) AS locked, (SELECT count(*) FROM widened) A
 # (which locks it FOR NO KEY UPDATE itself), with no span table, joins or sorts around it.
 # The same locks in the same order as the statement above, for ~30 % less of the database's
 # CPU (1 point: 390 against 545 us a statement, backend CPU, same run, load 6).
-_STORE_ONE_METRIC_SQL = """
+_STORE_ONE_METRIC_SQL = f"""
 WITH locked AS (
     SELECT id FROM metrics WHERE id = (CAST(:ids AS bigint[]))[1] FOR KEY SHARE
-), stored AS (
-    INSERT INTO points (time, series_id, value_num, value_text)
-    SELECT incoming.* FROM unnest(
-        CAST(:times AS timestamptz[]), CAST(:sids AS bigint[]),
-        CAST(:nums AS float8[]), CAST(:texts AS text[])
-    ) AS incoming(time, series_id, value_num, value_text)
-    WHERE EXISTS (SELECT FROM locked)
-    ORDER BY series_id, time  -- every batch takes the rows' locks in one order: no deadlock
-    ON CONFLICT (series_id, time) DO UPDATE
-        SET value_num = excluded.value_num, value_text = excluded.value_text
-), logged AS (
-    INSERT INTO rollup_invalidations (series_id, lo, hi)
-    SELECT * FROM unnest(CAST(:log_sids AS bigint[]), CAST(:log_los AS timestamptz[]),
-                         CAST(:log_his AS timestamptz[]))
+), stored AS ({_POINTS_FROM_ARRAYS}
+    WHERE EXISTS (SELECT FROM locked){_POINTS_UPSERTED_IN_ORDER}
+), logged AS ({_SPANS_LOGGED}
     WHERE EXISTS (SELECT FROM locked)
 ), widened AS (
     UPDATE metrics m
