@@ -10,6 +10,7 @@ import threading
 import pytest
 from helpers import assert_problem, ingest, point, query
 
+import tsapi.store.writer as writer
 from tsapi.errors import InvalidInput
 from tsapi.formats.validation import CHECKED, MAX_TAGS, validate_points
 
@@ -63,6 +64,17 @@ def test_a_batch_of_cached_and_new_series_with_a_point_twice_keeps_the_last(clie
                     point(T3, "mix", 8.0)])
     assert sorted(values(client, "mix")) == [6.0, 8.0, 11.0, 21.0]
 
+
+
+def test_a_batch_the_caches_miss_reads_its_metrics_types_once(client, monkeypatch):
+    """The caches' lookup and the write with its metrics locked both need each metric's
+    type: one pass over the batch serves both."""
+    passes = []
+    kinds = writer._metric_kinds
+    monkeypatch.setattr(writer, "_metric_kinds", lambda *args: passes.append(args) or kinds(*args))
+    ingest(client, [point(T1, "kinds", 1.0), point(T1, "kinds.text", "on")])  # new: a miss
+    assert len(passes) == 1
+    assert values(client, "kinds") == [1.0] and values(client, "kinds.text") == ["on"]
 
 def test_a_name_found_valid_as_json_is_checked_again_as_line_protocol_naming(client):
     long = "m" * 255

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import psycopg2
 from psycopg2 import errors as pg_errors
@@ -47,9 +48,10 @@ def write_batch(engine: Engine, batch: PointBatch, cache: SeriesCache,
     the log, rollups could serve buckets this write changed.
     """
     metric_cache = metric_cache if metric_cache is not None else MetricCache(0)
+    kinds = _metric_kinds(batch.metrics, batch.values)  # the batch's own: the same each attempt
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
-            cached = _from_caches(batch, cache, metric_cache)
+            cached = _from_caches(batch, kinds, cache, metric_cache)
             if cached is not None:
                 # Every id came from the caches: the batch is the one statement of
                 # store_small_batch, atomic by itself, run alone on its own connection.
@@ -59,7 +61,7 @@ def write_batch(engine: Engine, batch: PointBatch, cache: SeriesCache,
                 changed = store_small_batch_alone(engine, *rows, spans, known, series_spans)
                 return WriteResult(len(batch), len(latest), changed, tuple(sorted(known)))
             with engine.connect() as conn:
-                result, new_series, looked_up = _write(conn, batch, cache, metric_cache,
+                result, new_series, looked_up = _write(conn, batch, kinds, cache, metric_cache,
                                                        log_for_rollups)
                 conn.commit()
             # Committed: these ids now exist for everyone.
@@ -91,33 +93,31 @@ def write_batch(engine: Engine, batch: PointBatch, cache: SeriesCache,
     raise AssertionError("unreachable")
 
 
-def _from_caches(batch: PointBatch, cache: SeriesCache, metric_cache: MetricCache
-                 ) -> tuple[dict[str, Metric], dict] | None:
+def _from_caches(batch: PointBatch, kinds: MetricKinds, cache: SeriesCache,
+                 metric_cache: MetricCache) -> tuple[dict[str, Metric], dict] | None:
     """The batch's metrics and series ids, if it is small and the caches hold them all."""
     if len(batch) > SMALL_BATCH:
         return None  # a COPY locks the metrics first, always
-    names, values = batch.metrics, batch.values
-    first_is_text, mixed = _metric_kinds(names, values)
     # A small batch of known metrics takes their ids from the cache: its one statement locks
     # them (and notices a deleted one). A type that differs from the cached one may mean the
     # metric was deleted and made anew: the database, which alone can refuse a batch, is
     # asked (as for a new series, whose metric is locked before the series row is made).
-    known = metric_cache.get_all(first_is_text)
-    if known is None or _suspects(first_is_text, mixed, known):
+    known = metric_cache.get_all(kinds.first_is_text)
+    if known is None or _suspects(kinds, known):
         return None
-    sid_of = _cached_series(set(zip(names, batch.tags, strict=True)), known, cache)
+    sid_of = _cached_series(set(zip(batch.metrics, batch.tags, strict=True)), known, cache)
     return None if sid_of is None else (known, sid_of)
 
 
 def _write(
-    conn: Connection, batch: PointBatch, cache: SeriesCache, metric_cache: MetricCache,
-    log_for_rollups: bool = True,
+    conn: Connection, batch: PointBatch, kinds: MetricKinds, cache: SeriesCache,
+    metric_cache: MetricCache, log_for_rollups: bool = True,
 ) -> tuple[WriteResult, dict, dict[str, Metric]]:
     """The batch in `conn`'s transaction, its metrics locked and its series resolved first."""
     names, tag_sets = batch.metrics, batch.tags
-    first_is_text, mixed = _metric_kinds(names, batch.values)
-    known = lock_metrics(conn, {n: STRING if t else NUMBER for n, t in first_is_text.items()})
-    suspect = _suspects(first_is_text, mixed, known)
+    known = lock_metrics(conn, {n: STRING if t else NUMBER
+                                for n, t in kinds.first_is_text.items()})
+    suspect = _suspects(kinds, known)
     if suspect:
         _check_types(batch, known, suspect)
     pairs = set(zip(names, tag_sets, strict=True))
@@ -155,12 +155,18 @@ def _rows(batch: PointBatch, known: dict[str, Metric], sid_of: dict, log_for_rol
     return rows, _spans(names, times), series_spans, latest
 
 
-def _metric_kinds(names: list[str], values: list) -> tuple[dict[str, bool], set[str]]:
-    """Each metric's type as its first point gives it (that fixes a new metric's type), and
-    which metrics mix types."""
+class MetricKinds(NamedTuple):
+    """Each metric's type as its first point gives it (True: text; that fixes a new metric's
+    type), and which metrics mix types."""
+
+    first_is_text: dict[str, bool]
+    mixed: set[str]
+
+
+def _metric_kinds(names: list[str], values: list) -> MetricKinds:
     texts = {name for name, value in zip(names, values, strict=True) if isinstance(value, str)}
     if not texts:  # the usual batch: numbers only
-        return dict.fromkeys(names, False), set()
+        return MetricKinds(dict.fromkeys(names, False), set())
     first_is_text: dict[str, bool] = {}
     mixed: set[str] = set()
     for name, value in zip(names, values, strict=True):
@@ -168,7 +174,7 @@ def _metric_kinds(names: list[str], values: list) -> tuple[dict[str, bool], set[
         kind = first_is_text.setdefault(name, is_text)
         if kind is not is_text:
             mixed.add(name)
-    return first_is_text, mixed
+    return MetricKinds(first_is_text, mixed)
 
 
 def _cached_series(pairs: set, known: dict[str, Metric], cache: SeriesCache) -> dict | None:
@@ -182,11 +188,10 @@ def _cached_series(pairs: set, known: dict[str, Metric], cache: SeriesCache) -> 
     return sid_of
 
 
-def _suspects(first_is_text: dict[str, bool], mixed: set[str],
-              known: dict[str, Metric]) -> set[str]:
+def _suspects(kinds: MetricKinds, known: dict[str, Metric]) -> set[str]:
     """Metrics whose points may not all have the metric's type."""
-    return mixed | {
-        n for n, t in first_is_text.items() if (known[n].value_type == STRING) is not t
+    return kinds.mixed | {
+        n for n, t in kinds.first_is_text.items() if (known[n].value_type == STRING) is not t
     }
 
 
