@@ -61,6 +61,14 @@ def received(peer: socket.socket, size: int) -> bytes:
     return data
 
 
+def holding(sock: Recording, head: bytes) -> DeadlineSocket:
+    """A writer on `sock` holding `head`, sent to it as a response's head is, for its body."""
+    writer = DeadlineSocket(sock, 5)
+    writer.hold_head()
+    writer.sendall(head)
+    return writer
+
+
 def test_a_request_that_has_arrived_is_read_without_arming_a_timeout(pair):
     sock, peer = pair
     peer.sendall(b"GET / HTTP/1.1\r\n\r\n")
@@ -90,9 +98,7 @@ def test_a_read_after_one_that_waited_still_ends_at_the_deadline_as_such(pair):
 
 def test_a_small_answer_leaves_in_one_send(pair):
     sock, peer = pair
-    writer = DeadlineSocket(sock, 5)
-    writer.hold_head()
-    writer.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n")
+    writer = holding(sock, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n")
     writer.sendall(b"{}")
     writer.send_held()
     sends = [args for name, args in sock.calls if name.startswith("send")]
@@ -103,9 +109,7 @@ def test_a_small_answer_leaves_in_one_send(pair):
 
 def test_a_head_without_a_body_is_sent_when_the_response_ends(pair):
     sock, peer = pair
-    writer = DeadlineSocket(sock, 5)
-    writer.hold_head()
-    writer.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+    writer = holding(sock, b"HTTP/1.1 204 No Content\r\n\r\n")
     assert not [name for name in sock.names() if name.startswith("send")]
     writer.send_held()
     assert received(peer, 27) == b"HTTP/1.1 204 No Content\r\n\r\n"
@@ -113,9 +117,7 @@ def test_a_head_without_a_body_is_sent_when_the_response_ends(pair):
 
 def test_a_failed_response_sends_nothing_held(pair):
     sock, peer = pair
-    writer = DeadlineSocket(sock, 5)
-    writer.hold_head()
-    writer.sendall(b"HTTP/1.1 200 OK\r\n\r\n")
+    writer = holding(sock, b"HTTP/1.1 200 OK\r\n\r\n")
     writer.drop_held()
     writer.sendall(b"HTTP/1.1 500 Internal Server Error\r\n\r\n")  # gunicorn's error answer
     assert received(peer, 38) == b"HTTP/1.1 500 Internal Server Error\r\n\r\n"
@@ -125,9 +127,7 @@ def test_a_held_head_goes_before_a_file_sent_by_sendfile(pair, tmp_path):
     sock, peer = pair
     body = tmp_path / "body"
     body.write_bytes(b"file contents")
-    writer = DeadlineSocket(sock, 5)
-    writer.hold_head()
-    writer.sendall(b"HEAD\r\n\r\n")
+    writer = holding(sock, b"HEAD\r\n\r\n")
     with body.open("rb") as f:
         writer.sendfile(f, 0, 13)
     writer.send_held()
@@ -137,9 +137,7 @@ def test_a_held_head_goes_before_a_file_sent_by_sendfile(pair, tmp_path):
 def test_a_large_body_follows_its_held_head_whole(pair):
     sock, peer = pair
     body = os.urandom(200_000)
-    writer = DeadlineSocket(sock, 5)
-    writer.hold_head()
-    writer.sendall(b"HEAD\r\n\r\n")
+    writer = holding(sock, b"HEAD\r\n\r\n")
     got: list[bytes] = []
     reader = threading.Thread(target=lambda: got.append(received(peer, 8 + len(body))))
     reader.start()
