@@ -149,6 +149,15 @@ def empty_gunicorn_database(gunicorn_database, redis_server):
 
 
 @pytest.fixture
+def store(make_app, database_urls, backend):
+    """The rollup tests' Store (written to and read from below HTTP) on this test's backend,
+    its tables emptied by make_app. A module that needs one filled defines its own."""
+    s = rollup_support.Store(database_urls[backend])
+    yield s
+    s.dispose()
+
+
+@pytest.fixture
 def uncached_paths(make_app, database_urls, backend):
     """(rollup client, raw client, Store) of one backend, neither caching answers."""
     # No response cache: each app's in-process cache would keep answers from before a write

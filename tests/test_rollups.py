@@ -24,14 +24,6 @@ from tsapi.store.rollup_refresh import refresh
 AGGREGATIONS = ("count", "sum", "avg", "min", "max", "first", "last", "stddev")
 
 
-@pytest.fixture
-def store(make_app, database_urls, backend):
-    make_app()  # empties the tables
-    s = Store(database_urls[backend])
-    yield s
-    s.dispose()
-
-
 def _fill(store: Store, hours: int = 6) -> None:
     points = []
     for minute in range(hours * 60):

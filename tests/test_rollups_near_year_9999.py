@@ -16,14 +16,6 @@ LAST_HOUR = "9999-12-31T23:30:00Z"
 LAST_INSTANT = "9999-12-31T23:59:59.999999Z"
 
 
-@pytest.fixture
-def store(make_app, database_urls, backend):
-    make_app()  # empties the tables
-    s = Store(database_urls[backend])
-    yield s
-    s.dispose()
-
-
 def pending_invalidations(store: Store) -> int:
     with store.engine.connect() as conn:
         return conn.execute(sa.text("SELECT count(*) FROM rollup_invalidations")).scalar()
