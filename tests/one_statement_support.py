@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import math
-
-from rollup_support import Store, at
+from rollup_support import Store, at, close_enough
 
 from tsapi.formats.validation import PointBatch
 from tsapi.store.writer import write_batch
@@ -26,16 +24,6 @@ def write_tagged(store: Store, points) -> None:
 def body_for(start_s: float, end_s: float, **extra) -> dict:
     return {"metric": "temp", "start_time": at(start_s).isoformat(),
             "end_time": at(end_s).isoformat(), "aggregation": "avg", "interval": "1h", **extra}
-
-
-def close_enough(a, b) -> bool:
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(close_enough(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(close_enough(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, float) and isinstance(b, float):
-        return math.isclose(a, b, rel_tol=1e-9) or a == b
-    return a == b
 
 
 def same_answer(rolled, raw, body) -> str:

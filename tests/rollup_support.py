@@ -63,6 +63,19 @@ class Store:
         self.engine.dispose()
 
 
+def close_enough(a, b, abs_tol: float = 0.0) -> bool:
+    """Two answers (JSON or parsed CSV) alike but for floats within 1e-9 of each other, relative
+    (or within abs_tol): a rollup's sum of parts may round otherwise than the raw sum."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(close_enough(a[k], b[k], abs_tol) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(
+            close_enough(x, y, abs_tol) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=abs_tol)
+    return a == b
+
+
 def assert_same(agg: str, raw: list[tuple], rolled: list[tuple]) -> None:
     assert [r[:-1] for r in rolled] == [r[:-1] for r in raw]
     for a, b in zip(raw, rolled, strict=True):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import random
 import signal
@@ -16,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rollup_support import Store, assert_same, at
+from rollup_support import Store, assert_same, at, close_enough
 
 from tsapi.store.lifecycle import apply_retention
 from tsapi.store.rollup_refresh import refresh
@@ -296,16 +295,6 @@ def test_rollups_commands_refresh_and_rebuild(make_app, database_urls, backend):
 # --- through HTTP: fill, several metrics, a deleted and recreated metric --------------------
 
 
-def _close(a, b) -> bool:
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, float) and isinstance(b, float):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
-    return a == b
-
-
 @pytest.mark.parametrize("fill", ["none", "null", "zero", "previous", "linear"])
 def test_fill_and_several_metrics_answer_alike_from_rollups_and_raw(make_app, database_urls,
                                                                      backend, fill):
@@ -326,7 +315,7 @@ def test_fill_and_several_metrics_answer_alike_from_rollups_and_raw(make_app, da
             assert a.status_code == b.status_code == 200, a.get_json()
             assert a.headers["X-Tsapi-Answered-From"] == "rollup-1h"
             assert b.headers["X-Tsapi-Answered-From"] == "raw"
-            assert _close(a.get_json(), b.get_json()), agg
+            assert close_enough(a.get_json(), b.get_json(), abs_tol=1e-9), agg
     finally:
         store.dispose()
 
