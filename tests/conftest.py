@@ -3,6 +3,10 @@ per test on either kind of database, each test starting from empty tables and ca
 
 from __future__ import annotations
 
+import io
+import json
+import logging
+
 import pytest
 import redis
 import rollup_support
@@ -12,6 +16,7 @@ from helpers import OPEN_ACCESS
 from services import PostgresServer, RedisServer
 
 from tsapi import create_app
+from tsapi.api.logs import JsonFormatter
 from tsapi.cli import alembic_config
 
 BACKENDS = ("timescaledb", "postgresql")
@@ -132,6 +137,20 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def log_lines():
+    """What the tsapi loggers write during the test, one parsed JSON object per line."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("tsapi")
+    logger.addHandler(handler)
+    try:
+        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    finally:
+        logger.removeHandler(handler)
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,5 @@
 """Request ids, JSON log lines and the service's own Prometheus metrics."""
 
-import io
 import json
 import logging
 import re
@@ -8,22 +7,6 @@ import re
 import pytest
 from gunicorn_server import GunicornServer
 from helpers import ingest, point
-
-from tsapi.api.logs import JsonFormatter
-
-
-@pytest.fixture
-def log_lines():
-    """What the tsapi loggers write during the test, one parsed JSON object per line."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("tsapi")
-    logger.addHandler(handler)
-    try:
-        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
-    finally:
-        logger.removeHandler(handler)
 
 
 def sample(text: str, name: str, **labels) -> float:

@@ -1,13 +1,9 @@
 """TSAPI_TRUSTED_PROXIES: the client's address comes from X-Forwarded-For only through the
 configured number of proxies, so a client can never pick its own rate-limit bucket."""
 
-import io
-import json
-import logging
 
 import pytest
 
-from tsapi.api.logs import JsonFormatter
 from tsapi.config import ConfigError, settings_from_env
 
 PROXY = "10.0.0.1"  # the address nginx connects from
@@ -56,19 +52,11 @@ def test_two_trusted_proxies_take_the_second_entry_from_the_end(make_app):
     (0, "192.0.2.7", PROXY),
     (1, "198.51.100.1, 192.0.2.7", "192.0.2.7"),
 ])
-def test_access_log_names_the_client(make_app, proxies, forwarded_for, client_address):
+def test_access_log_names_the_client(make_app, log_lines, proxies, forwarded_for,
+                                     client_address):
     client = make_app(TSAPI_TRUSTED_PROXIES=proxies).test_client()
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("tsapi")
-    logger.addHandler(handler)
-    try:
-        assert get(client, forwarded_for).status_code == 200
-    finally:
-        logger.removeHandler(handler)
-    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
-    access = [line for line in lines if line["logger"] == "tsapi.access"]
+    assert get(client, forwarded_for).status_code == 200
+    access = [line for line in log_lines() if line["logger"] == "tsapi.access"]
     assert [line["client"] for line in access] == [client_address]
 
 
