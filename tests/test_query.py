@@ -268,6 +268,14 @@ def padded(points: list[dict], pad: bool) -> list[dict]:
     return points + filler
 
 
+def ingest_a_second_apart(client, metric: str, values: list, pad: bool) -> list[datetime]:
+    """`values` as points of `metric` one second apart from T0, padded if asked; their times."""
+    times = [T0 + timedelta(seconds=i) for i in range(len(values))]
+    ingest(client, padded([point(iso(t), metric, v) for t, v in zip(times, values, strict=True)],
+                          pad))
+    return times
+
+
 def stored_values(client, metric):
     rows = rows_as_pairs(query(client, metric=metric, start_time=START, end_time=END))
     return [t for t, _ in rows], [v for _, v in rows]
@@ -282,9 +290,7 @@ def assert_same_doubles(got, sent):
 
 @pytest.mark.parametrize("pad", [False, True], ids=["small-batch", "large-batch"])
 def test_numbers_round_trip_exactly(client, pad):
-    times = [T0 + timedelta(seconds=i) for i in range(len(NUMBERS))]
-    ingest(client, padded([point(iso(t), "num", v) for t, v in zip(times, NUMBERS, strict=True)],
-                          pad))
+    times = ingest_a_second_apart(client, "num", NUMBERS, pad)
     got_times, got = stored_values(client, "num")
     assert got_times == times
     assert_same_doubles(got, NUMBERS)
@@ -292,18 +298,14 @@ def test_numbers_round_trip_exactly(client, pad):
 
 @pytest.mark.parametrize("pad", [False, True], ids=["small-batch", "large-batch"])
 def test_numbers_round_trip_exactly_when_rewritten(client, pad):
-    times = [T0 + timedelta(seconds=i) for i in range(len(NUMBERS))]
-    ingest(client, padded([point(iso(t), "num", 7.0) for t in times], pad))
-    ingest(client, padded([point(iso(t), "num", v) for t, v in zip(times, NUMBERS, strict=True)],
-                          pad))
+    ingest_a_second_apart(client, "num", [7.0] * len(NUMBERS), pad)
+    ingest_a_second_apart(client, "num", NUMBERS, pad)
     assert_same_doubles(stored_values(client, "num")[1], NUMBERS)
 
 
 @pytest.mark.parametrize("pad", [False, True], ids=["small-batch", "large-batch"])
 def test_string_values_round_trip_exactly(client, pad):
-    times = [T0 + timedelta(seconds=i) for i in range(len(STRINGS))]
-    ingest(client, padded([point(iso(t), "text", v) for t, v in zip(times, STRINGS, strict=True)],
-                          pad))
+    times = ingest_a_second_apart(client, "text", STRINGS, pad)
     got_times, got = stored_values(client, "text")
     assert got_times == times
     assert got == STRINGS
@@ -311,10 +313,8 @@ def test_string_values_round_trip_exactly(client, pad):
 
 @pytest.mark.parametrize("pad", [False, True], ids=["small-batch", "large-batch"])
 def test_string_values_round_trip_exactly_when_rewritten(client, pad):
-    times = [T0 + timedelta(seconds=i) for i in range(len(STRINGS))]
-    ingest(client, padded([point(iso(t), "text", "old") for t in times], pad))
-    ingest(client, padded([point(iso(t), "text", v) for t, v in zip(times, STRINGS, strict=True)],
-                          pad))
+    ingest_a_second_apart(client, "text", ["old"] * len(STRINGS), pad)
+    ingest_a_second_apart(client, "text", STRINGS, pad)
     assert stored_values(client, "text")[1] == STRINGS
 
 
