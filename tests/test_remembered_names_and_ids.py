@@ -10,9 +10,9 @@ import threading
 import pytest
 from helpers import assert_problem, ingest, point, query
 
-import tsapi.store.writer as writer
 from tsapi.errors import InvalidInput
 from tsapi.formats.validation import CHECKED, MAX_TAGS, validate_points
+from tsapi.store.writer import _metric_kinds
 
 T1, T2, T3 = "2024-05-01T00:00:00.000000Z", "2024-05-01T00:01:00.000000Z", "2024-05-01T00:02:00Z"
 RANGE = {"start_time": "2024-05-01T00:00:00Z", "end_time": "2024-05-02T00:00:00Z"}
@@ -70,8 +70,8 @@ def test_a_batch_the_caches_miss_reads_its_metrics_types_once(client, monkeypatc
     """The caches' lookup and the write with its metrics locked both need each metric's
     type: one pass over the batch serves both."""
     passes = []
-    kinds = writer._metric_kinds
-    monkeypatch.setattr(writer, "_metric_kinds", lambda *args: passes.append(args) or kinds(*args))
+    monkeypatch.setattr("tsapi.store.writer._metric_kinds",
+                        lambda *args: passes.append(args) or _metric_kinds(*args))
     ingest(client, [point(T1, "kinds", 1.0), point(T1, "kinds.text", "on")])  # new: a miss
     assert len(passes) == 1
     assert values(client, "kinds") == [1.0] and values(client, "kinds.text") == ["on"]
