@@ -65,6 +65,17 @@ def stored_series(app) -> set[tuple[str, tuple]]:
         return {(name, tuple(sorted(tags.items()))) for name, tags in result}
 
 
+def points_stored(database_url: str) -> int:
+    """How many points the database holds, read on a connection of its own (for a server that
+    runs in another process, such as gunicorn)."""
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text("SELECT count(*) FROM points")).scalar()
+    finally:
+        engine.dispose()
+
+
 # --- problems, times and buckets ---------------------------------------------------------
 
 

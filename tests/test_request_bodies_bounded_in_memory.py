@@ -11,9 +11,9 @@ import socket
 
 import orjson
 import pytest
-import sqlalchemy as sa
 from conftest import reset_state
 from gunicorn_server import GunicornServer
+from helpers import points_stored
 
 MAX_GROWTH_MB = 200
 DECOMPRESSED = 32 * 1024 * 1024  # half the decompressed-size limit: only the point limit stops it
@@ -30,14 +30,6 @@ def server(gunicorn_database, redis_server, tmp_path_factory):
 
 def _repeat(line: bytes, size: int = DECOMPRESSED) -> bytes:
     return line * (size // len(line))
-
-
-def _points_stored(database_url: str) -> int:
-    engine = sa.create_engine(database_url)
-    with engine.connect() as conn:
-        count = conn.execute(sa.text("SELECT count(*) FROM points")).scalar()
-    engine.dispose()
-    return count
 
 
 def _post(server, path: str, body: bytes, content_type: str, gzipped: bool = True):
@@ -71,7 +63,7 @@ def test_a_body_over_the_point_limit_is_refused_as_it_streams(server, gunicorn_d
     status, answer, growth = _post(server, path, body, content_type)
     assert status == 413, answer[:500]
     assert growth <= MAX_GROWTH_MB, f"worker peak RSS grew {growth:.0f} MB"
-    assert _points_stored(gunicorn_database) == 0
+    assert points_stored(gunicorn_database) == 0
 
 
 def test_a_body_over_the_decompressed_limit_is_refused_as_it_streams(server, gunicorn_database):
@@ -92,7 +84,7 @@ def test_points_with_deeply_nested_unknown_members_are_refused(server, gunicorn_
     assert status == 400, answer[:500]
     assert b"deep" in answer
     assert growth <= MAX_GROWTH_MB, f"worker peak RSS grew {growth:.0f} MB"
-    assert _points_stored(gunicorn_database) == 0
+    assert points_stored(gunicorn_database) == 0
 
 
 # InfluxQL's POST /query form: werkzeug reads a form whole into memory on the first parameter

@@ -8,6 +8,7 @@ import orjson
 import pytest
 import sqlalchemy as sa
 from gunicorn_server import GunicornServer
+from helpers import points_stored
 
 BATCH = 100_000
 
@@ -16,15 +17,6 @@ def big_batch() -> bytes:
     points = [{"time": 1_700_000_000 + i, "metric": "shutdown", "value": float(i),
                "tags": {"device": f"d{i % 10}"}} for i in range(BATCH)]
     return orjson.dumps({"data": points})
-
-
-def stored_points(url: str) -> int:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(sa.text("SELECT count(*) FROM points")).scalar()
-    finally:
-        engine.dispose()
 
 
 def wait_for_write_in_progress(url: str, timeout: float = 30.0) -> bool:
@@ -80,7 +72,7 @@ def test_signal_during_large_ingest_commits_the_whole_batch_or_none(
         assert not client.is_alive()
     assert in_flight, "the batch was never seen being written; the attack came too late"
 
-    stored = stored_points(empty_gunicorn_database)
+    stored = points_stored(empty_gunicorn_database)
     assert stored in (0, BATCH), f"{stored} of {BATCH} points stored: a partial batch"
     if outcome.get("status") == 200:
         assert stored == BATCH

@@ -11,9 +11,9 @@ import socket
 import time
 
 import pytest
-import sqlalchemy as sa
 from conftest import reset_state
 from gunicorn_server import GunicornServer
+from helpers import points_stored
 from services import HOST
 
 DEADLINE = 2
@@ -82,7 +82,4 @@ def test_a_stalled_body_gets_408_and_stores_nothing(server, gunicorn_database):
                      + body)  # half the body, then nothing
         answer = _closed_by_server(sock)
     assert answer is not None and answer.startswith(b"HTTP/1.1 408"), answer
-    engine = sa.create_engine(gunicorn_database)
-    with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM points")).scalar() == 0
-    engine.dispose()
+    assert points_stored(gunicorn_database) == 0

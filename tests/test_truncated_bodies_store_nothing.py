@@ -9,9 +9,9 @@ protocol 204 with 5 of 10.
 import gzip
 
 import pytest
-import sqlalchemy as sa
 from conftest import reset_state
 from gunicorn_server import GunicornServer
+from helpers import points_stored
 
 
 @pytest.fixture(scope="module")
@@ -25,14 +25,6 @@ def server(gunicorn_database, redis_server, tmp_path_factory):
 def database(server, gunicorn_database, redis_server):
     reset_state(gunicorn_database, redis_server.url())
     return gunicorn_database
-
-
-def _stored(database_url: str) -> int:
-    engine = sa.create_engine(database_url)
-    with engine.connect() as conn:
-        count = conn.execute(sa.text("SELECT count(*) FROM points")).scalar()
-    engine.dispose()
-    return count
 
 
 def _ten(kind: str) -> tuple[str, str, bytes]:
@@ -71,7 +63,7 @@ def test_a_body_shorter_than_its_content_length_stores_nothing(server, database,
     answer = server.raw_exchange(head + _cut_at_a_line(body))
     assert _status(answer) == 400, answer
     assert b"nothing was stored" in answer
-    assert _stored(database) == 0
+    assert points_stored(database) == 0
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -83,7 +75,7 @@ def test_a_chunked_body_cut_before_its_last_chunk_stores_nothing(server, databas
     chunk = b"%x\r\n%s\r\n" % (len(prefix), prefix)  # and no terminating 0-size chunk
     answer = server.raw_exchange(head + chunk)
     assert _status(answer) == 400, answer
-    assert _stored(database) == 0
+    assert points_stored(database) == 0
 
 
 def test_a_gzip_body_cut_short_stores_nothing(server, database):
@@ -93,7 +85,7 @@ def test_a_gzip_body_cut_short_stores_nothing(server, database):
             f"Content-Encoding: gzip\r\nContent-Length: {len(packed)}\r\n\r\n").encode()
     answer = server.raw_exchange(head + packed[:len(packed) // 2])
     assert _status(answer) == 400, answer
-    assert _stored(database) == 0
+    assert points_stored(database) == 0
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -103,7 +95,7 @@ def test_a_whole_body_is_still_stored(server, database, kind):
     head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode()
     assert _status(server.raw_exchange(head + body)) in (200, 204)
-    assert _stored(database) == 10
+    assert points_stored(database) == 10
 
 
 def test_a_chunk_size_that_is_not_hexadecimal_stores_nothing(server, database):
@@ -113,4 +105,4 @@ def test_a_chunk_size_that_is_not_hexadecimal_stores_nothing(server, database):
     chunks = b"%x\r\n%s\r\nzz\r\n%s\r\n0\r\n\r\n" % (len(body), body, body)
     answer = server.raw_exchange(head + chunks)
     assert _status(answer) == 400, answer
-    assert _stored(database) == 0
+    assert points_stored(database) == 0
