@@ -2,23 +2,9 @@
 
 from __future__ import annotations
 
-from rollup_support import Store, at, close_enough
-
-from tsapi.formats.validation import PointBatch
-from tsapi.store.writer import write_batch
+from rollup_support import Store, at, close_enough, write_tagged
 
 ANSWERED_FROM = "X-Tsapi-Answered-From"
-
-
-def write_tagged(store: Store, points) -> None:
-    """(time, metric, value, tags as a dict) each."""
-    batch = PointBatch()
-    for time, metric, value, tags in points:
-        batch.times.append(time)
-        batch.metrics.append(metric)
-        batch.values.append(value)
-        batch.tags.append(tuple(sorted(tags.items())))
-    write_batch(store.engine, batch, store.cache)
 
 
 def body_for(start_s: float, end_s: float, **extra) -> dict:

@@ -32,13 +32,8 @@ class Store:
 
     def write(self, points: list[tuple[datetime, str, float, str]]) -> None:
         """(time, metric, value, device) each."""
-        batch = PointBatch()
-        for time, metric, value, device in points:
-            batch.times.append(time)
-            batch.metrics.append(metric)
-            batch.values.append(value)
-            batch.tags.append((("device", device),))
-        write_batch(self.engine, batch, self.cache)
+        write_tagged(self, [(time, metric, value, {"device": device})
+                            for time, metric, value, device in points])
 
     def answers(self, metric: str, agg: str, interval: str | None, tz: str | None,
                 group_by: tuple[str, ...], start: datetime, end: datetime):
@@ -61,6 +56,17 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def write_tagged(store: Store, points) -> None:
+    """(time, metric, value, tags as a dict) each."""
+    batch = PointBatch()
+    for time, metric, value, tags in points:
+        batch.times.append(time)
+        batch.metrics.append(metric)
+        batch.values.append(value)
+        batch.tags.append(tuple(sorted(tags.items())))
+    write_batch(store.engine, batch, store.cache)
 
 
 def close_enough(a, b, abs_tol: float = 0.0) -> bool:

@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from one_statement_support import body_for, same_answer, series_data, write_tagged
+from one_statement_support import body_for, same_answer, series_data
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
-from rollup_support import at
+from rollup_support import at, write_tagged
 from sqlalchemy import event
 
 from tsapi.store.lifecycle import delete_metric

@@ -10,11 +10,9 @@ from datetime import timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rollup_support import Store, at, close_enough
+from rollup_support import Store, at, close_enough, write_tagged
 
-from tsapi.formats.validation import PointBatch
 from tsapi.store.rollup_refresh import refresh
-from tsapi.store.writer import write_batch
 
 EXACT = ("count", "min", "max", "first", "last")
 # Values whose spelling differs between PostgreSQL's float8 text and the JSON encoder's, or
@@ -29,13 +27,8 @@ AWKWARD = (1e15, 1234567890123456.0, 1e15 + 0.5, 9007199254740993.0, 12345678901
 
 def _write(store: Store, points) -> None:
     """(time, metric, value, device or None: no device tag) each."""
-    batch = PointBatch()
-    for time, metric, value, device in points:
-        batch.times.append(time)
-        batch.metrics.append(metric)
-        batch.values.append(value)
-        batch.tags.append(() if device is None else (("device", device),))
-    write_batch(store.engine, batch, store.cache)
+    write_tagged(store, [(time, metric, value, {} if device is None else {"device": device})
+                         for time, metric, value, device in points])
 
 
 def _csv(data: bytes) -> list:

@@ -12,9 +12,8 @@ from one_statement_support import (
     same_answer,
     series_data,
     shapes,
-    write_tagged,
 )
-from rollup_support import at
+from rollup_support import at, write_tagged
 
 from tsapi.store.rollup_refresh import refresh
 

@@ -9,9 +9,8 @@ from one_statement_support import (
     body_for,
     same_answer,
     series_data,
-    write_tagged,
 )
-from rollup_support import Store, at
+from rollup_support import Store, at, write_tagged
 from sqlalchemy import event
 
 from tsapi.store.rollup_refresh import refresh

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from one_statement_support import body_for, same_answer, series_data, write_tagged
-from rollup_support import at
+from one_statement_support import body_for, same_answer, series_data
+from rollup_support import at, write_tagged
 from sqlalchemy import text
 
 from tsapi.store import prepared, rollup_aligned

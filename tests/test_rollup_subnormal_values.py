@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from one_statement_support import ANSWERED_FROM, body_for, write_tagged
-from rollup_support import Store, at
+from one_statement_support import ANSWERED_FROM, body_for
+from rollup_support import Store, at, write_tagged
 
 from tsapi.store.rollup_refresh import refresh
 
