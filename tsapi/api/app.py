@@ -10,6 +10,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from tsapi.api.auth import init_auth
+from tsapi.api.counts_in_flight import CountSender
 from tsapi.api.extensions import cache
 from tsapi.api.influxql import init_form_limit
 from tsapi.api.logs import configure_logging
@@ -76,7 +77,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     windows = RateWindows(redis_client, gate)
     init_form_limit(app)  # before auth, which reads a form body's parameters
     init_auth(app, windows)  # before the limiter: limits are counted per authenticated key
-    init_rate_limits(app, windows)
+    init_rate_limits(app, windows,
+                     CountSender(windows, redis_client, gate) if redis_client else None)
     init_path_checks(app)  # after auth: an anonymous caller learns nothing from a path
     register_resources(init_api(app, __version__))
     return app

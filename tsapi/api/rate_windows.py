@@ -101,6 +101,11 @@ class RateWindows:
         self.memory = MemoryWindows()
 
     @property
+    def sha(self) -> str:
+        """The script's digest, for a caller that sends it itself (tsapi.api.counts_in_flight)."""
+        return self._script.sha
+
+    @property
     def shared(self) -> bool:
         """Counted in Redis (a count may then ride another round trip: CountRider)."""
         return self._script is not None
@@ -108,16 +113,16 @@ class RateWindows:
     def count(self, peek: Sequence[Counter] = (), hit: Sequence[Counter] = ()) -> Counts:
         if self._script is None:
             return self.memory.count(peek, hit)
-        keys, args = _script_input(peek, hit)
+        keys, args = script_input(peek, hit)
         try:
             answer = self._gate.call(lambda: self._script(keys=keys, args=args))
         except RedisError as exc:
             return self.after_failure(exc, peek, hit)
-        return _counts(answer)
+        return counts_from(answer)
 
     def queue(self, pipe, peek: Sequence[Counter], hit: Sequence[Counter]) -> None:
         """count's script call, queued on a pipeline (CountRider reads its answer)."""
-        keys, args = _script_input(peek, hit)
+        keys, args = script_input(peek, hit)
         # EVALSHA itself: a Script run on a pipeline costs a SCRIPT EXISTS round trip first.
         pipe.evalsha(self._script.sha, len(keys), *keys, *args)
 
@@ -148,7 +153,7 @@ class CountRider:
             if isinstance(answer, NoScriptError):
                 return  # Redis lost the script (restarted, flushed): finish sends it alone
             if not isinstance(answer, RedisError):
-                self.counts = _counts(answer)
+                self.counts = counts_from(answer)
                 return
             answers = answer
         self.counts = self.windows.after_failure(answers, self.peek, self.hit)
@@ -162,8 +167,11 @@ class CountRider:
     def alone(self) -> None:
         self.then(self.windows.count(self.peek, self.hit))
 
+    def forget(self) -> None:
+        pass  # nothing sent yet
 
-def _script_input(peek: Sequence[Counter], hit: Sequence[Counter]) -> tuple[list, list]:
+
+def script_input(peek: Sequence[Counter], hit: Sequence[Counter]) -> tuple[list, list]:
     counters = (*peek, *hit)
     args = [len(peek)]
     for _, rate in counters:
@@ -171,7 +179,8 @@ def _script_input(peek: Sequence[Counter], hit: Sequence[Counter]) -> tuple[list
     return [c.key for c in counters], args
 
 
-def _counts(answer: list) -> Counts:
+def counts_from(answer: list) -> Counts:
+    """The Counts of the script's answer."""
     if answer[0]:
         return Counts(answer[0] - 1, max(int(answer[1]), 0), [])
     return Counts(None, 0, [(answer[i], max(answer[i + 1], 0))

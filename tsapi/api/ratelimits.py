@@ -9,6 +9,11 @@ A view marked counted_with_cache_lookup (cached /query, GET /metrics) pays none 
 the hook leaves the count to ride the response-cache lookup's pipeline, which its work waits
 for (tsapi.services.redis_riders); the view sends it as it ends if nothing took it (a 422 from
 its arguments), so that a 429 then is raised inside the view like any other.
+A write view marked counted_before_its_store (POST /ingest, the line-protocol writes) with a
+small body sends its count as the hook runs and reads the answer just before its first
+database access, so the round trip overlaps with the body's parsing (tsapi.api.
+counts_in_flight, which says which bodies and what an over-limit request costs); over the
+limit, its answer is the 429 even when its body was bad, as when the hook refused it.
 That round trip also reads the client address's 401 count when authenticate found the key
 in memory and left the count unread (tsapi.api.auth_failures).
 Over a limit: a 429 problem with Retry-After. Counted responses carry X-RateLimit-Limit,
@@ -27,12 +32,14 @@ from flask import Flask, Response, g, request
 
 from tsapi.api.auth import TooManyFailures, current_key, required_scope, view_attribute
 from tsapi.api.auth_failures import AuthFailures
+from tsapi.api.counts_in_flight import CountSender, read_before_counted
 from tsapi.api.problems import HttpError
 from tsapi.api.rate_windows import Counter, CountRider, Counts, RateWindows, counter_key
 from tsapi.config import RATE_LIMIT_CLASSES, Rate, parse_rates
 from tsapi.services.redis_riders import carry, settle, waiting
 
 RIDES_ATTRIBUTE = "_tsapi_count_rides"
+SENT_AHEAD_ATTRIBUTE = "_tsapi_count_sent_ahead"
 
 
 class RateLimited(HttpError):
@@ -47,8 +54,9 @@ class ClassLimits:
     """The hooks: count the request against its class's rates, then add the headers."""
 
     def __init__(self, windows: RateWindows, rates: dict[str, tuple[Rate, ...]],
-                 failures: AuthFailures):
+                 failures: AuthFailures, sender: CountSender | None = None):
         self.windows = windows
+        self.sender = sender  # None: no Redis, nothing to send ahead
         self.rates = rates  # by class; a class set to `off` is absent
         self.failures = failures
 
@@ -72,6 +80,14 @@ class ClassLimits:
             # (tsapi.services.redis_riders); add_headers settles it at the latest.
             carry(CountRider(self.windows, peek, hit, judge))
             return
+        if (self.sender is not None and view_attribute(SENT_AHEAD_ATTRIBUTE)
+                and read_before_counted(request.content_length,
+                                        request.headers.get("Content-Encoding"))):
+            # Read before the write's first database access, or as its view ends.
+            flight = self.sender.send(peek, hit, judge)
+            if flight is not None:
+                carry(flight)
+                return
         judge(self.windows.count(peek, hit))
 
     @staticmethod
@@ -111,26 +127,39 @@ class ClassLimits:
 def counted_with_cache_lookup(view: Callable) -> Callable:
     """Mark a view whose work starts after a response-cache lookup (ResponseCache.lookup):
     its rate-limit count rides the lookup's Redis round trip instead of one of its own."""
+    return _settled_as_it_ends(view, RIDES_ATTRIBUTE)
 
+
+def counted_before_its_store(view: Callable) -> Callable:
+    """Mark a write view whose use case settles the request's riders before its first database
+    access (tsapi.services.ingest.store_batch): its count may be sent as the request starts
+    and read only then (tsapi.api.counts_in_flight)."""
+    return _settled_as_it_ends(view, SENT_AHEAD_ATTRIBUTE)
+
+
+def _settled_as_it_ends(view: Callable, attribute: str) -> Callable:
     @wraps(view)
     def counted(*args, **kwargs):
         try:
             return view(*args, **kwargs)
         finally:
-            # Answered without a lookup (a 422 from its arguments): counted now, still inside
-            # the view, so a 429 goes through the error handler and every hook as any other.
+            # Answered before its work (a 422 from its arguments or body): counted now, still
+            # inside the view, so a 429 (which then replaces the 422: the client is over its
+            # limit, whatever it sent) goes through the error handler and every hook.
             settle()
 
-    setattr(counted, RIDES_ATTRIBUTE, True)
+    setattr(counted, attribute, True)
     return counted
 
 
-def init_rate_limits(app: Flask, windows: RateWindows) -> None:
-    """After init_auth: requests are counted per authenticated key."""
+def init_rate_limits(app: Flask, windows: RateWindows,
+                     sender: CountSender | None = None) -> None:
+    """After init_auth: requests are counted per authenticated key; with a sender, a write's
+    count is sent ahead (tsapi.api.counts_in_flight)."""
     if app.config["TSAPI_RATE_LIMITS"] != "on":
         return
     rates = {scope: parse_rates(app.config[name]) for scope, name in RATE_LIMIT_CLASSES.items()
              if app.config[name] != "off"}
-    limits = ClassLimits(windows, rates, app.extensions["tsapi_auth_failures"])
+    limits = ClassLimits(windows, rates, app.extensions["tsapi_auth_failures"], sender)
     app.before_request(limits.count)
     app.after_request(limits.add_headers)

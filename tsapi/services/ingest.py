@@ -15,6 +15,7 @@ from tsapi.formats.validation import (
 )
 from tsapi.formats.value_types import type_conflicts, value_type
 from tsapi.services.instruments import INGESTED_POINTS, REJECTED_POINTS
+from tsapi.services.redis_riders import settle
 from tsapi.services.response_cache import CATALOG
 from tsapi.services.runtime import Runtime
 from tsapi.store.catalog import metric_types
@@ -75,6 +76,9 @@ def _ingest(rt: Runtime, data: Any, reparse: Reparse | None) -> WriteResult | No
 
 def store_batch(rt: Runtime, batch: PointBatch) -> WriteResult | None:
     """Store a validated batch and expire what it changes; None when the batch is empty."""
+    # The rate limit's count, sent as the request started, is read now: a request over its
+    # limit is refused here, before anything is stored (tsapi.services.redis_riders).
+    settle()
     if not batch:
         return None
     result = write_batch(rt.db.engine, batch, rt.db.series_cache, rt.db.metric_cache)
@@ -105,6 +109,7 @@ def _with_type_conflicts(rt: Runtime, exc: InvalidInput, data: Any) -> InvalidIn
     names = sorted({k[0] for k in kinds if k})
     if not names:
         return exc
+    settle()  # the rate limit before any database access (store_batch says why)
     with rt.db.engine.connect() as conn:
         expected = metric_types(conn, names)
     flagged = {e["field"] for e in exc.errors}

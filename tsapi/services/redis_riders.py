@@ -11,6 +11,10 @@ A rider learns its outcome in two steps: `read` gets its answers (or the error t
 trip) while the trip is inside the Redis gate, and must not raise; `finish` acts on it once
 the trip is over, and may refuse the request by raising. A trip the gate did not let through
 took no rider: they stay for `settle`, whose own calls meet the closed gate as they would have.
+
+A write has no round trip before its work for its count to ride: the limiter sends the count
+itself as the request starts, and leaves here a rider that only reads its answer
+(tsapi.api.counts_in_flight); the ingest use case settles before its first database access.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ class Rider(Protocol):
 
     def alone(self) -> None:
         """Make its own round trip, then act on it (no pipeline took it)."""
+
+    def forget(self) -> None:
+        """Give up its outcome (the request ended without settling it); never raises."""
 
 
 _riders: ContextVar[tuple[Rider, ...]] = ContextVar("tsapi_redis_riders", default=())
@@ -59,7 +66,11 @@ def settle() -> None:
 
 def drop() -> None:
     """Forget riders at the end of a request (its after_request hooks settled them)."""
-    _riders.set(())
+    riders = _riders.get()
+    if riders:
+        _riders.set(())
+        for rider in riders:
+            rider.forget()
 
 
 class Trip:

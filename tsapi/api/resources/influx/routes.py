@@ -7,6 +7,7 @@ from tsapi.api.arguments import Blueprint
 from tsapi.api.auth import requires
 from tsapi.api.bodies import body_chunks
 from tsapi.api.openapi import problem_doc
+from tsapi.api.ratelimits import counted_before_its_store
 from tsapi.api.resources.influx.schemas import V1WriteArgsSchema, V2WriteArgsSchema
 from tsapi.api.runtime import runtime
 from tsapi.services.line_protocol_write import write_line_protocol
@@ -22,6 +23,7 @@ _BODY = {
 
 @blp.route("/api/v2/write")
 class V2Write(MethodView):
+    @counted_before_its_store
     @requires(blp, "write")
     @blp.arguments(V2WriteArgsSchema, location="query")
     @blp.doc(requestBody=_BODY)
@@ -41,6 +43,7 @@ class V2Write(MethodView):
 
 @blp.route("/write")
 class V1Write(MethodView):
+    @counted_before_its_store
     @requires(blp, "write")
     @blp.arguments(V1WriteArgsSchema, location="query")
     @blp.doc(requestBody=_BODY)

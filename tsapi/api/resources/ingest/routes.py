@@ -6,6 +6,7 @@ from tsapi.api.arguments import Blueprint
 from tsapi.api.auth import requires
 from tsapi.api.bodies import read_points_body
 from tsapi.api.openapi import problem_doc
+from tsapi.api.ratelimits import counted_before_its_store
 from tsapi.api.resources.ingest.schemas import IngestRequestSchema, IngestResponseSchema
 from tsapi.api.runtime import runtime
 from tsapi.services.ingest import ingest_points
@@ -15,6 +16,7 @@ blp = Blueprint("ingest", __name__, description="Write points")
 
 @blp.route("/ingest")
 class Ingest(MethodView):
+    @counted_before_its_store
     @requires(blp, "write")
     @blp.doc(
         requestBody={
