@@ -42,18 +42,19 @@ def events(monkeypatch):
     """What the request did, in order: each Redis command sent, each answer read, and the
     validation of its body."""
     seen: list[str] = []
-    send, read = AbstractConnection.send_command, AbstractConnection.read_response
+    send, read = AbstractConnection.send_packed_command, AbstractConnection.read_response
     validate = ingest_use_case.validate_points
 
-    def sending(self, *args, **kwargs):
-        seen.append(f"send {args[0]}")
-        return send(self, *args, **kwargs)
+    def sending(self, command, *args, **kwargs):
+        first = command if isinstance(command, bytes) else command[0]
+        seen.append("send EVALSHA" if b"EVALSHA" in first.upper() else "send")
+        return send(self, command, *args, **kwargs)
 
     def reading(self, *args, **kwargs):
         seen.append("read")
         return read(self, *args, **kwargs)
 
-    monkeypatch.setattr(AbstractConnection, "send_command", sending)
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", sending)
     monkeypatch.setattr(AbstractConnection, "read_response", reading)
     monkeypatch.setattr(ingest_use_case, "validate_points",
                         lambda data: seen.append("validate") or validate(data))

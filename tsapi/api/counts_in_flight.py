@@ -40,6 +40,8 @@ from tsapi.services.redis_gate import RedisGate
 
 # A few hundred points of JSON; a 50-point batch is ~5 KB.
 EARLY_COUNT_BODY_BYTES = 16 * 1024
+# Packed commands kept, by counters: a key's requests send the same bytes every time.
+MAX_PACKED = 10_000
 
 
 def read_before_counted(content_length: int | None, content_encoding: str | None) -> bool:
@@ -57,6 +59,7 @@ class CountSender:
         pool = client.connection_pool
         self._connect = lambda: pool.connection_class(**pool.connection_kwargs)
         self._local = threading.local()
+        self._packed: dict[tuple, list[bytes]] = {}
 
     def send(self, peek: Sequence[Counter], hit: Sequence[Counter],
              then: Callable[[Counts], None]) -> CountInFlight | None:
@@ -70,17 +73,29 @@ class CountSender:
             conn = local.conn = self._connect()
         elif getattr(local, "unread", False):
             conn.disconnect()  # a request ended without reading its answer: never read it now
-        keys, args = script_input(peek, hit)
+        packed = self._command(conn, peek, hit)
         flight = CountInFlight(self, conn, peek, hit, then)
         try:
-            self.gate.call(lambda: conn.send_command("EVALSHA", self.windows.sha, len(keys),
-                                                     *keys, *args))
+            self.gate.call(lambda: conn.send_packed_command(packed))
         except RedisError as exc:
             conn.disconnect()
             flight.counts = self.windows.after_failure(exc, peek, hit)
             return flight
         local.unread = True
         return flight
+
+    def _command(self, conn: AbstractConnection, peek: Sequence[Counter],
+                 hit: Sequence[Counter]) -> list[bytes]:
+        """The script call, packed once per set of counters (packing cost more than sending)."""
+        counters = (*peek, *hit, len(peek))
+        packed = self._packed.get(counters)
+        if packed is None:
+            if len(self._packed) >= MAX_PACKED:
+                self._packed.clear()
+            keys, args = script_input(peek, hit)
+            packed = self._packed[counters] = conn.pack_command(
+                "EVALSHA", self.windows.sha, len(keys), *keys, *args)
+        return packed
 
     def answered(self) -> None:
         self._local.unread = False
