@@ -160,6 +160,7 @@ def init_rate_limits(app: Flask, windows: RateWindows,
         return
     rates = {scope: parse_rates(app.config[name]) for scope, name in RATE_LIMIT_CLASSES.items()
              if app.config[name] != "off"}
-    limits = ClassLimits(windows, rates, app.extensions["tsapi_auth_failures"], sender)
+    limits = app.extensions["tsapi_rate_limits"] = ClassLimits(
+        windows, rates, app.extensions["tsapi_auth_failures"], sender)
     app.before_request(limits.count)
     app.after_request(limits.add_headers)
