@@ -161,6 +161,19 @@ def test_a_redis_that_stops_answering_after_the_count_was_sent_lets_writes_throu
     assert stored_points(app) == 2
 
 
+@pytest.mark.parametrize("backend", ["timescaledb"], indirect=True)
+def test_after_redis_restarts_writes_are_counted_in_it_again_at_once(make_app, own_redis):
+    app = limited(make_app, REDIS_URL=own_redis.url())
+    client = app.test_client()
+    assert client.post("/ingest", json=ONE).status_code == 200
+    own_redis.stop()
+    own_redis.start()  # empty: it keeps nothing on disk
+    # The worker's connection was closed by the restart: a new one, not a count in memory.
+    assert client.post("/ingest", json=ONE).headers["X-RateLimit-Remaining"] == "2"
+    [key] = redis.Redis.from_url(own_redis.url()).keys("tsapi:rate:write:*")
+    assert int(redis.Redis.from_url(own_redis.url()).get(key)) == 1
+
+
 def _closing_server() -> tuple[socket.socket, threading.Thread]:
     """Accepts connections, reads what is sent, then closes them without an answer."""
     server = socket.create_server(("127.0.0.1", 0))

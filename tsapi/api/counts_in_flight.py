@@ -71,8 +71,10 @@ class CountSender:
         conn = getattr(local, "conn", None)
         if conn is None:
             conn = local.conn = self._connect()
-        elif getattr(local, "unread", False):
-            conn.disconnect()  # a request ended without reading its answer: never read it now
+        elif getattr(local, "unread", False) or _stale(conn):
+            # A request ended without reading its answer (never read it now), or Redis closed
+            # the connection (restarted): the send connects again, as the client's pool does.
+            conn.disconnect()
         packed = self._command(conn, peek, hit)
         flight = CountInFlight(self, conn, peek, hit, then)
         try:
@@ -146,3 +148,12 @@ class CountInFlight:
         finally:
             self.sender.answered()
         return counts_from(answer)
+
+
+def _stale(conn: AbstractConnection) -> bool:
+    """Whether an idle connection has something to read: an end of file (closed by Redis) or
+    an answer nobody asked for; either way it is not fit to send on."""
+    try:
+        return bool(conn.can_read())
+    except (RedisError, OSError):
+        return True
