@@ -38,8 +38,10 @@ from tsapi.api.rate_windows import Counter, CountRider, Counts, RateWindows, cou
 from tsapi.config import RATE_LIMIT_CLASSES, Rate, parse_rates
 from tsapi.services.redis_riders import carry, settle, waiting
 
-RIDES_ATTRIBUTE = "_tsapi_count_rides"
-SENT_AHEAD_ATTRIBUTE = "_tsapi_count_sent_ahead"
+# How a view's count is made, when not in the hook: it rides the view's cache lookup, or it is
+# sent ahead and read before the view's store.
+COUNTED_ATTRIBUTE = "_tsapi_counted"
+RIDES, SENT_AHEAD = "rides", "sent ahead"
 
 
 class RateLimited(HttpError):
@@ -75,12 +77,13 @@ class ClassLimits:
         def judge(counts: Counts) -> None:
             self._judge(counts, rates)
 
-        if self.windows.shared and view_attribute(RIDES_ATTRIBUTE):
+        counted = view_attribute(COUNTED_ATTRIBUTE) if self.windows.shared else None
+        if counted == RIDES:
             # Counted in the view's first Redis round trip, before its work
             # (tsapi.services.redis_riders); add_headers settles it at the latest.
             carry(CountRider(self.windows, peek, hit, judge))
             return
-        if (self.sender is not None and view_attribute(SENT_AHEAD_ATTRIBUTE)
+        if (counted == SENT_AHEAD and self.sender is not None
                 and read_before_counted(request.content_length,
                                         request.headers.get("Content-Encoding"))):
             # Read before the write's first database access, or as its view ends.
@@ -127,17 +130,17 @@ class ClassLimits:
 def counted_with_cache_lookup(view: Callable) -> Callable:
     """Mark a view whose work starts after a response-cache lookup (ResponseCache.lookup):
     its rate-limit count rides the lookup's Redis round trip instead of one of its own."""
-    return _settled_as_it_ends(view, RIDES_ATTRIBUTE)
+    return _settled_as_it_ends(view, RIDES)
 
 
 def counted_before_its_store(view: Callable) -> Callable:
     """Mark a write view whose use case settles the request's riders before its first database
     access (tsapi.services.ingest.store_batch): its count may be sent as the request starts
     and read only then (tsapi.api.counts_in_flight)."""
-    return _settled_as_it_ends(view, SENT_AHEAD_ATTRIBUTE)
+    return _settled_as_it_ends(view, SENT_AHEAD)
 
 
-def _settled_as_it_ends(view: Callable, attribute: str) -> Callable:
+def _settled_as_it_ends(view: Callable, how: str) -> Callable:
     @wraps(view)
     def counted(*args, **kwargs):
         try:
@@ -148,7 +151,7 @@ def _settled_as_it_ends(view: Callable, attribute: str) -> Callable:
             # limit, whatever it sent) goes through the error handler and every hook.
             settle()
 
-    setattr(counted, attribute, True)
+    setattr(counted, COUNTED_ATTRIBUTE, how)
     return counted
 
 
