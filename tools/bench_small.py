@@ -11,8 +11,9 @@ TSAPI_AUTH=required (a real key), rate limits on (set high enough not to trip), 
 variants for the overheads: auth off, and rate limits off. It measures:
   (1) 1-point POST /ingest, cached POST /query and GET /metrics latency (p50, p99), the
       servers interleaved round by round, so drift hits each alike; auth and rate-limiter
-      overhead are the p50 differences to the variants. The floor, interleaved too: a bare
-      one-row INSERT and COMMIT over psycopg2 on the same durable PostgreSQL, which no
+      overhead are the p50 differences to the variants (with --baseline-limits-off, the
+      baseline's rate-limiter overhead too, against its own variant). The floor, interleaved
+      too: a bare one-row INSERT and COMMIT over psycopg2 on the same durable PostgreSQL, which no
       acknowledged (durable) write can beat; tsapi's overhead is its p50 above it;
   (2) 50-point JSON batches from 1, 2 and 4 clients (points/s, and the servers' CPU per
       request, as in (3)); with --baseline-rev, the ratio and the 4x goal
@@ -343,6 +344,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline-rev", help="also serve this git revision (e.g. main), "
                         "same database and settings, and print the ratios")
+    parser.add_argument("--baseline-limits-off", action="store_true",
+                        help="also serve the baseline with rate limits off, for its own "
+                        "rate-limiter overhead in (1)")
     parser.add_argument("--baseline-own-workers", action="store_true",
                         help="serve the baseline with the worker model of its own "
                         "gunicorn.conf.py (as it was deployed; fe03d71: sync), not this one's")
@@ -420,6 +424,12 @@ def main() -> int:
             label = f"base:{args.baseline_rev}" + ("/own" if args.baseline_own_workers else "")
             baseline = App(label, tree, base_url, redis.url(1), bin_dir=bin_dir, **own)
             apps.append(baseline)
+            if args.baseline_limits_off:
+                # The baseline's own rate-limiter overhead, in the same run as this tree's.
+                base_off = App(f"{label} limits off", tree, base_url, redis.url(1),
+                               bin_dir=bin_dir, limits=False, **own)
+                apps.append(base_off)
+                variants.append(base_off)
         say(f"server: gunicorn.conf.py, {args.worker_class}"
             f"{f' x{args.threads} threads' if args.worker_class != 'sync' else ''}, "
             f"{prod.workers} workers{', reuse_port' if args.reuse_port else ''}; "
@@ -445,6 +455,10 @@ def main() -> int:
                 auth = p - pct(lat["auth off", k], 50)
                 limit = p - pct(lat["limits off", k], 50)
                 say(f"  {k}: auth adds {auth:+.2f} ms, rate limiter adds {limit:+.2f} ms")
+                if baseline and args.baseline_limits_off:
+                    base_limit = pct(lat[baseline.label, k], 50) - pct(
+                        lat[f"{baseline.label} limits off", k], 50)
+                    say(f"  {k}: {baseline.label}'s rate limiter adds {base_limit:+.2f} ms")
                 goals.append((f"auth overhead {k} <= 0.3 ms", auth <= 0.3))
                 goals.append((f"rate limiter overhead {k} <= 0.3 ms", limit <= 0.3))
             write = pct(lat["prod", kinds[0]], 50)
