@@ -47,10 +47,29 @@ def test_limiter_benchmark_times_authenticated_requests_with_limits_on_and_off(
     off = make_app(TSAPI_AUTH="required", TSAPI_RATE_LIMITS="off")
     with on.extensions["tsapi"].db.engine.begin() as conn:
         _, token = create_key(conn, "bench", {"read"})
-    bench_limiter.run(on.test_client(), off.test_client(), redis.Redis.from_url(
-        redis_server.url()), {"Authorization": f"Bearer {token}"},
-        Namespace(blocks=2, per_block=3, path="/metrics"))  # asserts every block's 200
-    assert "rate limiter adds" in capsys.readouterr().out
+    bench_limiter.run({"on": on.test_client(), "off": off.test_client()},
+                      redis.Redis.from_url(redis_server.url()),
+                      {"Authorization": f"Bearer {token}"},
+                      Namespace(blocks=2, per_block=3, path="/metrics", write=False))
+    assert "rate limiter (on) adds" in capsys.readouterr().out  # every block's 200 asserted
+
+
+def test_limiter_benchmark_times_writes_with_the_count_sent_ahead_or_not(
+        make_app, redis_server, capsys):
+    settings = {"TSAPI_AUTH": "required", "TSAPI_RATE_LIMITS": "on"}
+    on, before = make_app(**settings), make_app(**settings)
+    before.extensions["tsapi_rate_limits"].sender = None
+    off = make_app(TSAPI_AUTH="required", TSAPI_RATE_LIMITS="off")
+    with on.extensions["tsapi"].db.engine.begin() as conn:
+        _, token = create_key(conn, "bench", {"write"})
+    apps = {"on": on.test_client(), "off": off.test_client(),
+            "on, read before the view": before.test_client()}
+    bench_limiter.run(apps, redis.Redis.from_url(redis_server.url()),
+                      {"Authorization": f"Bearer {token}"},
+                      Namespace(blocks=2, per_block=3, path="/metrics", write=True))
+    out = capsys.readouterr().out
+    assert "rate limiter (on, read before the view) adds" in out
+    assert "POST /ingest" in out
 
 
 def test_request_profile_times_each_kind_with_a_key_and_limits_on(make_app, capsys, tmp_path):
