@@ -46,7 +46,8 @@ MAX_PACKED = 10_000
 
 
 def read_before_counted(content_length: int | None, content_encoding: str | None) -> bool:
-    """Whether a body may be read before its count is known: small, whole, not compressed."""
+    """Whether a body may be read before its count is known: of known, small size, not
+    compressed."""
     return (content_length is not None and content_length <= EARLY_COUNT_BODY_BYTES
             and content_encoding in (None, "", "identity"))
 
