@@ -7,11 +7,11 @@ InfluxDB's clients send).
 
 from __future__ import annotations
 
-import orjson
 from flask import Flask, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from tsapi.errors import PayloadTooLarge, field_error
+from tsapi.formats import problem_json
 
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 QUERY_PATH = "/query"
@@ -35,7 +35,7 @@ def is_influxql_request() -> bool:
 
 
 def influx_error(status: int, message: str, headers=None) -> Response:
-    response = Response(orjson.dumps({"error": message}), status=status,
+    response = Response(problem_json.dumps({"error": message}), status=status,
                         mimetype="application/json")
     response.headers.update(headers or {})
     return response

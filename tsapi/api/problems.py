@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
-import orjson
 import psycopg2
 import psycopg2.errors
 from flask import Flask, Response, request
@@ -28,6 +27,7 @@ from tsapi.errors import (
     UnsupportedMediaType,
     field_error,
 )
+from tsapi.formats import problem_json
 from tsapi.store.engine import numeric_overflow
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def problem_response(
         body["errors"] = errors
     for key, value in (members or {}).items():
         body.setdefault(key, value)
-    response = Response(orjson.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE)
+    response = Response(problem_json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE)
     response.headers.update(headers or {})
     return response
 

@@ -138,9 +138,13 @@ def point_members(points: list[Any]) -> int | None:
     return members
 
 
+def repeated_key_message(exc: RepeatedKey) -> str:
+    return (f"repeats the key '{exc.key[:64]}' in one object; which value is meant "
+            "would be a guess")
+
+
 def repeated_key_problem(exc: RepeatedKey) -> InvalidInput:
-    message = (f"repeats the key '{exc.key[:64]}' in one object; which value is meant "
-               "would be a guess")
+    message = repeated_key_message(exc)
     return InvalidInput(f"Request body {message}. Nothing was stored.",
                         errors=[field_error("body", message)])
 
@@ -157,6 +161,12 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 _UNIQUE_DECODER = exact_decoder(object_pairs_hook=_unique_pairs)
+
+
+def unique_keys_decoder() -> json.JSONDecoder:
+    """The standard parser as it is, but raising RepeatedKey for a key an object repeats:
+    for documents that are not batches of points (a /query request)."""
+    return json.JSONDecoder(object_pairs_hook=_unique_pairs)
 
 
 def _too_deep() -> BadRequest:
