@@ -10,7 +10,6 @@ import gzip
 import pytest
 from helpers import stored_series
 
-from tsapi.errors import BadRequest
 from tsapi.services.line_protocol_write import _text_pieces
 
 BOM = b"\xef\xbb\xbf"
@@ -43,15 +42,14 @@ def test_only_a_mark_opening_the_body_is_dropped():
     [BOM + b"m v=1\n", b"m v=2\nm\xff v=3\n"],
     [BOM[:2], BOM[2:] + b"m v=1\nm v=2\nm\xff v=3\n"],
 ])
-def test_bad_utf8_after_a_byte_order_mark_names_its_own_line(pieces):
-    # The mark's 3 bytes were left out of the count: line 1 was named for line 3.
-    with pytest.raises(BadRequest, match="^line 3: is not valid UTF-8$"):
-        "".join(_text_pieces(pieces))
+def test_bad_utf8_after_a_byte_order_mark_stays_on_its_own_line(pieces):
+    # The mark's 3 bytes were left out of the count: line 1 was named for line 3. The byte
+    # is kept (as a lone surrogate) where it was, so the line reader names its line.
+    assert "".join(_text_pieces(pieces)).split("\n")[2] == "m\udcff v=3"
 
 
-def test_bad_utf8_right_after_a_byte_order_mark_is_named_on_line_1():
-    with pytest.raises(BadRequest, match="^line 1: is not valid UTF-8$"):
-        "".join(_text_pieces([BOM + b"\xff v=1\n"]))
+def test_bad_utf8_right_after_a_byte_order_mark_is_on_line_1():
+    assert "".join(_text_pieces([BOM + b"\xff v=1\n"])) == "\udcff v=1\n"
 
 
 def test_a_write_with_a_mark_and_bad_utf8_names_the_bad_line(app, client):
@@ -59,4 +57,5 @@ def test_a_write_with_a_mark_and_bad_utf8_names_the_bad_line(app, client):
                            content_type="text/plain; charset=utf-8")
     assert response.status_code == 400
     assert "line 3:" in response.get_json()["detail"], response.get_json()
+    assert [e["line"] for e in response.get_json()["errors"]] == [3]
     assert stored_series(app) == set()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import itertools
+import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -65,28 +66,42 @@ def write_line_protocol(rt: Runtime, body: Iterable[bytes], precision: str,
 
 
 def _text_pieces(body: Iterable[bytes]) -> Iterator[str]:
-    """The body's chunks as text, decoded as they come; a 400 naming the line at bad UTF-8.
+    """The body's chunks as text, decoded as they come.
+
+    A byte that is not UTF-8 makes its line a bad line, as InfluxDB clients expect of any
+    malformed line (named in `errors`; with accept_partial the others are stored), not the
+    whole body: it is read as a lone surrogate (surrogateescape), which every check of a name,
+    tag or string value refuses and no number or timestamp holds, and which _bad_lines then
+    reports as what it was. A body of UTF-8 pays nothing for this.
 
     A byte order mark opening the body (Windows editors save one) is dropped, as for CSV:
     InfluxDB 1.6 keeps it as the first character of the first measurement's name."""
     decoder = codecs.getincrementaldecoder("utf-8")()
-    lines_before = 0
     opening = True  # nothing decoded yet: a U+FEFF here is the mark
     for chunk, final in itertools.chain(((c, False) for c in body), ((b"", True),)):
-        # exc.start counts from the bytes of a character the previous chunk began (never a
-        # newline), not from this chunk: "utf-8-sig" would also count from after the mark.
-        pending = len(decoder.getstate()[0])
         try:
             text = decoder.decode(chunk, final=final)
-        except UnicodeDecodeError as exc:
-            line = lines_before + chunk.count(b"\n", 0, max(exc.start - pending, 0)) + 1
-            raise BadRequest(f"line {line}: is not valid UTF-8") from None
+        except UnicodeDecodeError:
+            # The decoder keeps its state when it raises: the chunk is decoded again.
+            decoder.errors = "surrogateescape"
+            text = decoder.decode(chunk, final=final)
         if opening and text:
             opening = False
             text = text.removeprefix("\ufeff")
-        lines_before += text.count("\n")
         if text:
             yield text
+
+
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+
+
+def _readable(error: LineError) -> LineError:
+    """The error as a client can read it: a line holding a byte that is not UTF-8 is named
+    for that, and the byte shown as U+FFFD (no JSON can carry it)."""
+    if not _ESCAPED_BYTE.search(error.text) and not _ESCAPED_BYTE.search(error.reason):
+        return error
+    return LineError(error.number, "is not valid UTF-8",
+                     error.text.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
 
 
 def line_protocol_batch(text: str, precision: str, default_measurement: str = "tsapi",
@@ -102,7 +117,7 @@ def line_protocol_batch(text: str, precision: str, default_measurement: str = "t
 
 
 def _bad_lines(errors: list[LineError], outcome: str) -> BadRequest:
-    errors.sort(key=lambda e: e.number)
+    errors = sorted(map(_readable, errors), key=lambda e: e.number)
     listed = [{"field": f"line {e.number}", "message": e.reason, "line": e.number}
               for e in errors[:MAX_REPORTED_LINES]]
     detail = f"{len(errors)} bad line(s); {outcome}. First: {errors[0]}"
