@@ -184,10 +184,13 @@ standby_stop() {
 
 # serve_cluster N: nodes on 127.0.0.1:PORT+1…PORT+N, nginx on 127.0.0.1:PORT in front (the
 # config deploy/nginx/tsapi.conf.template, rendered by tools/nginx_conf.py). Runs until
-# Ctrl-C or until any of them exits, then stops the others.
+# Ctrl-C (then returns 0) or until any of them exits, then stops the others and fails naming
+# it: a node that cannot bind its port (taken) exits at start, and `up` must not then look
+# as if it served.
 serve_cluster() {
-    local count=$1 port=${PORT:-8000} i node_port
-    local dir=$LOCAL/nginx nodes=() pids=()
+    local count=$1 port=${PORT:-8000} i node_port pid status=0
+    local dir=$LOCAL/nginx nodes=() pids=() interrupted=""
+    local -A names=()
     mkdir -p "$dir"
     rm -f "$dir"/node-*.pid # tools/tier_cost.py finds the nodes by these
     chmod 755 "$dir" # nginx's workers (nobody, when run as root) write temporary files here
@@ -200,15 +203,22 @@ serve_cluster() {
         env -u PROMETHEUS_MULTIPROC_DIR GUNICORN_BIND="127.0.0.1:$node_port" \
             "$VENV/bin/gunicorn" wsgi:app --pid "$dir/node-$i.pid" &
         pids+=($!)
+        names[$!]="gunicorn node $i (127.0.0.1:$node_port)"
     done
     # The rollup refresher runs beside the nodes and stops with them.
     "$VENV/bin/tsapi" rollups run &
     pids+=($!)
+    names[$!]="the rollup refresher"
     "$VENV/bin/python" tools/nginx_conf.py --dir "$dir" --listen "127.0.0.1:$port" \
         "${nodes[@]}" >"$dir/nginx.conf"
     /usr/sbin/nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" -g 'daemon off;' &
     pids+=($!)
+    names[$!]="nginx (127.0.0.1:$port; log ${dir#"$ROOT"/}/error.log)"
     # shellcheck disable=SC2064  # expand the pids now
-    trap "kill ${pids[*]} 2>/dev/null; wait" INT TERM EXIT
-    wait -n "${pids[@]}" || true
+    trap "kill ${pids[*]} 2>/dev/null; wait" EXIT
+    trap 'interrupted=1' INT TERM
+    wait -n -p pid "${pids[@]}" || status=$?
+    [[ -z $interrupted ]] || return 0
+    die "${names[$pid]:-a server} exited (status $status), so the others were stopped" \
+        "(see its messages above)"
 }
