@@ -9,7 +9,7 @@ from tsapi.formats.influxql.cursor import MAX_DEPTH
 from tsapi.formats.influxql.parser import MAX_STATEMENTS
 from tsapi.formats.influxql.predicates import matches
 from tsapi.formats.influxql.regex import compile_regex
-from tsapi.formats.influxql.results import bucket_grid, fill_column, render_time
+from tsapi.formats.influxql.results import EMPTY, bucket_grid, fill_column, render_time
 from tsapi.formats.influxql.timerange import parse_time_string, split_condition
 from tsapi.formats.influxql.tokens import MAX_QUERY_CHARS, MAX_REGEX_CHARS, InfluxQLError
 from tsapi.services.influxql.source import series_filter
@@ -205,7 +205,7 @@ def test_bucket_grids_follow_local_midnight_with_tz():
 
 def test_fill_previous_and_linear_stay_within_the_series():
     times = [0, 10, 20, 30, 40]
-    values = [None, 1.0, None, 3.0, None]
+    values = [EMPTY, 1.0, EMPTY, 3.0, EMPTY]
     assert fill_column(times, values, ast.Fill("previous")) == [None, 1.0, 1.0, 3.0, 3.0]
     assert fill_column(times, values, ast.Fill("linear")) == [None, 1.0, 2.0, 3.0, None]
     assert fill_column(times, values, ast.Fill("value", 0)) == [0, 1.0, 0, 3.0, 0]

@@ -23,8 +23,9 @@ def fill_rows(
 
     Returns the same shape with every bucket present for each group seen in rows or seeds.
     `previous` carries the last known value forward (seeded by the last point before the
-    range); `linear` interpolates in time between known values (the seed counts as one);
-    buckets after the last known value stay null for `linear`, as nothing follows them.
+    range), a null aggregate too; `linear` interpolates in time between known values (the
+    seed counts as one) when neither is null; buckets after the last known value stay null
+    for `linear`, as nothing follows them.
     """
     by_group: dict[tuple, dict[datetime, Any]] = {}
     for group, members in groupby(rows, key=lambda r: tuple(r[1:-1])):
@@ -53,10 +54,10 @@ def _fill_one(buckets, known, mode, seed) -> list:
             values.append(current)
         return values
     # linear: interpolate between the neighbouring known points (bucket start, value). A
-    # bucket whose aggregate is null (the stddev or rate of a lone point) keeps its null but
-    # is no anchor: there is no value to interpolate from.
-    anchors = ([seed] if seed else []) + [(b, known[b]) for b in buckets
-                                          if known.get(b) is not None]
+    # bucket whose aggregate is null (the stddev or rate of a lone point) keeps its null and
+    # is a neighbour with no value: the empty buckets beside it stay null, as InfluxDB 1.6
+    # fills them (and as `previous` carries that null on).
+    anchors = ([seed] if seed else []) + [(b, known[b]) for b in buckets if b in known]
     values = []
     j = 0
     for b in buckets:
@@ -65,7 +66,8 @@ def _fill_one(buckets, known, mode, seed) -> list:
             continue
         while j + 1 < len(anchors) and anchors[j + 1][0] < b:
             j += 1
-        if anchors and anchors[j][0] < b and j + 1 < len(anchors):
+        if anchors and anchors[j][0] < b and j + 1 < len(anchors) and \
+                anchors[j][1] is not None and anchors[j + 1][1] is not None:
             (t0, v0), (t1, v1) = anchors[j], anchors[j + 1]
             share = (b - t0).total_seconds() / (t1 - t0).total_seconds()
             values.append(v0 + (v1 - v0) * share)

@@ -89,26 +89,49 @@ def _wall_to_utc(wall_ns: int, zone: ZoneInfo) -> int:
     return wall_ns - int(offset.total_seconds()) * 1_000_000_000
 
 
+class _Empty:
+    """A bucket no point fell in: what fill() fills. A bucket whose aggregate is null (the
+    stddev of a lone point) is not one: InfluxDB keeps its null, carries it on with
+    fill(previous), interpolates nothing from it, and lists it under fill(none)."""
+
+    def __repr__(self) -> str:
+        return "EMPTY"
+
+
+EMPTY = _Empty()
+
+
 def fill_column(times: list[int], values: list, fill: ast.Fill) -> list:
-    """Fill the Nones of one column of a bucket series as InfluxDB's fill() does."""
+    """Fill the EMPTY buckets of one column of a bucket series as InfluxDB's fill() does;
+    every bucket left unfilled (and every null aggregate) is None."""
     if fill.mode in ("null", "none"):
-        return values
+        return [None if v is EMPTY else v for v in values]
     if fill.mode == "value":
-        return [fill.value if v is None else v for v in values]
+        return [fill.value if v is EMPTY else v for v in values]
     out = list(values)
     if fill.mode == "previous":
         last = None
         for i, v in enumerate(out):
-            if v is None:
+            if v is EMPTY:
                 out[i] = last
             else:
                 last = v
         return out
-    known = [i for i, v in enumerate(values) if v is not None and isinstance(v, int | float)]
-    for a, b in zip(known, known[1:], strict=False):
+    # linear: between the buckets with points on either side, when both have a number.
+    present = [i for i, v in enumerate(values) if v is not EMPTY]
+    for i, v in enumerate(out):
+        if v is EMPTY:
+            out[i] = None
+    for a, b in zip(present, present[1:], strict=False):
+        low, high = values[a], values[b]
+        if b == a + 1 or not isinstance(low, int | float) or not isinstance(high, int | float) \
+                or isinstance(low, bool) or isinstance(high, bool):
+            continue
+        span = times[b] - times[a]
         for i in range(a + 1, b):
-            span = times[b] - times[a]
-            out[i] = values[a] + (values[b] - values[a]) * (times[i] - times[a]) / span
+            value = low + (high - low) * (times[i] - times[a]) / span
+            # Integers (counts) stay integers, cut toward zero as InfluxDB's int64() cuts.
+            out[i] = int(value) if isinstance(low, int) and isinstance(high, int) else value
     return out
 
 

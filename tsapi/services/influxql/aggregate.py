@@ -10,6 +10,7 @@ from typing import Any
 
 from tsapi.formats.influxql import ast
 from tsapi.formats.influxql.results import (
+    EMPTY,
     bucket_grid,
     bucket_start,
     check_timezone,
@@ -74,13 +75,12 @@ def aggregate_series(stmt, info: MeasurementInfo, columns: list[Column], predica
             continue
         by_time = [dict(result.get(key, [])) for result in per_column]
         times = grid if grid is not None else sorted({t for m in by_time for t in m})
-        values = [[m.get(t) for t in times] for m in by_time]
+        # fill(none) has no grid: every bucket listed has a point in some column, kept even
+        # when its aggregate is null (the stddev of a lone point), as InfluxDB lists it.
+        values = [[m.get(t, EMPTY) for t in times] for m in by_time]
         filled = [fill_column(times, col, _fill_for(c, stmt.fill))
                   for c, col in zip(columns, values, strict=True)]
-        rows = [[t, *(col[i] for col in filled)] for i, t in enumerate(times)]
-        if interval is not None and stmt.fill.mode == "none":
-            rows = [r for r in rows if any(v is not None for v in r[1:])]
-        out[key] = rows
+        out[key] = [[t, *(col[i] for col in filled)] for i, t in enumerate(times)]
     return out
 
 
