@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
+from contextlib import suppress
+from dataclasses import replace
 from typing import Any
 
 from tsapi.formats.influxql import ast
@@ -15,6 +17,7 @@ from tsapi.formats.influxql.results import (
     bucket_start,
     check_timezone,
     fill_column,
+    from_ns,
 )
 from tsapi.formats.influxql.tokens import InfluxQLError
 from tsapi.services.influxql.catalog import MeasurementInfo
@@ -51,23 +54,28 @@ def aggregate_series(stmt, info: MeasurementInfo, columns: list[Column], predica
                 if column.function in NUMERIC and info.types[column.field] != "number":
                     raise InfluxQLError(f"unsupported {column.function} iterator type: string")
                 groups = _groups(info.series.get(metric, []), tags, group_keys)
-                result = _column_rows(column, metric, tags, group_keys, source, interval,
-                                      stmt, stamp, alone, groups)
-        if column.derivative:
+                derived = column.derivative and interval is not None
+                result = _column_rows(column, metric, tags, group_keys,
+                                      _reaching_back(source, interval) if derived else source,
+                                      interval, stmt, stamp, alone, groups)
+        if column.derivative and interval is not None:
+            result = _derived(column, result, stmt, interval, source.window)
+        elif column.derivative:
             result = {k: derive([(t, v) for t, v in rows if v is not None], column)
                       for k, rows in result.items()}
         per_column.append(result)
     keys = sorted({k for result in per_column for k, rows in result.items() if rows})
     grid = None
-    if keys and interval is not None and stmt.fill.mode != "none":
+    # A derivative's rows are those it computed from its filled aggregate (_derived): no
+    # grid of its own, but beside other columns it is null where it has no row.
+    if keys and interval is not None and stmt.fill.mode != "none" and \
+            not all(c.derivative for c in columns):
         window = source.window
         if (window.end - window.start) // interval > source.max_buckets:
             raise InfluxQLError(f"max-select-buckets limit exceeded: more than "
                                 f"{source.max_buckets} buckets of GROUP BY time()")
         zone = check_timezone(stmt.timezone) if stmt.timezone else None
         grid = bucket_grid(window.start, window.end, interval, stmt.group_offset, zone)
-        if any(c.derivative for c in columns):
-            grid = grid[1:]
     out: dict[tuple, list[list]] = {}
     for key in keys:
         if len(columns) == 1 and columns[0].function == "distinct":
@@ -78,10 +86,70 @@ def aggregate_series(stmt, info: MeasurementInfo, columns: list[Column], predica
         # fill(none) has no grid: every bucket listed has a point in some column, kept even
         # when its aggregate is null (the stddev of a lone point), as InfluxDB lists it.
         values = [[m.get(t, EMPTY) for t in times] for m in by_time]
-        filled = [fill_column(times, col, _fill_for(c, stmt.fill))
+        filled = [fill_column(times, col, _NO_FILL if c.derivative and interval is not None
+                              else _fill_for(c, stmt.fill))
                   for c, col in zip(columns, values, strict=True)]
         out[key] = [[t, *(col[i] for col in filled)] for i, t in enumerate(times)]
     return out
+
+
+def _reaching_back(source: QuerySource, interval: int) -> QuerySource:
+    """The source a GROUP BY time() derivative reads: InfluxDB starts its aggregate one
+    interval before the range, so the range's first bucket has one before it (unless that
+    lies before year 1, where nothing is stored)."""
+    try:
+        from_ns(source.window.start - interval)
+    except OverflowError:
+        return source
+    return source.reaching_back(interval)
+
+
+def _derived(column: Column, result: dict[tuple, list[tuple[int, Any]]], stmt, interval: int,
+             window) -> dict[tuple, list[tuple[int, Any]]]:
+    """derivative(aggregate) per group as InfluxDB computes it: the aggregate, read from one
+    interval before the range, filled by the statement's fill(), then derived between its
+    buckets that have a value; only the derivatives are rows (no fill of its own), and the
+    unit is the interval unless one is given."""
+    unit_column = replace(column, unit=column.unit or interval)
+    fill = _fill_for(replace(column, derivative=None), stmt.fill)  # counts fill 0
+    zone = check_timezone(stmt.timezone) if stmt.timezone else None
+    first = bucket_start(window.start, interval, stmt.group_offset, zone)
+    grid = None
+    if fill.mode not in ("none", "null"):
+        start = window.start
+        with suppress(OverflowError):
+            from_ns(start - interval)
+            start -= interval
+        grid = bucket_grid(start, window.end, interval, stmt.group_offset, zone)
+    out = {}
+    for key, rows in result.items():
+        if grid is not None:
+            known = dict(rows)
+            column_values = [known.get(t, EMPTY) for t in grid]
+            filled = fill_column(grid, column_values, fill)
+            rows = _filled_points(grid, filled, column_values, fill.mode)
+        # A null aggregate (the stddev of a lone point) is a point: derivatives beside it
+        # are null, as InfluxDB gives them.
+        out[key] = [(t, v) for t, v in derive(rows, unit_column, nulls=True) if t >= first]
+    return out
+
+
+def _filled_points(grid: list[int], filled: list, values: list,
+                   mode: str) -> list[tuple[int, Any]]:
+    """The points a derivative reads from a filled aggregate, as InfluxDB reads them (checked
+    against influxd): every bucket, a null one too (a null fill(previous) carries on, one
+    fill(linear) puts between a null and a number), but none the fill left null before the
+    first bucket with a point, nor for fill(linear) after the last."""
+    present = [i for i, v in enumerate(values) if v is not EMPTY]
+    if not present:
+        return []
+    first = present[0]
+    last = present[-1] if mode == "linear" else len(values)
+    return [(t, v) for i, (t, v) in enumerate(zip(grid, filled, strict=True))
+            if first <= i <= last or v is not None]
+
+
+_NO_FILL = ast.Fill("null")
 
 
 def _fill_for(column: Column, fill: ast.Fill) -> ast.Fill:

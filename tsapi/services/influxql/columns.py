@@ -31,7 +31,9 @@ class Column:
     field: str
     percentile: float | None = None
     derivative: str | None = None  # derivative | non_negative_derivative
-    unit: int = SECOND
+    # Per how long a derivative is; None: the GROUP BY time() interval (an aggregate's
+    # derivative without a unit, as InfluxDB takes it).
+    unit: int | None = SECOND
     is_tag: bool = False
 
 
@@ -68,7 +70,7 @@ def plan_columns(stmt: ast.SelectStatement, info: MeasurementInfo) -> list[Colum
         raise InfluxQLError("mixing aggregate and non-aggregate queries is not supported")
     if not raw and stmt.group_interval is None and any(
             c.derivative and c.function not in (None, "raw") for c in columns):
-        raise InfluxQLError("aggregate function required inside the call to derivative")
+        raise InfluxQLError("derivative aggregate requires a GROUP BY interval")
     if any(c.function == "distinct" for c in columns) and len(columns) > 1:
         raise InfluxQLError("aggregate function distinct() cannot be combined with other "
                             "functions or fields")
@@ -101,7 +103,7 @@ def _call_column(expr: ast.Call, alias: str | None) -> Column:
             if base.derivative or base.function == "distinct":
                 raise InfluxQLError(f"unsupported call inside {name}")
             return Column(alias or name, base.function, base.field, base.percentile, name,
-                          unit)
+                          unit if len(expr.args) == 2 else None)
         raise InfluxQLError(f"expected field argument in {name}()")
     if name == "count" and len(expr.args) == 1 and isinstance(expr.args[0], ast.Call) \
             and expr.args[0].name == "distinct":

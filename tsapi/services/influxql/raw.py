@@ -90,10 +90,16 @@ def _raw_derivative(entries, columns: list[Column]) -> list[list]:
     return [[t, value] for t, value in derive(points, column)]
 
 
-def derive(points: list[tuple[int, float]], column: Column) -> list[tuple[int, float]]:
+def derive(points: list[tuple[int, Any]], column: Column,
+           nulls: bool = False) -> list[tuple[int, float | None]]:
+    """The derivative between each point and the one before it; with nulls, a point whose
+    value is None gives None beside it (else every point must be a number)."""
     out = []
     for (t0, v0), (t1, v1) in zip(points, points[1:], strict=False):
         if t1 == t0:
+            continue
+        if nulls and (v0 is None or v1 is None):
+            out.append((t1, None))
             continue
         value = (v1 - v0) / ((t1 - t0) / column.unit)
         if column.derivative == "non_negative_derivative" and value < 0:

@@ -58,6 +58,11 @@ class QuerySource:
         self.max_raw_rows = rt.limits.max_raw_rows
         self.max_buckets = rt.limits.max_query_buckets
 
+    def reaching_back(self, ns: int) -> QuerySource:
+        """The same source over a window starting ns earlier."""
+        window = Window(self.window.start - ns, self.window.end)
+        return QuerySource(self.rt, self.load, window, self.timezone)
+
     def rows(self, metric: str, tags: Mapping[str, Any], group_by: tuple[str, ...], *,
              aggregation: str | None = None, interval_ns: int | None = None,
              descending: bool = False, limit: int | None = None) -> list[Row]:
