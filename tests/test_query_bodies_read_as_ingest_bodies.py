@@ -80,3 +80,18 @@ def test_a_repeated_key_that_is_a_lone_surrogate_is_a_422_quoting_its_escape(
     problem = assert_problem(response, 422)
     assert "repeats the key '\\ud" in problem["detail"] or \
         "repeats the key '\\ud" in str(problem["errors"]), problem
+
+
+@pytest.mark.parametrize("body", ["[]", '"x"', "null", "1", "[{}]"])
+def test_a_query_that_is_no_object_is_a_422_naming_the_body(stored, body):
+    # Named "_schema", marshmallow's name for the whole object, which no client sent.
+    problem = assert_problem(post_raw(stored, "/query", body), 422)
+    assert error_fields(problem) == ["body"]
+
+
+def test_the_bounds_of_a_range_are_named_as_iso_dates(stored):
+    # "1-01-03": strftime does not pad year 1 on every platform.
+    body = ('{"metric": "a", "aggregation": "sum", "interval": "1d", '
+            '"start_time": "0001-01-01T00:00:00Z", "end_time": "0002-01-01T00:00:00Z"}')
+    problem = assert_problem(post_raw(stored, "/query", body), 422)
+    assert "must lie between 0001-01-03 and 9999-12-29" in problem["detail"], problem

@@ -11,6 +11,7 @@ import psycopg2
 import psycopg2.errors
 from flask import Flask, Response, request
 from gunicorn.http.errors import NoMoreData, ParseException
+from marshmallow.exceptions import SCHEMA
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -108,7 +109,9 @@ def flatten_messages(messages: Any, path: str = "") -> list[dict[str, Any]]:
     if isinstance(messages, Mapping):
         out = []
         for key, value in messages.items():
-            if isinstance(key, int):
+            if key == SCHEMA:  # errors of the object as a whole (not of one field)
+                child = path
+            elif isinstance(key, int):
                 child = f"{path}[{key}]"
             elif path:
                 child = f"{path}.{key}"

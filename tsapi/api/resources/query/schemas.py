@@ -188,7 +188,8 @@ class QueryRequestSchema(ma.Schema):
             shifted = "timezone" in data or "interval" in data
             if shifted and not TIME_FLOOR <= data[key] <= TIME_CEILING:
                 raise ma.ValidationError(
-                    f"must lie between {TIME_FLOOR:%Y-%m-%d} and {TIME_CEILING:%Y-%m-%d} "
+                    f"must lie between {TIME_FLOOR.date().isoformat()} and "
+                    f"{TIME_CEILING.date().isoformat()} "
                     "with a timezone or an interval", field_name=key)
         return QueryRequest(
             metrics=tuple(data["metrics"]) if "metrics" in data else (data["metric"],),
