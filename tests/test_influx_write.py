@@ -258,3 +258,20 @@ def test_database_down_is_503_with_retry_after(make_app):
     response = write(app.test_client(), f"m v=1 {T0_S}", "/write?precision=s")
     assert_problem(response, 503)
     assert response.headers["Retry-After"].isdigit()
+
+
+@pytest.mark.parametrize("path", ["/write?db=d&precision=weeks",
+                                  "/api/v2/write?bucket=b&precision=weeks"])
+def test_a_bad_query_parameter_carries_influxdbs_members_too(client, path):
+    # The arguments' 422 came without `code` and `message`, unlike every other write error.
+    problem = influx_problem(write(client, "m v=1", path), 422)
+    assert problem["code"] == "unprocessable entity"
+    assert problem["error"] == problem["detail"]
+
+
+@pytest.mark.parametrize("path", ["/write?db=d", "/api/v2/write?bucket=b"])
+def test_a_write_error_carries_influxdb_1s_error_member(client, path):
+    # Telegraf's influxdb (v1) output logs `error` with the points it drops; it read nothing.
+    problem = influx_problem(write(client, "m v=oops", path), 400)
+    assert problem["error"] == problem["detail"]
+    assert "line 1" in problem["error"]

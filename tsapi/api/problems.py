@@ -132,6 +132,16 @@ def _summary(errors: list[dict[str, Any]]) -> str:
     return f"{first['field']}: {first['message']}{more}"
 
 
+def influx_members(status: int, detail: str) -> dict[str, str]:
+    """What InfluxDB's write clients read from an error body, on their endpoints: `code` and
+    `message` (InfluxDB 2: influxdb-client, Telegraf's influxdb_v2 output), `error` (InfluxDB
+    1: Telegraf's influxdb output logs it with the points it drops)."""
+    if request.blueprint != INFLUX_BLUEPRINT:
+        return {}
+    return {"code": INFLUX_CODES.get(status, "internal error"), "message": detail,
+            "error": detail}
+
+
 def http_exception_response(exc: HTTPException) -> Response:
     """Render werkzeug/webargs HTTP errors; webargs puts field messages in exc.data."""
     status = exc.code or 500
@@ -142,7 +152,9 @@ def http_exception_response(exc: HTTPException) -> Response:
         if isinstance(messages, Mapping) and len(messages) == 1:
             messages = next(iter(messages.values()))
         errors = flatten_messages(messages)
-        return problem_response(status, f"Invalid request: {_summary(errors)}", errors=errors)
+        detail = f"Invalid request: {_summary(errors)}"
+        return problem_response(status, detail, errors=errors,
+                                members=influx_members(status, detail))
     detail = exc.description if exc.description else None
     headers = {k: v for k, v in exc.get_headers() if k.lower() not in {"content-type"}}
     return problem_response(status, detail, headers=headers)
@@ -161,11 +173,7 @@ def register_error_handlers(app: Flask) -> None:
         if is_influxql_request():
             # InfluxDB 1.x clients read {"error": ...} (auth, limits, bad parameters).
             return influx_error(status, exc.detail, getattr(exc, "headers", None))
-        members = dict(exc.members)
-        if request.blueprint == INFLUX_BLUEPRINT:
-            # InfluxDB clients show `code` and `message` from an error body.
-            members.setdefault("code", INFLUX_CODES.get(status, "internal error"))
-            members.setdefault("message", exc.detail)
+        members = {**exc.members, **influx_members(status, exc.detail)}
         return problem_response(status, exc.detail, errors=exc.errors,
                                 headers=getattr(exc, "headers", None), members=members)
 
