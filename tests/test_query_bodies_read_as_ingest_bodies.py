@@ -2,6 +2,8 @@
 naming it, the Content-Type does not decide whether the body is read, and the body is
 bounded before it is parsed."""
 
+import gzip
+
 import pytest
 from helpers import assert_problem, error_fields, ingest, point, post_raw
 
@@ -95,3 +97,26 @@ def test_the_bounds_of_a_range_are_named_as_iso_dates(stored):
             '"start_time": "0001-01-01T00:00:00Z", "end_time": "0002-01-01T00:00:00Z"}')
     problem = assert_problem(post_raw(stored, "/query", body), 422)
     assert "must lie between 0001-01-03 and 9999-12-29" in problem["detail"], problem
+
+
+def test_a_gzip_query_is_read_as_ingest_reads_one(stored):
+    # Its bytes were parsed as they came: a 400 saying they were not UTF-8.
+    body = gzip.compress(("{" + '"metric": "a", ' + DAY + "}").encode())
+    response = stored.post("/query", data=body, content_type="application/json",
+                           headers={"Content-Encoding": "gzip"})
+    assert response.status_code == 200, response.get_json()
+    assert [r["value"] for r in response.get_json()] == [1.0]
+
+
+def test_a_gzip_query_is_bounded_once_decompressed(stored):
+    body = gzip.compress(("{" + '"metric": "a", ' + DAY + ', "pad": "' + "x" * (2 << 20)
+                          + '"}').encode())
+    problem = assert_problem(stored.post("/query", data=body, content_type="application/json",
+                                         headers={"Content-Encoding": "gzip"}), 413)
+    assert "exceeds 1048576 bytes" in problem["detail"]
+    assert len(body) < 100_000
+
+
+def test_a_query_in_an_encoding_not_read_is_a_415(stored):
+    assert_problem(stored.post("/query", data=b"\x00\x01", content_type="application/json",
+                               headers={"Content-Encoding": "br"}), 415)

@@ -2,8 +2,9 @@
 
 webargs reads a JSON body with the standard parser, only under a JSON Content-Type, and keeps
 the last of repeated keys. Here the body (tsapi's own /query document) is read whatever its
-Content-Type, as /ingest reads one (a form body never gets here: it is InfluxQL), is at most
-MAX_JSON_BODY_BYTES, and a repeated key is a 422 naming it, as in an ingest body. The
+Content-Type and gzip too, as /ingest reads one (a form body never gets here: it is
+InfluxQL), is at most MAX_JSON_BODY_BYTES (decompressed too), and a repeated key is a 422
+naming it, as in an ingest body. The
 standard parser's other refusals, integers of more than 4,300 digits (ValueError) and nesting
 deeper than Python's recursion limit (RecursionError), are 400s rather than 500s.
 
@@ -26,6 +27,7 @@ from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from tsapi.errors import BadRequest, InvalidInput, PayloadTooLarge, field_error
+from tsapi.formats.body_stream import inflate
 from tsapi.formats.strict_json import RepeatedKey, repeated_key_message, unique_keys_decoder
 
 # A query document is a few hundred bytes; its largest legitimate form (20 metrics, 32 tag
@@ -69,7 +71,8 @@ def _bounded_body(req: Any) -> bytes:
         raise _too_large(limit) from None
     if len(raw) > limit:
         raise _too_large(limit)
-    return raw
+    # Content-Encoding: gzip, as /ingest takes it, decompressed within the same limit.
+    return b"".join(inflate((raw,), req.headers.get("Content-Encoding"), limit))
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
