@@ -359,3 +359,19 @@ def test_last_values_and_limited_raw_reads_stay_small_past_the_raw_row_limit(mak
     # What needs every point says so rather than answering from a cut result.
     status, body = influxql(client, 'SELECT "v" FROM m; SELECT max("v") FROM m')
     assert all("max-select-point limit exceeded" in r["error"] for r in body["results"])
+
+
+def test_the_rows_a_request_reads_are_bounded_over_all_its_statements_and_fields(make_app):
+    # Each read was bounded, but a request reads once per field, measurement and statement:
+    # 16 statements of SELECT * FROM /.*/ over a catalog of many fields held them all.
+    app = make_app(TSAPI_MAX_RAW_ROWS=10, TSAPI_MAX_QUERY_CELLS=10)
+    client = app.test_client()
+    lines = "\n".join(f"m{i % 4} a={i},b={i} {T0 + i}000000000" for i in range(16))
+    assert client.post("/write", data=lines).status_code == 204
+    status, body = influxql(client, 'SELECT * FROM "m0"')
+    assert len(body["results"][0]["series"][0]["values"]) == 4  # 8 rows read: within
+    status, body = influxql(client, "SELECT * FROM /m.*/")
+    assert "max-select-point limit exceeded" in body["results"][0]["error"]
+    status, body = influxql(client, 'SELECT * FROM "m0"; SELECT * FROM "m1"')
+    assert "error" not in body["results"][0]
+    assert "max-select-point limit exceeded" in body["results"][1]["error"]

@@ -15,7 +15,7 @@ from tsapi.formats.influxql.tokens import InfluxQLError
 from tsapi.services.influxql.catalog import Catalog
 from tsapi.services.influxql.select import run_select
 from tsapi.services.influxql.show import run_show
-from tsapi.services.influxql.source import QueryLoader, QuerySource
+from tsapi.services.influxql.source import QueryLoader, QuerySource, RowBudget
 from tsapi.services.runtime import Runtime
 
 
@@ -25,13 +25,14 @@ def run_influxql(rt: Runtime, text: str, *, database: str | None, epoch: str | N
     statements = parse_query(text)
     now = time.time_ns() if now_ns is None else now_ns
     catalog = Catalog(rt)
+    budget = RowBudget(max(rt.limits.max_raw_rows, rt.limits.max_query_cells))
     results = []
     for index, stmt in enumerate(statements):
         result: dict[str, Any] = {"statement_id": index}
         try:
             if isinstance(stmt, ast.SelectStatement):
                 def source_for(window, timezone):
-                    return QuerySource(rt, load, window, timezone)
+                    return QuerySource(rt, load, window, timezone, budget)
 
                 series = run_select(stmt, catalog, source_for, now, epoch)
             else:

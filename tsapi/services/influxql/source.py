@@ -41,6 +41,24 @@ class Window:
                 "end_time": from_ns(end_us * 1000).isoformat()}
 
 
+class RowBudget:
+    """The rows one InfluxQL request may still read from /query, over all its statements,
+    measurements and fields. Each read is bounded (TSAPI_MAX_RAW_ROWS raw rows, or
+    TSAPI_MAX_QUERY_CELLS buckets), but a request reads once per field per measurement per
+    statement: 16 statements of `SELECT * FROM /.*/` held every read at once."""
+
+    def __init__(self, rows: int):
+        self.total = rows
+        self.left = rows
+
+    def spend(self, rows: int) -> None:
+        self.left -= rows
+        if self.left < 0:
+            raise InfluxQLError(f"max-select-point limit exceeded: the statements of this "
+                                f"request read more than {self.total} rows together; "
+                                "narrow the time range, aggregate, or add LIMIT")
+
+
 @dataclass(frozen=True)
 class Row:
     key: tuple[str, ...]  # the group's tag values ('' where a series lacks the key)
@@ -50,18 +68,19 @@ class Row:
 
 class QuerySource:
     def __init__(self, rt: Runtime, load: QueryLoader, window: Window,
-                 timezone: str | None):
+                 timezone: str | None, budget: RowBudget):
         self.rt = rt
         self.load = load
         self.window = window
         self.timezone = timezone
+        self.budget = budget
         self.max_raw_rows = rt.limits.max_raw_rows
         self.max_buckets = rt.limits.max_query_buckets
 
     def reaching_back(self, ns: int) -> QuerySource:
         """The same source over a window starting ns earlier."""
         window = Window(self.window.start - ns, self.window.end)
-        return QuerySource(self.rt, self.load, window, self.timezone)
+        return QuerySource(self.rt, self.load, window, self.timezone, self.budget)
 
     def rows(self, metric: str, tags: Mapping[str, Any], group_by: tuple[str, ...], *,
              aggregation: str | None = None, interval_ns: int | None = None,
@@ -83,14 +102,18 @@ class QuerySource:
         else:
             if descending:
                 doc["order"] = "desc"
-            doc["limit"] = min(limit or self.max_raw_rows, self.max_raw_rows)
+            # One row past what the budget has left tells a read it would overspend.
+            doc["limit"] = min(limit or self.max_raw_rows, self.max_raw_rows,
+                               max(self.budget.left, 0) + 1)
         result = run_query(self.rt, self.load(doc), "json")
+        values = orjson.loads(result.body)
+        self.budget.spend(len(values))
         if result.headers.get("X-Tsapi-Truncated") and not limit:
             raise InfluxQLError(f"max-select-point limit exceeded: more than "
                                 f"{self.max_raw_rows} points; narrow the time range, "
                                 "aggregate, or add LIMIT")
         out = []
-        for item in orjson.loads(result.body):
+        for item in values:
             tags_of = item.get("tags") or {}
             key = tuple(tags_of.get(k) or "" for k in group_by)
             out.append(Row(key, to_ns(datetime.fromisoformat(item["time"])), item["value"]))
