@@ -70,6 +70,8 @@ class ProblemSchema(ma.Schema):
     # The line-protocol endpoints add InfluxDB's own members, which its clients display.
     code = ma.fields.String(metadata={"description": "InfluxDB error code (/write, /api/v2/write)"})
     message = ma.fields.String(metadata={"description": "InfluxDB error message (same endpoints)"})
+    error = ma.fields.String(metadata={"description": "InfluxDB 1's error message (same "
+                                   "endpoints; Telegraf's influxdb output logs it)"})
 
 
 TsApi.ERROR_SCHEMA = ProblemSchema
