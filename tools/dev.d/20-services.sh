@@ -184,9 +184,10 @@ standby_stop() {
 
 # serve_cluster N: nodes on 127.0.0.1:PORT+1…PORT+N, nginx on 127.0.0.1:PORT in front (the
 # config deploy/nginx/tsapi.conf.template, rendered by tools/nginx_conf.py). Runs until
-# Ctrl-C (then returns 0) or until any of them exits, then stops the others and fails naming
-# it: a node that cannot bind its port (taken) exits at start, and `up` must not then look
-# as if it served.
+# Ctrl-C or until any of them exits, then stops the others. One that failed (a node or nginx
+# that cannot bind its port, taken, exits 1 at start) fails `up` naming it: it must not look
+# as if it served. One stopped as asked (Ctrl-C reaches them all too, and they exit 0, maybe
+# before the INT trap has run) returns 0.
 serve_cluster() {
     local count=$1 port=${PORT:-8000} i node_port pid status=0
     local dir=$LOCAL/nginx nodes=() pids=() interrupted=""
@@ -218,7 +219,7 @@ serve_cluster() {
     trap "kill ${pids[*]} 2>/dev/null; wait" EXIT
     trap 'interrupted=1' INT TERM
     wait -n -p pid "${pids[@]}" || status=$?
-    [[ -z $interrupted ]] || return 0
+    if [[ -n $interrupted ]] || ((status == 0)); then return 0; fi
     die "${names[$pid]:-a server} exited (status $status), so the others were stopped" \
         "(see its messages above)"
 }
