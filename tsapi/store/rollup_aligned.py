@@ -12,11 +12,13 @@ The statement's structure depends only on the request's shape (level, aggregatio
 kind, zone or not, group_by keys, tags or not, metric label or not, edges or not, the
 backend); every value (metric, tags, range, interval width, zone, label) is a named
 parameter. It is built once per shape and kept, so a small request pays no statement
-building. Without edges it is also prepared on the server once per session
-(store.prepared): planning it cost the database several times what running it over a day
-costs, and TimescaleDB excludes the rollup table's chunks outside the range as the plan
-starts. With edges it reads points, whose chunks (one a day) a kept plan would all hold:
-psycopg2 sends its values inline and TimescaleDB plans only the chunks they overlap.
+building. It is also prepared on the server once per session (store.prepared): planning it
+cost the database several times what running it over a day costs, and TimescaleDB excludes
+the rollup table's chunks outside the range as the plan starts. The edges' points are read
+through a function (rollup_reads.points_between) whose own query is planned with each
+call's values: a kept plan reading points directly would hold all their chunks (one a day;
+~150 ms to plan a year's), and planning the whole statement with its values on every
+request took the database ~1.3 ms of its ~2 ms for a day 30 s off the hour.
 
 A long range of one series' level buckets (a year of hours: 8,760 rows) is read by a third
 statement, the listed one: only the values, their times being known from the range
@@ -102,11 +104,7 @@ def aligned_json(conn: Connection, storage: StorageInfo, q: BucketQuery, level: 
         # key in order whatever the range (no sort to skip by scanning instead).
         listed = (PreparedStatement(_listed_statement(q, level), conn)
                   if single_rows and listable(q, level) and metric is None else None)
-        # Edges read points: a generic plan would hold every chunk of the points table
-        # (a year of daily chunks: ~40 ms to plan, per session and shape), so such a
-        # statement is planned with its values each time.
-        kept = _STATEMENTS[shape] = (stmt, None if edged else PreparedStatement(stmt, conn),
-                                     listed)
+        kept = _STATEMENTS[shape] = (stmt, PreparedStatement(stmt, conn), listed)
     params = {"al_metric": q.selection.metric.id, "al_tags": dict(q.selection.tags),
               "al_lo": q.start, "al_a": a, "al_b": b, "al_hi": q.end,
               "bucket_width": str(q.interval), "al_label": metric}
@@ -120,7 +118,7 @@ def aligned_json(conn: Connection, storage: StorageInfo, q: BucketQuery, level: 
     # and a plan kept from short ranges reads the rollup table through its index where a
     # scan is cheaper (a year of hours: ~1 ms more). So the kept plan sees short ranges only;
     # a long range of single rows goes to the listed statement, which spells no time.
-    if prepared is not None and (b - a) <= PREPARED_BUCKETS * width:
+    if (b - a) <= PREPARED_BUCKETS * width:
         run = prepared.execute(conn, params)
     elif listed is not None:
         return _listed_json(listed.execute(conn, {**params, "al_n": (b - a) // width}).one(),
@@ -147,8 +145,7 @@ def _listed_json(found, a, width: int):
 
 # Built statements by shape. Every value of `q` that reaches one is a named parameter that
 # aligned_json sets on each execution; the first request's values are only placeholders.
-_STATEMENTS: dict[tuple, tuple[Select, PreparedStatement | None,
-                                PreparedStatement | None]] = {}
+_STATEMENTS: dict[tuple, tuple[Select, PreparedStatement, PreparedStatement | None]] = {}
 
 
 def listable(q: BucketQuery, level: RollupLevel) -> bool:

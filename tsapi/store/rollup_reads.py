@@ -24,6 +24,7 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
+    column,
     exists,
     func,
     literal,
@@ -139,18 +140,34 @@ def _raw_points(windows: list[Window]):
         points.c.series_id == raw.c.sid, t >= raw.c.lo, t < raw.c.hi))).where(t >= lo, t < hi)]
 
 
-def _point_partial():
-    v, t = points.c.value_num, points.c.time
-    return (t.label("tkey"), points.c.series_id.label("sid"), literal(1, BigInteger).label("n"),
+def _point_partial(source=points):
+    v, t = source.c.value_num, source.c.time
+    return (t.label("tkey"), source.c.series_id.label("sid"), literal(1, BigInteger).label("n"),
             v.label("s"), v.label("mn"), v.label("mx"), t.label("ft"), v.label("fv"),
             t.label("lt"), v.label("lv"), literal(0.0, Double).label("m2"))
 
 
 def _guessed_raw_points(cover: Coverage):
-    """Under a guess, cover.raw holds spans (lo, hi) read for every selected series."""
-    t = points.c.time
-    return [select(*_point_partial()).where(points.c.series_id.in_(cover.series_ids),
-                                            t >= lo, t < hi) for lo, hi in cover.raw]
+    """Under a guess, cover.raw holds spans (lo, hi) read for every selected series, through
+    points_between: the statement's plan holds no chunk of points, and can be kept."""
+    ids = func.array(cover.series_ids, type_=_BIGINT_ARRAY)  # ARRAY(SELECT ...)
+    branches = []
+    for i, (lo, hi) in enumerate(cover.raw):
+        found = points_between(ids, lo, hi, f"edge{i}")
+        # An empty edge (a range starting or ending on a boundary) calls nothing: a filter
+        # on parameters alone is checked once, before the function would be called.
+        branches.append(select(*_point_partial(found)).where(lo < hi))
+    return branches
+
+
+def points_between(series_ids, lo, hi, name: str):
+    """The points (time, series_id, value_num) of `series_ids` (an array) in [lo, hi), read
+    by migration 0007's function: its query is planned with each call's values, so that
+    TimescaleDB plans only the chunks of points the range overlaps, even from a statement
+    with a kept generic plan."""
+    return func.tsapi_points_between(series_ids, lo, hi).table_valued(
+        column("time", TS), column("series_id", BigInteger), column("value_num", Double),
+    ).render_derived(name=name)
 
 
 def _partials(q: BucketQuery, level: RollupLevel, cover: Coverage):
