@@ -9,10 +9,11 @@ from datetime import timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from one_statement_support import body_for, same_answer, write_tagged
-from rollup_support import at
+from one_statement_support import body_for, same_answer
+from rollup_support import at, write_tagged
 from sqlalchemy import text
 
+from tsapi.store import rollup_aligned
 from tsapi.store.rollup_refresh import refresh
 
 HOURS = 12  # of points from rollup_support.BASE; Europe's DST starts 5 hours in
@@ -106,6 +107,21 @@ def test_points_written_into_an_edge_are_in_the_next_answer(rolled_up):
     answer = client.post("/query", json=body).get_json()
     assert answer[-1]["value"] == 100.0 and answer[0]["value"] < -900, answer
     assert same_answer(client, raw, body) == "rollup-1h"
+
+
+@pytest.mark.parametrize("extra", [{}, {"interval": "1d"}, {"group_by": ["device"]},
+                                   {"timezone": "Europe/Berlin", "interval": "1d"}])
+def test_a_long_range_off_the_boundaries_planned_with_its_values(rolled_up, monkeypatch, extra):
+    """A range of more level buckets than a kept plan is used for runs the same statement
+    planned with its values: its edges come through the same function."""
+    monkeypatch.setattr(rollup_aligned, "PREPARED_BUCKETS", 0)
+    app, raw, _ = rolled_up
+    client = app.test_client()
+    for aggregation in ("count", "avg", "first", "last", "stddev"):
+        body = body_for(1799, 9 * 3600 + 0.5, aggregation=aggregation, **extra)
+        assert same_answer(client, raw, body) == "rollup-1h", body
+    assert not any("tsapi_points_between" in statement
+                   for statement, _, _ in _plan_counts(app).values())
 
 
 OFFSETS = st.sampled_from([0, 0.000001, 0.5, 30, 59.999999, 1799, 3599.999999])
