@@ -113,8 +113,18 @@ def test_a_gzip_query_is_bounded_once_decompressed(stored):
                           + '"}').encode())
     problem = assert_problem(stored.post("/query", data=body, content_type="application/json",
                                          headers={"Content-Encoding": "gzip"}), 413)
-    assert "exceeds 1048576 bytes" in problem["detail"]
+    assert "is at most 1048576 bytes" in problem["detail"]
+    assert error_fields(problem) == ["body"]  # it named no field
     assert len(body) < 100_000
+
+
+@pytest.mark.parametrize("body", [b"not gzip", gzip.compress(b'{"metric": "a"}')[:-4]],
+                         ids=["damaged", "truncated"])
+def test_a_query_that_is_not_gzip_as_it_says_is_a_400_naming_the_body(stored, body):
+    # It was a 400 naming no field.
+    problem = assert_problem(stored.post("/query", data=body, content_type="application/json",
+                                         headers={"Content-Encoding": "gzip"}), 400)
+    assert error_fields(problem) == ["body"]
 
 
 def test_a_query_in_an_encoding_not_read_is_a_415(stored):
