@@ -208,7 +208,14 @@ def test_gzip_bomb_is_413(make_app):
     client = make_app(TSAPI_MAX_BODY_BYTES=1000).test_client()
     body = gzip.compress(b"m v=1\n" * 10_000)
     response = write(client, body, headers={"Content-Encoding": "gzip"})
-    influx_problem(response, 413)
+    problem = influx_problem(response, 413)
+    assert [e["field"] for e in problem["errors"]] == ["body"]
+
+
+def test_damaged_gzip_is_a_400_naming_the_body(client):
+    response = write(client, b"not gzip at all", headers={"Content-Encoding": "gzip"})
+    problem = influx_problem(response, 400)
+    assert [e["field"] for e in problem["errors"]] == ["body"]
 
 
 def test_unknown_precision_is_refused(client):

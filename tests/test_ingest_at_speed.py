@@ -73,10 +73,27 @@ def test_gzip_body_is_accepted(client):
     assert count(client, "load") == 10
 
 
-def test_broken_gzip_is_a_400(client):
+def test_broken_gzip_is_a_400_naming_the_body(client):
     response = client.post("/ingest", data=b"not gzip at all", content_type="application/json",
                            headers={"Content-Encoding": "gzip"})
-    assert_problem(response, 400)
+    problem = assert_problem(response, 400)
+    assert problem["errors"] == [{"field": "body", "message": "is not valid gzip"}]
+
+
+def test_truncated_gzip_is_a_400_naming_the_body(client):
+    body = gzip.compress(orjson.dumps({"data": many(10)}))[:-8]
+    response = client.post("/ingest", data=body, content_type="application/json",
+                           headers={"Content-Encoding": "gzip"})
+    problem = assert_problem(response, 400)
+    assert problem["errors"] == [{"field": "body", "message": "is truncated gzip"}]
+    assert client.get("/metrics").get_json() == []  # nothing stored
+
+
+def test_an_unknown_content_encoding_is_a_415_naming_the_header(client):
+    response = client.post("/ingest", data=b"{}", content_type="application/json",
+                           headers={"Content-Encoding": "br"})
+    problem = assert_problem(response, 415)
+    assert [e["field"] for e in problem["errors"]] == ["Content-Encoding"]
 
 
 def test_ndjson_body_is_one_point_per_line(client):

@@ -46,6 +46,7 @@ def test_gzip_bomb_is_refused_without_storing(make_app):
                                       headers={"Content-Encoding": "gzip"})
     problem = assert_problem(response, 413)
     assert "Decompressed body exceeds" in problem["detail"]
+    assert [e["field"] for e in problem["errors"]] == ["body"]
 
 
 # --- buckets per query --------------------------------------------------------------------

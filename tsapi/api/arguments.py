@@ -71,14 +71,12 @@ def _bounded_body(req: Any) -> bytes:
         raise _too_large(limit) from None
     if len(raw) > limit:
         raise _too_large(limit)
-    # Content-Encoding: gzip, as /ingest takes it, decompressed within the same limit. Its
-    # refusals name the body, as every other refusal of a query document does.
+    # Content-Encoding: gzip, as /ingest takes it, decompressed within the same limit (its
+    # refusals name the body, as every other refusal of a query document does).
     try:
         return b"".join(inflate((raw,), req.headers.get("Content-Encoding"), limit))
     except PayloadTooLarge:
         raise _too_large(limit) from None
-    except BadRequest as exc:  # damaged or truncated gzip
-        raise BadRequest(exc.detail, errors=[field_error("body", "is not valid gzip")]) from None
 
 
 def _too_large(limit: int) -> PayloadTooLarge:

@@ -11,7 +11,7 @@ import io
 import zlib
 from collections.abc import Iterable, Iterator
 
-from tsapi.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from tsapi.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, field_error
 
 CHUNK_BYTES = 64 * 1024
 
@@ -22,12 +22,15 @@ def inflate(chunks: Iterable[bytes], encoding: str | None, limit: int) -> Iterat
     if encoding == "identity":
         return _capped(chunks, limit)
     if encoding not in ("gzip", "x-gzip"):
-        raise UnsupportedMediaType(f"Content-Encoding '{encoding}' is not supported; use gzip")
+        raise UnsupportedMediaType(
+            f"Content-Encoding '{encoding}' is not supported; use gzip",
+            errors=[field_error("Content-Encoding", f"'{encoding}' is not supported; use gzip")])
     return _capped(_gunzip(chunks), limit)
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"Decompressed body exceeds {limit} bytes")
+    return PayloadTooLarge(f"Decompressed body exceeds {limit} bytes",
+                           errors=[field_error("body", f"is over {limit} bytes decompressed")])
 
 
 def _capped(chunks: Iterable[bytes], limit: int) -> Iterator[bytes]:
@@ -54,12 +57,14 @@ def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
             try:
                 out = inflater.decompress(data, CHUNK_BYTES)
             except zlib.error as exc:
-                raise BadRequest(f"Request body is not valid gzip: {exc}") from None
+                raise BadRequest(f"Request body is not valid gzip: {exc}",
+                                 errors=[field_error("body", "is not valid gzip")]) from None
             data = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
             if out:
                 yield out
     if not inflater.eof:
-        raise BadRequest("Request body is truncated gzip")
+        raise BadRequest("Request body is truncated gzip",
+                         errors=[field_error("body", "is truncated gzip")])
 
 
 class ChunkFile(io.RawIOBase):
