@@ -71,16 +71,21 @@ def test_a_range_off_the_boundaries_is_planned_once_per_session(rolled_up, extra
     assert generic >= 1 and custom == 0, edged
 
 
-@pytest.mark.parametrize("edges", [(30, 30), (0.000001, 0), (0, -0.000001), (3599, 1),
-                                   (1800, -1800), (59.5, 3540)])
-@pytest.mark.parametrize("extra", [
+EDGES = [(30, 30), (0.000001, 0), (0, -0.000001), (3599, 1), (1800, -1800), (59.5, 3540)]
+SHAPES = [
     {}, {"interval": "2h"}, {"interval": "1d"}, {"group_by": ["device"]},
     {"tags": {"device": "b"}}, {"group_by": ["site"], "interval": "3h"},
     {"timezone": "Europe/Berlin", "interval": "1d"},
     {"timezone": "Europe/Berlin", "group_by": ["device"]},
     {"timezone": "America/St_Johns", "interval": "1h"},  # half-hour offset: minute level
     {"interval": "5m"},
-])
+]
+
+
+# Each shape with two of the edges, each edge with three or four shapes (the whole grid took
+# a minute of the suite; the property test below draws the other pairs).
+@pytest.mark.parametrize(("edges", "extra"), [
+    (EDGES[(i + k) % len(EDGES)], shape) for i, shape in enumerate(SHAPES) for k in (0, 3)])
 def test_edges_and_whole_buckets_combine_as_raw_points_do(rolled_up, edges, extra):
     """Edges of a microsecond to almost an hour, before and after whole level buckets; a
     bucket holding an edge and rollup rows; a day across Europe's DST change."""
