@@ -9,12 +9,7 @@ values, and `derivative(mean(x))` was per second, not per interval."""
 from __future__ import annotations
 
 import pytest
-import requests
-from conftest import OPEN_ACCESS, reset_state
-from live import serving
-from services import InfluxServer
-
-from tsapi import create_app
+from influxql_pair import influxdb_holding, influxql, tsapi_holding
 
 # g: buckets of 10 s with two points, none, a lone point (stddev null), none, two points.
 # h: two series (k=a, k=b), trailing empty buckets.
@@ -59,44 +54,24 @@ STATEMENTS = [f"SELECT {select} FROM {m} WHERE {RANGES[m].format(start=start)} "
 ]
 
 
-def _influxql(base: str, statement: str):
-    response = requests.get(f"{base}/query", params={"db": "d", "q": statement, "epoch": "s"},
-                            timeout=30)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
 @pytest.fixture(scope="module")
 def oracle():
-    server = InfluxServer()
-    server.start()
-    requests.post(f"{server.url()}/query", data={"q": "CREATE DATABASE d"}, timeout=30)
-    response = requests.post(f"{server.url()}/write", params={"db": "d"}, data=LINES,
-                             timeout=30)
-    assert response.status_code == 204, response.text
-    yield server.url()
-    server.cleanup()
+    with influxdb_holding(LINES) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
 def tsapi(database_urls, redis_server):
-    url = database_urls["postgresql"]
-    reset_state(url, redis_server.url())
-    app = create_app({"TESTING": True, "DATABASE_URL": url, "REDIS_URL": redis_server.url(),
-                      **OPEN_ACCESS})
-    with serving(app) as base:
-        response = requests.post(f"{base}/write", params={"db": "d"}, data=LINES, timeout=30)
-        assert response.status_code == 204, response.text
+    with tsapi_holding(database_urls["postgresql"], redis_server.url(), LINES) as base:
         yield base
-    app.extensions["tsapi"].db.dispose()
 
 
 @pytest.mark.parametrize("statement", STATEMENTS)
 def test_a_derivative_of_buckets_is_influxdbs(oracle, tsapi, statement):
-    assert _influxql(tsapi, statement) == _influxql(oracle, statement)
+    assert influxql(tsapi, statement) == influxql(oracle, statement)
 
 
 def test_an_aggregate_derivative_without_group_by_time_is_refused_as_influxdb_refuses_it(
         oracle, tsapi):
     statement = "SELECT derivative(mean(v)) FROM g WHERE time >= 0 AND time < 50s"
-    assert _influxql(tsapi, statement) == _influxql(oracle, statement)
+    assert influxql(tsapi, statement) == influxql(oracle, statement)
